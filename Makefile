@@ -1,0 +1,67 @@
+# libsafeclose: `make` builds the shim and the test apps under build/;
+# `make check` installs what the tests need (as root, from Debian packages),
+# then runs the unit tests and the A/B integration tests; `make demo` shows
+# the lost reply without the shim and the full reply with it.
+
+ifeq ($(origin CC),default)
+CC      := gcc
+endif
+PYTHON  ?= /usr/bin/python3
+BUILD   := build
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Werror -Wshadow
+STD     := -std=gnu11 -D_GNU_SOURCE
+
+SHIM_CFLAGS  := $(STD) $(WARN) -Wmissing-prototypes -fPIC -fvisibility=hidden $(CFLAGS)
+SHIM_LDFLAGS := -shared -Wl,-z,relro,-z,now -Wl,-z,defs
+SHIM_LIBS    := -ldl -pthread
+APP_CFLAGS   := -std=gnu11 $(WARN) -pthread $(CFLAGS)
+
+SHIM_SRCS := $(wildcard shim/*.c)
+SHIM_OBJS := $(SHIM_SRCS:shim/%.c=$(BUILD)/shim/%.o)
+# Everything but the entry points: what unit tests and tools link directly.
+CORE_OBJS := $(filter-out $(BUILD)/shim/interpose.o,$(SHIM_OBJS))
+
+APPS      := $(patsubst test-apps/%.c,$(BUILD)/%,$(wildcard test-apps/*.c))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNITS     := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
+TOOLS     := $(BUILD)/safeclose-settings
+
+.PHONY: all check deps unit integration demo clean
+
+all: $(BUILD)/libsafeclose.so $(APPS) $(TOOLS)
+
+$(BUILD)/shim/%.o: shim/%.c $(wildcard shim/*.h) | $(BUILD)/shim
+	$(CC) $(SHIM_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libsafeclose.so: $(SHIM_OBJS)
+	$(CC) $(SHIM_LDFLAGS) -o $@ $^ $(SHIM_LIBS)
+
+$(BUILD)/%: test-apps/%.c | $(BUILD)
+	$(CC) $(APP_CFLAGS) -o $@ $<
+
+$(BUILD)/safeclose-settings: tools/settings_doc.c $(CORE_OBJS) | $(BUILD)
+	$(CC) $(STD) $(WARN) $(CFLAGS) -o $@ $^ $(SHIM_LIBS)
+
+$(BUILD)/unit/%: tests/unit/%.c $(CORE_OBJS) $(wildcard shim/*.h) | $(BUILD)/unit
+	$(CC) $(STD) $(WARN) $(CFLAGS) -Ishim -o $@ $< $(CORE_OBJS) -lcmocka $(SHIM_LIBS)
+
+$(BUILD) $(BUILD)/shim $(BUILD)/unit:
+	mkdir -p $@
+
+deps:
+	@sh tests/install-deps.sh
+
+unit: $(UNITS)
+	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; done
+
+integration: all
+	$(PYTHON) -m pytest -q tests
+
+check: deps all unit integration
+
+demo: deps all
+	$(PYTHON) tests/demo.py
+
+clean:
+	rm -rf $(BUILD)

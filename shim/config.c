@@ -1,0 +1,130 @@
+/* config.c: owns the settings: the table of every setting (name, choices or
+ * range, default, help), parsing them from the environment with strict range
+ * checks, and the one-line report of a bad value. Free of hook code so it can
+ * be unit-tested directly. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static const char *const mode_names[] = { "off", "pending", "always", NULL };
+static const char *const log_names[] = { "error", "info", "debug", NULL };
+
+static long *field_mode(struct sc_config *c) { return &c->mode; }
+static long *field_linger(struct sc_config *c) { return &c->linger_ms; }
+static long *field_idle(struct sc_config *c) { return &c->idle_ms; }
+static long *field_log(struct sc_config *c) { return &c->log_level; }
+
+const struct sc_setting sc_settings[] = {
+	{ "SAFECLOSE_MODE", mode_names, SC_MODE_PENDING, 0, 2, NULL,
+	  "Which closes linger: `pending` those with unread input or "
+	  "unacknowledged output, `always` every connected TCP close, `off` none "
+	  "(the shim passes everything through, for A/B runs).",
+	  field_mode },
+	{ "SAFECLOSE_LINGER_MS", NULL, 30000, 0, 3600000, "ms",
+	  "Upper bound on one lingering close, from close() to release.",
+	  field_linger },
+	{ "SAFECLOSE_IDLE_MS", NULL, 5000, 0, 3600000, "ms",
+	  "A lingering close ends early when nothing moves (no byte read, no "
+	  "byte of our output acknowledged) for this long.",
+	  field_idle },
+	{ "SAFECLOSE_LOG", log_names, SC_LOG_ERROR, 0, 2, NULL,
+	  "What the shim writes to stderr: `error` only bad settings and "
+	  "failures, `info` also start-up, `debug` also every lingering close.",
+	  field_log },
+};
+const unsigned sc_settings_count = sizeof sc_settings / sizeof sc_settings[0];
+
+struct sc_config sc_cfg = { SC_MODE_PENDING, 30000, 5000, SC_LOG_ERROR };
+
+void sc_config_defaults(struct sc_config *cfg)
+{
+	for (unsigned i = 0; i < sc_settings_count; i++)
+		*sc_settings[i].field(cfg) = sc_settings[i].def;
+}
+
+static bool parse_choice(const struct sc_setting *s, const char *text, long *out)
+{
+	for (long i = 0; s->choices[i]; i++) {
+		if (strcmp(s->choices[i], text) == 0) {
+			*out = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool parse_number(const struct sc_setting *s, const char *text, long *out)
+{
+	char *end;
+
+	if (*text < '0' || *text > '9')
+		return false; /* strtol would skip blanks and take a sign */
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (errno || end == text || *end || v < s->min || v > s->max)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool sc_setting_parse(const struct sc_setting *s, const char *text, long *out)
+{
+	return s->choices ? parse_choice(s, text, out) : parse_number(s, text, out);
+}
+
+/* "one of off|pending|always" or "a whole number of ms in 0..3600000" */
+static void describe_valid(const struct sc_setting *s, char *buf, size_t size)
+{
+	if (!s->choices) {
+		sc_format(buf, size, "a whole number of %s in %ld..%ld", s->unit, s->min,
+			  s->max);
+		return;
+	}
+	size_t n = (size_t)sc_format(buf, size, "one of ");
+	for (unsigned i = 0; s->choices[i] && n < size; i++)
+		n += (size_t)sc_format(buf + n, size - n, "%s%s", i ? "|" : "",
+				       s->choices[i]);
+}
+
+static const char *value_name(const struct sc_setting *s, long v, char *buf, size_t size)
+{
+	if (s->choices)
+		return s->choices[v];
+	sc_format(buf, size, "%ld", v);
+	return buf;
+}
+
+int sc_config_load(struct sc_config *cfg, const char *(*get)(const char *name))
+{
+	int bad = 0;
+
+	sc_config_defaults(cfg);
+	for (unsigned i = 0; i < sc_settings_count; i++) {
+		const struct sc_setting *s = &sc_settings[i];
+		const char *text = get(s->env);
+		long v;
+
+		if (!text)
+			continue;
+		if (sc_setting_parse(s, text, &v)) {
+			*s->field(cfg) = v;
+			continue;
+		}
+		char valid[128], def[24];
+		describe_valid(s, valid, sizeof valid);
+		sc_log_write(SC_LOG_ERROR, "config",
+			     "%s=\"%s\" is not valid (expected %s); using %s", s->env,
+			     text, valid, value_name(s, s->def, def, sizeof def));
+		bad++;
+	}
+	return bad;
+}
+
+const char *sc_mode_name(long mode)
+{
+	return mode >= 0 && mode <= SC_MODE_ALWAYS ? mode_names[mode] : "?";
+}

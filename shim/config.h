@@ -1,0 +1,44 @@
+/* config.h: the shim's settings, and the one table they are defined in. */
+#ifndef SAFECLOSE_CONFIG_H
+#define SAFECLOSE_CONFIG_H
+
+#include <stdbool.h>
+
+enum sc_mode { SC_MODE_OFF, SC_MODE_PENDING, SC_MODE_ALWAYS };
+
+struct sc_config {
+	long mode;       /* enum sc_mode */
+	long linger_ms;  /* total bound of one lingering close */
+	long idle_ms;    /* bound while nothing moves */
+	long log_level;  /* enum sc_log_level */
+};
+
+/* One row per setting: the parser, its error messages and the README's
+ * settings table (`build/safeclose-settings`) all come from here. */
+struct sc_setting {
+	const char *env;            /* environment variable */
+	const char *const *choices; /* NULL-terminated names, or NULL for a number */
+	long def, min, max;         /* default and range (choices: index) */
+	const char *unit;           /* for numbers */
+	const char *help;
+	long *(*field)(struct sc_config *);
+};
+
+extern const struct sc_setting sc_settings[];
+extern const unsigned sc_settings_count;
+
+/* Settings the close path uses; defaults until sc_config_load() runs. */
+extern struct sc_config sc_cfg;
+
+void sc_config_defaults(struct sc_config *cfg);
+
+/* Fills cfg from getenv-like lookup `get`; a bad value is reported with one
+ * line on stderr and replaced by the default. Returns the number of bad values. */
+int sc_config_load(struct sc_config *cfg, const char *(*get)(const char *name));
+
+/* The value a setting's text stands for; false when it is not valid. */
+bool sc_setting_parse(const struct sc_setting *s, const char *text, long *out);
+
+const char *sc_mode_name(long mode);
+
+#endif

@@ -1,0 +1,14 @@
+/* decide.h: whether closing a socket this process owns needs a lingering close. */
+#ifndef SAFECLOSE_DECIDE_H
+#define SAFECLOSE_DECIDE_H
+
+#include <stdbool.h>
+
+/* True when, under `mode` (enum sc_mode), a plain close of fd could make the
+ * kernel reset the connection and the shim should linger instead: a
+ * connected TCP socket with unread input or unacknowledged output (pending),
+ * or any connected TCP socket (always); never one whose application asked for
+ * an abortive close with SO_LINGER {on, 0}. Cheapest question first. */
+bool decide_should_linger(long mode, int fd);
+
+#endif

@@ -1,0 +1,146 @@
+/* linger.c: owns the lingering close itself: half-close, discard without
+ * copying, stop on the peer's FIN or a bound, drain, release. Every syscall
+ * here is async-signal-safe and errno is restored, because the in-place
+ * driver runs inside close(). */
+#include "linger.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "probe.h"
+#include "shim.h"
+
+/* How often to look again when no event can tell us (pitfall: the peer's FIN
+ * raises no POLLIN on a socket whose read side the application shut). */
+#define LINGER_TICK_MS 25
+
+/* Reads and throws away everything queued, without copying it (MSG_TRUNC on
+ * TCP discards). Returns the number of bytes discarded; *eof is set when recv
+ * reported end of stream. */
+static uint64_t discard_input(int fd, bool *eof)
+{
+	uint64_t total = 0;
+
+	*eof = false;
+	for (;;) {
+		ssize_t n = recv(fd, NULL, INT_MAX, MSG_TRUNC | MSG_DONTWAIT);
+		if (n > 0) {
+			total += (uint64_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		*eof = n == 0;
+		return total;
+	}
+}
+
+/* The application shut the read side when the socket polls as read-hung-up
+ * but the peer has not finished: a FIN from the peer would show in the state. */
+static bool read_side_shut(int fd, int state)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+	return !probe_state_peer_done(state) && poll(&p, 1, 0) == 1 &&
+	       (p.revents & POLLRDHUP);
+}
+
+void linger_begin(struct sc_linger *l, int fd, uint64_t linger_ms, uint64_t idle_ms,
+		  uint64_t now_ms)
+{
+	int saved_errno = errno;
+	int state = probe_tcp_state(fd);
+
+	*l = (struct sc_linger){
+		.fd = fd,
+		.end = LINGER_RUNNING,
+		.start_ms = now_ms,
+		.last_progress_ms = now_ms,
+		.linger_ms = linger_ms,
+		.idle_ms = idle_ms,
+	};
+	l->read_shut = read_side_shut(fd, state);
+	if (state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT)
+		shutdown(fd, SHUT_WR);
+	l->unacked = probe_unacked(fd);
+	errno = saved_errno;
+}
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+bool linger_step(struct sc_linger *l, uint64_t now_ms, struct linger_wait *wait)
+{
+	int saved_errno = errno;
+	bool eof;
+	uint64_t got = discard_input(l->fd, &eof);
+	int unacked = probe_unacked(l->fd);
+	bool progress = got > 0 || unacked < l->unacked;
+
+	l->discarded += got;
+	l->unacked = unacked;
+	if (progress)
+		l->last_progress_ms = now_ms;
+	if ((eof && !l->read_shut) || probe_state_peer_done(probe_tcp_state(l->fd)))
+		l->end = LINGER_PEER_DONE;
+	else if (now_ms - l->start_ms >= l->linger_ms)
+		l->end = LINGER_TIMEOUT;
+	else if (now_ms - l->last_progress_ms >= l->idle_ms)
+		l->end = LINGER_IDLE;
+	errno = saved_errno;
+	if (l->end != LINGER_RUNNING)
+		return false;
+
+	uint64_t deadline = earliest(l->start_ms + l->linger_ms,
+				     l->last_progress_ms + l->idle_ms);
+	wait->readable = !l->read_shut;
+	wait->timeout_ms = (int)(deadline - now_ms);
+	if (l->read_shut && wait->timeout_ms > LINGER_TICK_MS)
+		wait->timeout_ms = LINGER_TICK_MS;
+	return true;
+}
+
+void linger_finish(struct sc_linger *l)
+{
+	int saved_errno = errno;
+	bool eof;
+
+	l->discarded += discard_input(l->fd, &eof);
+	errno = saved_errno;
+}
+
+void linger_run_in_place(int fd, uint64_t linger_ms, uint64_t idle_ms)
+{
+	int saved_errno = errno;
+	struct sc_linger l;
+	struct linger_wait wait;
+
+	linger_begin(&l, fd, linger_ms, idle_ms, sc_now_ms());
+	while (linger_step(&l, sc_now_ms(), &wait)) {
+		/* Without POLLIN to wait on, a socket shut both ways polls as hung
+		 * up at once: sleep on no descriptor rather than spin. */
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		poll(&p, wait.readable ? 1 : 0, wait.timeout_ms);
+	}
+	linger_finish(&l);
+	SC_LOG(SC_LOG_DEBUG, "fd %d lingered %llu ms, discarded %llu bytes, end: %s", fd,
+	       (unsigned long long)(sc_now_ms() - l.start_ms),
+	       (unsigned long long)l.discarded, linger_end_name(l.end));
+	errno = saved_errno;
+}
+
+const char *linger_end_name(enum linger_end end)
+{
+	switch (end) {
+	case LINGER_PEER_DONE: return "peer finished";
+	case LINGER_IDLE: return "idle bound";
+	case LINGER_TIMEOUT: return "total bound";
+	default: return "running";
+	}
+}

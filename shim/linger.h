@@ -1,0 +1,50 @@
+/* linger.h: the lingering close of one socket, as a state machine that any
+ * driver can step: close() in place today, a background thread later. */
+#ifndef SAFECLOSE_LINGER_H
+#define SAFECLOSE_LINGER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum linger_end {
+	LINGER_RUNNING,
+	LINGER_PEER_DONE, /* the peer sent its FIN (or the connection is gone) */
+	LINGER_IDLE,      /* nothing moved for idle_ms */
+	LINGER_TIMEOUT,   /* linger_ms passed in all */
+};
+
+struct sc_linger {
+	int fd;
+	bool read_shut;       /* the application shut the read side: no POLLIN to wait on */
+	enum linger_end end;
+	uint64_t start_ms, last_progress_ms;
+	uint64_t linger_ms, idle_ms;
+	int unacked;          /* SIOCOUTQ at the last step */
+	uint64_t discarded;   /* bytes read and thrown away */
+};
+
+/* What the driver waits for before the next step. */
+struct linger_wait {
+	bool readable;   /* wake when the socket has input (or the peer's FIN) */
+	int timeout_ms;  /* wake at the latest after this long */
+};
+
+/* Half-closes the sending side (unless the application already did) so the
+ * FIN follows every queued byte, and starts the clock. */
+void linger_begin(struct sc_linger *l, int fd, uint64_t linger_ms, uint64_t idle_ms,
+		  uint64_t now_ms);
+
+/* Discards what has arrived and checks the bounds. Returns false when the
+ * linger is over (l->end says why); otherwise fills *wait. */
+bool linger_step(struct sc_linger *l, uint64_t now_ms, struct linger_wait *wait);
+
+/* Discards what is still queued, so the close that follows finds an empty
+ * receive queue and the kernel has nothing to answer with a RST. */
+void linger_finish(struct sc_linger *l);
+
+/* Drives the machine to its end in the calling thread (poll between steps). */
+void linger_run_in_place(int fd, uint64_t linger_ms, uint64_t idle_ms);
+
+const char *linger_end_name(enum linger_end end);
+
+#endif

@@ -1,0 +1,61 @@
+/* ownership.h: who else holds a socket. The one rule: a close lingers only
+ * when it releases the last reference to the socket that the shim knows of,
+ * across descriptors (dup) and processes (fork); a socket the shim cannot
+ * account for is left alone. */
+#ifndef SAFECLOSE_OWNERSHIP_H
+#define SAFECLOSE_OWNERSHIP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum own_verdict {
+	OWN_UNKNOWN, /* not a socket the shim accounts for: leave it alone */
+	OWN_SHARED,  /* another descriptor or process still holds it */
+	OWN_LAST,    /* this descriptor was the last reference */
+};
+
+/* Sets up the process's tables; the constructor calls it, and so does the
+ * first tracking call if that comes earlier. False when memory is missing
+ * (the shim then accounts for nothing and so touches nothing). */
+bool own_init(void);
+
+/* fd is a new TCP socket that only this process holds (socket, accept).
+ * A record left for the same number is dropped: the number was reused, so
+ * that descriptor was closed by a path the shim did not see. */
+void own_track_new(int fd, uint64_t cookie);
+
+/* Same, for a descriptor the kernel just gave the process, asking the socket
+ * for its cookie (one getsockopt); errno is preserved. */
+void own_track_socket(int fd);
+
+/* newfd now refers to the same socket as oldfd (dup, dup2, dup3, F_DUPFD). */
+void own_track_dup(int oldfd, int newfd);
+
+/* No syscall: is fd on the shim's books, and under which cookie? */
+bool own_lookup(int fd, uint64_t *cookie);
+
+/* fd is being let go; cookie is what the descriptor refers to now (0 when
+ * it is not a socket). Takes fd off the books and tells whether this was the
+ * last reference. Async-signal-safe: atomics only. */
+enum own_verdict own_release(int fd, uint64_t cookie);
+
+/* fd is being replaced or closed where its socket may live on (another
+ * process, a path the shim did not see): take it off the books. */
+void own_forget(int fd);
+
+/* fork(): before it, every socket on the books gains the child's reference;
+ * after it, the parent undoes that if fork failed, and the child drops from
+ * its books whatever was opened in between and so never counted. */
+void own_fork_prepare(void);
+void own_fork_parent(bool failed);
+void own_fork_child(void);
+
+/* posix_spawn(): every socket on the books that the spawned program inherits
+ * (not close-on-exec) is also held by someone the shim cannot follow: count a
+ * reference that is never released, so no close of ours lingers on it. */
+void own_hold_inherited(void);
+
+/* Highest descriptor number ever put on the books, for iterating them. */
+int own_max_fd(void);
+
+#endif

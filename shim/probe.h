@@ -1,0 +1,32 @@
+/* probe.h: what the kernel says about one socket descriptor. */
+#ifndef SAFECLOSE_PROBE_H
+#define SAFECLOSE_PROBE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The socket's identity across descriptors and processes (SO_COOKIE);
+ * 0 when fd is not an open socket. */
+uint64_t probe_cookie(int fd);
+
+/* True when fd is a TCP socket (SO_PROTOCOL; covers IPv4 and IPv6). */
+bool probe_is_tcp(int fd);
+
+/* tcpi_state (TCP_ESTABLISHED ...), or -1 when fd is not a TCP socket. */
+int probe_tcp_state(int fd);
+
+/* Bytes not yet read (SIOCINQ) / not yet acknowledged by the peer, our FIN
+ * included (SIOCOUTQ); 0 when the kernel will not say. */
+int probe_unread(int fd);
+int probe_unacked(int fd);
+
+/* The application set SO_LINGER {on, 0}: it asked for an abortive close. */
+bool probe_abortive_linger(int fd);
+
+/* The peer has finished sending (its FIN arrived), or the connection is gone. */
+bool probe_state_peer_done(int state);
+
+/* A state in which the connection still carries data one way or the other. */
+bool probe_state_connected(int state);
+
+#endif

@@ -1,0 +1,93 @@
+/* real.c: owns the pointers to the real libc functions. They start as raw
+ * syscall stand-ins (never a faked success) and are replaced once by what
+ * dlsym(RTLD_NEXT) finds, refusing a result that is the shim's own wrapper. */
+#include "real.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int raw_close(int fd) { return (int)syscall(SYS_close, fd); }
+static int raw_socket(int d, int t, int p) { return (int)syscall(SYS_socket, d, t, p); }
+static int raw_accept(int fd, struct sockaddr *a, socklen_t *l)
+{
+	return (int)syscall(SYS_accept4, fd, a, l, 0);
+}
+static int raw_accept4(int fd, struct sockaddr *a, socklen_t *l, int f)
+{
+	return (int)syscall(SYS_accept4, fd, a, l, f);
+}
+static int raw_dup(int fd) { return (int)syscall(SYS_dup, fd); }
+static int raw_dup2(int o, int n)
+{
+	/* dup3 refuses o == n, dup2 returns n when o is open. */
+	if (o == n)
+		return syscall(SYS_fcntl, o, F_GETFD) < 0 ? -1 : n;
+	return (int)syscall(SYS_dup3, o, n, 0);
+}
+static int raw_dup3(int o, int n, int f) { return (int)syscall(SYS_dup3, o, n, f); }
+static int raw_fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	return (int)syscall(SYS_fcntl, fd, cmd, arg);
+}
+
+struct real_fns real = {
+	.close = raw_close,
+	.socket = raw_socket,
+	.accept = raw_accept,
+	.accept4 = raw_accept4,
+	.dup = raw_dup,
+	.dup2 = raw_dup2,
+	.dup3 = raw_dup3,
+	.fcntl = raw_fcntl,
+	.fcntl64 = raw_fcntl,
+};
+
+/* True when fn lives in the shim's own object: dlsym(RTLD_NEXT) must never
+ * hand back one of our wrappers (that would loop). */
+static bool is_ours(void *fn)
+{
+	Dl_info fn_info, self_info;
+
+	return dladdr(fn, &fn_info) && dladdr((void *)real_resolve, &self_info) &&
+	       fn_info.dli_fbase == self_info.dli_fbase;
+}
+
+static void bind_next(void **slot, const char *name)
+{
+	void *next = dlsym(RTLD_NEXT, name);
+
+	if (next && !is_ours(next))
+		__atomic_store_n(slot, next, __ATOMIC_RELEASE);
+}
+
+static void resolve_once(void)
+{
+	bind_next((void **)&real.close, "close");
+	bind_next((void **)&real.socket, "socket");
+	bind_next((void **)&real.accept, "accept");
+	bind_next((void **)&real.accept4, "accept4");
+	bind_next((void **)&real.dup, "dup");
+	bind_next((void **)&real.dup2, "dup2");
+	bind_next((void **)&real.dup3, "dup3");
+	bind_next((void **)&real.fcntl, "fcntl");
+	bind_next((void **)&real.fcntl64, "fcntl64");
+	bind_next((void **)&real.fork, "fork");
+	bind_next((void **)&real.posix_spawn, "posix_spawn");
+	bind_next((void **)&real.posix_spawnp, "posix_spawnp");
+}
+
+void real_resolve(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, resolve_once);
+}

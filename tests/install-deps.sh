@@ -1,0 +1,32 @@
+#!/bin/sh
+# install-deps.sh: installs, from Debian packages, what the build and the
+# tests need and is missing. Run by `make check` and `make demo`. Needs root
+# to install; without root it only says what is missing.
+set -eu
+
+need="gcc make libc6-dev libcmocka-dev python3 python3-pytest iproute2 util-linux nginx-light"
+missing=""
+for pkg in $need; do
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing Debian packages:$missing (run as root to install them)" >&2
+	exit 1
+fi
+echo "install-deps: installing$missing"
+# Packaged servers (nginx) must not start as system services: the tests run
+# their own copies inside private network namespaces.
+policy=/usr/sbin/policy-rc.d
+created_policy=""
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' > "$policy"
+	chmod +x "$policy"
+	created_policy=1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
+[ -n "$created_policy" ] && rm -f "$policy"
+exit 0

@@ -1,0 +1,143 @@
+/* test_decide.c: the close decision on real descriptors: only connected TCP
+ * sockets with something a plain close would reset (pending) or any connected
+ * TCP socket (always), never files, pipes, UDP, Unix sockets, listeners,
+ * unconnected or closed descriptors, nor an abortive SO_LINGER {1, 0}. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "decide.h"
+#include "loopback.h"
+
+static void assert_never(int fd)
+{
+	assert_false(decide_should_linger(SC_MODE_PENDING, fd));
+	assert_false(decide_should_linger(SC_MODE_ALWAYS, fd));
+	assert_false(decide_should_linger(SC_MODE_OFF, fd));
+}
+
+static void other_descriptors_never_linger(void **state)
+{
+	(void)state;
+	int file = open("/dev/null", O_RDONLY), pipefd[2], unixfd[2];
+	int udp = socket(AF_INET, SOCK_DGRAM, 0), tcp = socket(AF_INET6, SOCK_STREAM, 0);
+	int listener = tcp_listener();
+
+	assert_int_equal(pipe(pipefd), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, unixfd), 0);
+	assert_int_equal(write(unixfd[0], "x", 1), 1);
+	int fds[] = { file, pipefd[0], pipefd[1], unixfd[1], udp, tcp, listener, -1, 4000 };
+	for (unsigned i = 0; i < sizeof fds / sizeof *fds; i++)
+		assert_never(fds[i]);
+	int all[] = { file, pipefd[0], pipefd[1], unixfd[0], unixfd[1], udp, tcp, listener };
+	for (unsigned i = 0; i < sizeof all / sizeof *all; i++)
+		close(all[i]);
+}
+
+static void idle_connection_lingers_only_when_always(void **state)
+{
+	(void)state;
+	struct tcp_pair p;
+
+	assert_int_equal(tcp_pair_open(&p), 0);
+	assert_false(decide_should_linger(SC_MODE_PENDING, p.server));
+	assert_true(decide_should_linger(SC_MODE_ALWAYS, p.server));
+	assert_false(decide_should_linger(SC_MODE_OFF, p.server));
+	tcp_pair_close(&p);
+}
+
+static void unread_input_lingers(void **state)
+{
+	(void)state;
+	struct tcp_pair p;
+
+	assert_int_equal(tcp_pair_open(&p), 0);
+	assert_int_equal(write(p.client, "GET 14\n", 7), 7);
+	assert_true(wait_input(p.server, 7));
+	assert_true(decide_should_linger(SC_MODE_PENDING, p.server));
+	assert_false(decide_should_linger(SC_MODE_OFF, p.server));
+	tcp_pair_close(&p);
+}
+
+static void unacknowledged_output_lingers(void **state)
+{
+	(void)state;
+	struct tcp_pair p;
+	char block[65536] = { 0 };
+
+	assert_int_equal(tcp_pair_open(&p), 0);
+	/* The client never reads: once its window is full, output waits here. */
+	fcntl(p.server, F_SETFL, O_NONBLOCK);
+	while (write(p.server, block, sizeof block) > 0)
+		;
+	assert_true(decide_should_linger(SC_MODE_PENDING, p.server));
+	tcp_pair_close(&p);
+}
+
+static void application_half_closed_still_lingers(void **state)
+{
+	(void)state;
+	struct tcp_pair p;
+
+	assert_int_equal(tcp_pair_open(&p), 0);
+	assert_int_equal(write(p.client, "GET 14\n", 7), 7);
+	assert_true(wait_input(p.server, 7));
+	shutdown(p.server, SHUT_WR); /* as Python's socketserver does before close */
+	assert_true(wait_state(p.server, TCP_FIN_WAIT2));
+	assert_true(decide_should_linger(SC_MODE_PENDING, p.server));
+	tcp_pair_close(&p);
+}
+
+static void peer_finished_with_unread_input_lingers(void **state)
+{
+	(void)state;
+	struct tcp_pair p;
+
+	assert_int_equal(tcp_pair_open(&p), 0);
+	assert_int_equal(write(p.client, "GET 14\n", 7), 7);
+	shutdown(p.client, SHUT_WR);
+	assert_true(wait_state(p.server, TCP_CLOSE_WAIT));
+	assert_true(decide_should_linger(SC_MODE_PENDING, p.server));
+	tcp_pair_close(&p);
+}
+
+static void abortive_so_linger_is_respected(void **state)
+{
+	(void)state;
+	struct tcp_pair p;
+	struct linger abort_close = { 1, 0 };
+
+	assert_int_equal(tcp_pair_open(&p), 0);
+	assert_int_equal(write(p.client, "GET 14\n", 7), 7);
+	assert_true(wait_input(p.server, 7));
+	setsockopt(p.server, SOL_SOCKET, SO_LINGER, &abort_close, sizeof abort_close);
+	assert_false(decide_should_linger(SC_MODE_PENDING, p.server));
+	assert_false(decide_should_linger(SC_MODE_ALWAYS, p.server));
+	tcp_pair_close(&p);
+}
+
+static void decision_keeps_errno(void **state)
+{
+	(void)state;
+	errno = 1234;
+	decide_should_linger(SC_MODE_PENDING, 4000);
+	assert_int_equal(errno, 1234);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(other_descriptors_never_linger),
+		cmocka_unit_test(idle_connection_lingers_only_when_always),
+		cmocka_unit_test(unread_input_lingers),
+		cmocka_unit_test(unacknowledged_output_lingers),
+		cmocka_unit_test(application_half_closed_still_lingers),
+		cmocka_unit_test(peer_finished_with_unread_input_lingers),
+		cmocka_unit_test(abortive_so_linger_is_respected),
+		cmocka_unit_test(decision_keeps_errno),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

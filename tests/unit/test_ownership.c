@@ -1,0 +1,184 @@
+/* test_ownership.c: the ownership rule's books: only the release of the last
+ * reference is OWN_LAST, across dup and across fork (shared counts), a stale
+ * entry (the number was closed elsewhere and reused) is never acted on, and a
+ * fork child drops what was never counted for it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "ownership.h"
+
+static int setup(void **state)
+{
+	(void)state;
+	return own_init() ? 0 : -1;
+}
+
+static void single_descriptor_is_last(void **state)
+{
+	(void)state;
+	uint64_t cookie;
+
+	own_track_new(100, 4242);
+	assert_true(own_lookup(100, &cookie));
+	assert_int_equal(cookie, 4242);
+	assert_int_equal(own_release(100, 4242), OWN_LAST);
+	assert_false(own_lookup(100, &cookie));
+	assert_int_equal(own_release(100, 4242), OWN_UNKNOWN);
+}
+
+static void dup_keeps_the_socket_shared(void **state)
+{
+	(void)state;
+	own_track_new(100, 5001);
+	own_track_dup(100, 101);
+	own_track_dup(101, 102);
+	assert_int_equal(own_release(100, 5001), OWN_SHARED);
+	assert_int_equal(own_release(102, 5001), OWN_SHARED);
+	assert_int_equal(own_release(101, 5001), OWN_LAST);
+}
+
+static void untracked_and_out_of_range_are_unknown(void **state)
+{
+	(void)state;
+	uint64_t cookie;
+
+	assert_int_equal(own_release(103, 1), OWN_UNKNOWN);
+	assert_int_equal(own_release(-1, 1), OWN_UNKNOWN);
+	own_track_new(1 << 30, 77);
+	assert_false(own_lookup(1 << 30, &cookie));
+	own_track_dup(104, 105); /* from a descriptor not on the books */
+	assert_false(own_lookup(105, &cookie));
+}
+
+static void stale_entry_is_never_acted_on(void **state)
+{
+	(void)state;
+	own_track_new(106, 6001);
+	/* fd 106 was closed by a path the shim did not see; the number now
+	 * names another socket (cookie 6002) or no socket at all (0). */
+	assert_int_equal(own_release(106, 6002), OWN_UNKNOWN);
+	own_track_new(106, 6003);
+	assert_int_equal(own_release(106, 0), OWN_UNKNOWN);
+}
+
+static void reused_number_replaces_the_old_entry(void **state)
+{
+	(void)state;
+	own_track_new(107, 7001);
+	own_track_dup(107, 108);
+	own_track_new(107, 7002); /* 107 was closed elsewhere and reused */
+	assert_int_equal(own_release(108, 7001), OWN_LAST);
+	assert_int_equal(own_release(107, 7002), OWN_LAST);
+}
+
+static void dup_over_a_tracked_number_drops_it(void **state)
+{
+	(void)state;
+	own_track_new(109, 9001);
+	own_track_new(110, 9002);
+	own_track_dup(109, 110); /* dup2(109, 110) */
+	assert_int_equal(own_release(109, 9001), OWN_SHARED);
+	assert_int_equal(own_release(110, 9001), OWN_LAST);
+}
+
+/* Runs `child` in a forked process; returns its exit status. */
+static int in_child(int (*child)(int), int fd, int sync_fd)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		own_fork_child();
+		char go;
+		if (sync_fd >= 0 && read(sync_fd, &go, 1) != 1)
+			_exit(99);
+		_exit(child(fd));
+	}
+	own_fork_parent(pid < 0);
+	return pid;
+}
+
+static int child_releases_last(int fd)
+{
+	return own_release(fd, 8001) == OWN_LAST ? 0 : 1;
+}
+
+static int child_releases_shared(int fd)
+{
+	return own_release(fd, 8002) == OWN_SHARED ? 0 : 1;
+}
+
+static int wait_status(pid_t pid)
+{
+	int status;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void fork_shares_the_count(void **state)
+{
+	(void)state;
+	int go[2];
+
+	/* Parent lets go first (the fork-per-connection server): not last. */
+	assert_int_equal(pipe(go), 0);
+	own_track_new(111, 8001);
+	own_fork_prepare();
+	pid_t pid = in_child(child_releases_last, 111, go[0]);
+	assert_int_equal(own_release(111, 8001), OWN_SHARED);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(wait_status(pid), 0);
+
+	/* Child lets go first: the parent's close is the last one. */
+	own_track_new(112, 8002);
+	own_fork_prepare();
+	pid = in_child(child_releases_shared, 112, -1);
+	assert_int_equal(wait_status(pid), 0);
+	assert_int_equal(own_release(112, 8002), OWN_LAST);
+	close(go[0]);
+	close(go[1]);
+}
+
+static int child_does_not_have(int fd)
+{
+	uint64_t cookie;
+	return own_lookup(fd, &cookie) ? 1 : 0;
+}
+
+static void fork_child_drops_what_was_not_counted(void **state)
+{
+	(void)state;
+	own_fork_prepare();
+	own_track_new(113, 8101); /* accepted between prepare and fork */
+	pid_t pid = in_child(child_does_not_have, 113, -1);
+	assert_int_equal(wait_status(pid), 0);
+	assert_int_equal(own_release(113, 8101), OWN_LAST);
+}
+
+static void failed_fork_gives_the_references_back(void **state)
+{
+	(void)state;
+	own_track_new(114, 8201);
+	own_fork_prepare();
+	own_fork_parent(true);
+	assert_int_equal(own_release(114, 8201), OWN_LAST);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(single_descriptor_is_last),
+		cmocka_unit_test(dup_keeps_the_socket_shared),
+		cmocka_unit_test(untracked_and_out_of_range_are_unknown),
+		cmocka_unit_test(stale_entry_is_never_acted_on),
+		cmocka_unit_test(reused_number_replaces_the_old_entry),
+		cmocka_unit_test(dup_over_a_tracked_number_drops_it),
+		cmocka_unit_test(fork_shares_the_count),
+		cmocka_unit_test(fork_child_drops_what_was_not_counted),
+		cmocka_unit_test(failed_fork_gives_the_references_back),
+	};
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
