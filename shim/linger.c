@@ -14,8 +14,7 @@
 #include "probe.h"
 #include "shim.h"
 
-/* How often to look again when no event can tell us (pitfall: the peer's FIN
- * raises no POLLIN on a socket whose read side the application shut). */
+/* The shortest wait between two looks when no event can tell us. */
 #define LINGER_TICK_MS 25
 
 /* Reads and throws away everything queued, without copying it (MSG_TRUNC on
@@ -70,6 +69,18 @@ void linger_begin(struct sc_linger *l, int fd, uint64_t linger_ms, uint64_t idle
 	errno = saved_errno;
 }
 
+/* The acknowledgement of our output raises no event: while some is
+ * outstanding, look again often enough that the idle bound overshoots by a
+ * tenth at most. A shut read side gives no event for the peer's FIN either. */
+static int look_again_ms(const struct sc_linger *l)
+{
+	if (l->read_shut)
+		return LINGER_TICK_MS;
+	if (l->unacked > 0)
+		return l->idle_ms / 10 > LINGER_TICK_MS ? (int)(l->idle_ms / 10) : LINGER_TICK_MS;
+	return INT_MAX;
+}
+
 static uint64_t earliest(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
@@ -101,8 +112,8 @@ bool linger_step(struct sc_linger *l, uint64_t now_ms, struct linger_wait *wait)
 				     l->last_progress_ms + l->idle_ms);
 	wait->readable = !l->read_shut;
 	wait->timeout_ms = (int)(deadline - now_ms);
-	if (l->read_shut && wait->timeout_ms > LINGER_TICK_MS)
-		wait->timeout_ms = LINGER_TICK_MS;
+	if (wait->timeout_ms > look_again_ms(l))
+		wait->timeout_ms = look_again_ms(l);
 	return true;
 }
 

@@ -1,6 +1,6 @@
 /* settings_doc.c: prints the shim's settings table as the Markdown table in
  * README.md, from the same table the parser uses, so the two cannot drift
- * (tests/test_docs.py compares them). */
+ * (tests/test_shim_basics.py compares them). */
 #include <stdio.h>
 
 #include "../shim/config.h"
