@@ -26,8 +26,9 @@ APPS      := $(patsubst test-apps/%.c,$(BUILD)/%,$(wildcard test-apps/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNITS     := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 TOOLS     := $(BUILD)/safeclose-settings
+BENCHES   := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
 
-.PHONY: all check deps unit integration demo clean
+.PHONY: all check deps unit integration demo bench clean
 
 all: $(BUILD)/libsafeclose.so $(APPS) $(TOOLS)
 
@@ -38,6 +39,9 @@ $(BUILD)/libsafeclose.so: $(SHIM_OBJS)
 	$(CC) $(SHIM_LDFLAGS) -o $@ $^ $(SHIM_LIBS)
 
 $(BUILD)/%: test-apps/%.c | $(BUILD)
+	$(CC) $(APP_CFLAGS) -o $@ $<
+
+$(BUILD)/%: bench/%.c | $(BUILD)
 	$(CC) $(APP_CFLAGS) -o $@ $<
 
 $(BUILD)/safeclose-settings: tools/settings_doc.c $(CORE_OBJS) | $(BUILD)
@@ -62,6 +66,9 @@ check: deps all unit integration
 
 demo: deps all
 	$(PYTHON) tests/demo.py
+
+bench: deps all $(BENCHES)
+	$(PYTHON) bench/run
 
 clean:
 	rm -rf $(BUILD)

@@ -12,11 +12,15 @@
 
 static const char *const mode_names[] = { "off", "pending", "always", NULL };
 static const char *const log_names[] = { "error", "info", "debug", NULL };
+static const char *const where_names[] = { "async", "sync", NULL };
 
 static long *field_mode(struct sc_config *c) { return &c->mode; }
 static long *field_linger(struct sc_config *c) { return &c->linger_ms; }
 static long *field_idle(struct sc_config *c) { return &c->idle_ms; }
 static long *field_log(struct sc_config *c) { return &c->log_level; }
+static long *field_where(struct sc_config *c) { return &c->where; }
+static long *field_max(struct sc_config *c) { return &c->max_linger; }
+static long *field_exit(struct sc_config *c) { return &c->exit_wait_ms; }
 
 const struct sc_setting sc_settings[] = {
 	{ "SAFECLOSE_MODE", mode_names, SC_MODE_PENDING, 0, 2, NULL,
@@ -31,6 +35,20 @@ const struct sc_setting sc_settings[] = {
 	  "A lingering close ends early when nothing moves (no byte read, no "
 	  "byte of our output acknowledged) for this long.",
 	  field_idle },
+	{ "SAFECLOSE_LINGER", where_names, SC_LINGER_ASYNC, 0, 1, NULL,
+	  "Where the linger runs: `async` in one background thread, close() "
+	  "returns at once (safe for event loops); `sync` inside close(), which "
+	  "returns when the connection is done.",
+	  field_where },
+	{ "SAFECLOSE_MAX_LINGER", NULL, 4096, 0, 1048576, "sockets",
+	  "At most this many sockets linger in the background at once (and never "
+	  "more than a quarter of RLIMIT_NOFILE); past it a close only half-closes "
+	  "and drains what is queued, without waiting.",
+	  field_max },
+	{ "SAFECLOSE_EXIT_WAIT_MS", NULL, 5000, 0, 3600000, "ms",
+	  "At exit() or return from main, wait at most this long for the sockets "
+	  "still lingering in the background.",
+	  field_exit },
 	{ "SAFECLOSE_LOG", log_names, SC_LOG_ERROR, 0, 2, NULL,
 	  "What the shim writes to stderr: `error` only bad settings and "
 	  "failures, `info` also start-up, `debug` also every lingering close.",
@@ -38,7 +56,15 @@ const struct sc_setting sc_settings[] = {
 };
 const unsigned sc_settings_count = sizeof sc_settings / sizeof sc_settings[0];
 
-struct sc_config sc_cfg = { SC_MODE_PENDING, 30000, 5000, SC_LOG_ERROR };
+struct sc_config sc_cfg = {
+	.mode = SC_MODE_PENDING,
+	.linger_ms = 30000,
+	.idle_ms = 5000,
+	.where = SC_LINGER_ASYNC,
+	.max_linger = 4096,
+	.exit_wait_ms = 5000,
+	.log_level = SC_LOG_ERROR,
+};
 
 void sc_config_defaults(struct sc_config *cfg)
 {

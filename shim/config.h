@@ -5,11 +5,15 @@
 #include <stdbool.h>
 
 enum sc_mode { SC_MODE_OFF, SC_MODE_PENDING, SC_MODE_ALWAYS };
+enum sc_linger_where { SC_LINGER_ASYNC, SC_LINGER_SYNC };
 
 struct sc_config {
 	long mode;       /* enum sc_mode */
 	long linger_ms;  /* total bound of one lingering close */
 	long idle_ms;    /* bound while nothing moves */
+	long where;      /* enum sc_linger_where */
+	long max_linger; /* sockets lingering in the background at once */
+	long exit_wait_ms; /* how long exit() waits for them */
 	long log_level;  /* enum sc_log_level */
 };
 

@@ -12,9 +12,11 @@
 
 #include "config.h"
 #include "log.h"
+#include "epoll_books.h"
 #include "ownership.h"
 #include "probe.h"
 #include "real.h"
+#include "reaper.h"
 #include "release.h"
 #include "shim.h"
 
@@ -31,10 +33,19 @@ __attribute__((constructor)) static void safeclose_init(void)
 	sc_config_load(&cfg, env_lookup);
 	sc_log_level = (int)cfg.log_level;
 	sc_cfg = cfg;
-	if (sc_cfg.mode != SC_MODE_OFF)
+	if (sc_cfg.mode != SC_MODE_OFF) {
 		own_init();
-	SC_LOG(SC_LOG_INFO, "loaded: mode %s, linger %ld ms, idle %ld ms",
-	       sc_mode_name(sc_cfg.mode), sc_cfg.linger_ms, sc_cfg.idle_ms);
+		reaper_init();
+	}
+	SC_LOG(SC_LOG_INFO, "loaded: mode %s, linger %s, %ld ms at most, idle %ld ms",
+	       sc_mode_name(sc_cfg.mode), sc_cfg.where == SC_LINGER_SYNC ? "sync" : "async",
+	       sc_cfg.linger_ms, sc_cfg.idle_ms);
+}
+
+/* exit() and return from main must not cut the background lingers short. */
+__attribute__((destructor)) static void safeclose_fini(void)
+{
+	reaper_wait_at_exit();
 }
 
 static int active(void)
@@ -44,9 +55,22 @@ static int active(void)
 
 SC_EXPORT int close(int fd)
 {
-	if (active())
-		release_before_close(fd);
+	if (!active())
+		return real.close(fd);
+	if (reaper_owns(fd)) {
+		errno = EBADF; /* the shim's own descriptor: not open, for the program */
+		return -1;
+	}
+	release_before_close(fd);
 	return real.close(fd);
+}
+
+/* A TCP socket the program now holds: on the books, and the background
+ * thread started here, in a normal context, before any close needs it. */
+static void track_tcp(int fd)
+{
+	own_track_socket(fd);
+	reaper_start();
 }
 
 static int is_tcp_request(int domain, int type, int protocol)
@@ -60,7 +84,7 @@ SC_EXPORT int socket(int domain, int type, int protocol)
 	int fd = real.socket(domain, type, protocol);
 
 	if (fd >= 0 && active() && is_tcp_request(domain, type, protocol))
-		own_track_socket(fd);
+		track_tcp(fd);
 	return fd;
 }
 
@@ -71,7 +95,7 @@ static void track_accepted(int listener, int fd)
 	uint64_t cookie;
 
 	if (fd >= 0 && active() && (own_lookup(listener, &cookie) || probe_is_tcp(fd)))
-		own_track_socket(fd);
+		track_tcp(fd);
 }
 
 SC_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
@@ -146,6 +170,17 @@ SC_EXPORT int fcntl64(int fd, int cmd, ...)
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
 	return fcntl_common(real.fcntl64, fd, cmd, arg);
+}
+
+SC_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+{
+	int r = real.epoll_ctl(epfd, op, fd, event);
+
+	if (r == 0 && active() && op == EPOLL_CTL_ADD)
+		epb_added(epfd, fd);
+	else if (r == 0 && active() && op == EPOLL_CTL_DEL)
+		epb_deleted(epfd, fd);
+	return r;
 }
 
 SC_EXPORT pid_t fork(void)

@@ -81,6 +81,13 @@ static int look_again_ms(const struct sc_linger *l)
 	return INT_MAX;
 }
 
+/* Time since `since`; 0 when `since` is later (a hand-off stamped by another
+ * thread just after this step read the clock). */
+static uint64_t elapsed(uint64_t now_ms, uint64_t since)
+{
+	return now_ms > since ? now_ms - since : 0;
+}
+
 static uint64_t earliest(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
@@ -96,13 +103,13 @@ bool linger_step(struct sc_linger *l, uint64_t now_ms, struct linger_wait *wait)
 
 	l->discarded += got;
 	l->unacked = unacked;
-	if (progress)
+	if (progress && now_ms > l->last_progress_ms)
 		l->last_progress_ms = now_ms;
 	if ((eof && !l->read_shut) || probe_state_peer_done(probe_tcp_state(l->fd)))
 		l->end = LINGER_PEER_DONE;
-	else if (now_ms - l->start_ms >= l->linger_ms)
+	else if (elapsed(now_ms, l->start_ms) >= l->linger_ms)
 		l->end = LINGER_TIMEOUT;
-	else if (now_ms - l->last_progress_ms >= l->idle_ms)
+	else if (elapsed(now_ms, l->last_progress_ms) >= l->idle_ms)
 		l->end = LINGER_IDLE;
 	errno = saved_errno;
 	if (l->end != LINGER_RUNNING)
@@ -111,7 +118,7 @@ bool linger_step(struct sc_linger *l, uint64_t now_ms, struct linger_wait *wait)
 	uint64_t deadline = earliest(l->start_ms + l->linger_ms,
 				     l->last_progress_ms + l->idle_ms);
 	wait->readable = !l->read_shut;
-	wait->timeout_ms = (int)(deadline - now_ms);
+	wait->timeout_ms = (int)(deadline - now_ms); /* > 0: both bounds checked above */
 	if (wait->timeout_ms > look_again_ms(l))
 		wait->timeout_ms = look_again_ms(l);
 	return true;
@@ -124,6 +131,14 @@ void linger_finish(struct sc_linger *l)
 
 	l->discarded += discard_input(l->fd, &eof);
 	errno = saved_errno;
+}
+
+void linger_release_now(int fd)
+{
+	struct sc_linger l;
+
+	linger_begin(&l, fd, 0, 0, 0);
+	linger_finish(&l);
 }
 
 void linger_run_in_place(int fd, uint64_t linger_ms, uint64_t idle_ms)

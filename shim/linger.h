@@ -42,6 +42,11 @@ bool linger_step(struct sc_linger *l, uint64_t now_ms, struct linger_wait *wait)
  * receive queue and the kernel has nothing to answer with a RST. */
 void linger_finish(struct sc_linger *l);
 
+/* What is still safe without waiting: half-close so the FIN follows the
+ * queued output, discard what has arrived, and let the caller close. Late
+ * input can still draw a RST; used only when no one can linger. */
+void linger_release_now(int fd);
+
 /* Drives the machine to its end in the calling thread (poll between steps). */
 void linger_run_in_place(int fd, uint64_t linger_ms, uint64_t idle_ms);
 

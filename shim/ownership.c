@@ -15,15 +15,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fdspace.h"
 #include "log.h"
 #include "probe.h"
 
 #define OWN_RECORDS (1u << 18)  /* live TCP sockets per process family */
-#define OWN_MAX_FDS (1u << 20)  /* descriptor numbers beyond stay unaccounted */
 
 struct own_record {
 	uint64_t cookie; /* 0 = free */
@@ -52,23 +51,6 @@ static uint32_t fork_epoch;
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
-static void *map_anonymous(size_t size, int sharing)
-{
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       sharing | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
-}
-
-static uint32_t descriptor_space(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max == RLIM_INFINITY ||
-	    rl.rlim_max > OWN_MAX_FDS)
-		return OWN_MAX_FDS;
-	return (uint32_t)rl.rlim_max;
-}
-
 bool own_init(void)
 {
 	static int once;
@@ -78,9 +60,9 @@ bool own_init(void)
 	if (__atomic_exchange_n(&once, 1, __ATOMIC_ACQ_REL))
 		return LOAD(&entries) != NULL; /* another thread is setting up */
 
-	uint32_t size = descriptor_space();
-	struct own_shared *s = map_anonymous(sizeof *s, MAP_SHARED);
-	struct own_entry *e = map_anonymous((size_t)size * sizeof *e, MAP_PRIVATE);
+	uint32_t size = fdspace_size();
+	struct own_shared *s = fdspace_map(1, sizeof *s, MAP_SHARED);
+	struct own_entry *e = fdspace_map(size, sizeof *e, MAP_PRIVATE);
 	if (!s || !e) {
 		sc_log_write(SC_LOG_ERROR, __func__,
 			     "cannot map the ownership tables; leaving every socket alone");

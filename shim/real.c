@@ -31,6 +31,10 @@ static int raw_dup2(int o, int n)
 	return (int)syscall(SYS_dup3, o, n, 0);
 }
 static int raw_dup3(int o, int n, int f) { return (int)syscall(SYS_dup3, o, n, f); }
+static int raw_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
+{
+	return (int)syscall(SYS_epoll_ctl, ep, op, fd, ev);
+}
 static int raw_fcntl(int fd, int cmd, ...)
 {
 	va_list ap;
@@ -50,6 +54,7 @@ struct real_fns real = {
 	.dup3 = raw_dup3,
 	.fcntl = raw_fcntl,
 	.fcntl64 = raw_fcntl,
+	.epoll_ctl = raw_epoll_ctl,
 };
 
 /* True when fn lives in the shim's own object: dlsym(RTLD_NEXT) must never
@@ -82,6 +87,7 @@ static void resolve_once(void)
 	bind_next((void **)&real.fcntl, "fcntl");
 	bind_next((void **)&real.fcntl64, "fcntl64");
 	bind_next((void **)&real.fork, "fork");
+	bind_next((void **)&real.epoll_ctl, "epoll_ctl");
 	bind_next((void **)&real.posix_spawn, "posix_spawn");
 	bind_next((void **)&real.posix_spawnp, "posix_spawnp");
 }

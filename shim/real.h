@@ -3,6 +3,7 @@
 #define SAFECLOSE_REAL_H
 
 #include <spawn.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -15,6 +16,7 @@ typedef int (*dup2_fn)(int, int);
 typedef int (*dup3_fn)(int, int, int);
 typedef int (*fcntl_fn)(int, int, ...);
 typedef pid_t (*fork_fn)(void);
+typedef int (*epoll_ctl_fn)(int, int, int, struct epoll_event *);
 typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
 			const posix_spawnattr_t *, char *const[], char *const[]);
 
@@ -29,6 +31,7 @@ struct real_fns {
 	fcntl_fn fcntl;
 	fcntl_fn fcntl64;
 	fork_fn fork;
+	epoll_ctl_fn epoll_ctl;
 	spawn_fn posix_spawn;
 	spawn_fn posix_spawnp;
 };

@@ -150,6 +150,24 @@ static void close_wait_only_drains(void **state)
 	tcp_pair_close(&p);
 }
 
+static void a_step_stamped_before_the_start_is_no_timeout(void **state)
+{
+	(void)state;
+	struct tcp_pair p;
+	struct sc_linger l;
+	struct linger_wait wait;
+
+	/* A hand-off stamped by the closing thread a moment after the background
+	 * thread read its clock: the elapsed time is 0, not a wrapped huge one. */
+	assert_int_equal(tcp_pair_open(&p), 0);
+	uint64_t now = sc_now_ms();
+	linger_begin(&l, p.server, 10000, 5000, now + 5);
+	assert_true(linger_step(&l, now, &wait));
+	assert_int_equal(l.end, LINGER_RUNNING);
+	assert_true(wait.timeout_ms > 0 && wait.timeout_ms <= 5005);
+	tcp_pair_close(&p);
+}
+
 static void in_place_driver_keeps_errno(void **state)
 {
 	(void)state;
@@ -172,6 +190,7 @@ int main(void)
 		cmocka_unit_test(total_bound_ends_a_peer_that_sends_forever),
 		cmocka_unit_test(read_side_shut_waits_for_the_fin_by_state),
 		cmocka_unit_test(close_wait_only_drains),
+		cmocka_unit_test(a_step_stamped_before_the_start_is_no_timeout),
 		cmocka_unit_test(in_place_driver_keeps_errno),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,105 @@
+/* epoll_books.c: owns the record of the application's epoll registrations,
+ * per descriptor number, kept by the epoll_ctl wrapper, so that a socket
+ * handed to the background reaper can first be taken out of every set the
+ * application put it in. Fixed slots and atomics only: the removal runs
+ * inside close(). */
+#include "epoll_books.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fdspace.h"
+
+#define EPB_SLOTS 3
+
+struct epb_entry {
+	int32_t epfd_plus1[EPB_SLOTS]; /* 0 = empty */
+	int32_t overflow;              /* more sets than slots were added */
+};
+
+static struct epb_entry *table;
+static uint32_t table_size;
+
+static struct epb_entry *entry_of(int fd, bool create)
+{
+	struct epb_entry *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+
+	if (!t && create) {
+		uint32_t size = fdspace_size();
+		struct epb_entry *fresh = fdspace_map(size, sizeof *fresh, MAP_PRIVATE);
+		struct epb_entry *none = NULL;
+
+		if (fresh) {
+			table_size = size;
+			if (!__atomic_compare_exchange_n(&table, &none, fresh, false,
+							 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				munmap(fresh, (size_t)size * sizeof *fresh);
+		}
+		t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+	}
+	if (!t || fd < 0 || (uint32_t)fd >= table_size)
+		return NULL;
+	return &t[fd];
+}
+
+void epb_added(int epfd, int fd)
+{
+	struct epb_entry *e = entry_of(fd, true);
+
+	if (!e)
+		return;
+	for (int i = 0; i < EPB_SLOTS; i++) {
+		int32_t empty = 0;
+		if (__atomic_load_n(&e->epfd_plus1[i], __ATOMIC_ACQUIRE) == epfd + 1)
+			return;
+		if (__atomic_compare_exchange_n(&e->epfd_plus1[i], &empty, epfd + 1, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return;
+	}
+	__atomic_store_n(&e->overflow, 1, __ATOMIC_RELEASE);
+}
+
+void epb_deleted(int epfd, int fd)
+{
+	struct epb_entry *e = entry_of(fd, false);
+
+	for (int i = 0; e && i < EPB_SLOTS; i++) {
+		int32_t mine = epfd + 1;
+		__atomic_compare_exchange_n(&e->epfd_plus1[i], &mine, 0, false,
+					    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	}
+}
+
+void epb_forget(int fd)
+{
+	struct epb_entry *e = entry_of(fd, false);
+
+	if (!e)
+		return;
+	for (int i = 0; i < EPB_SLOTS; i++)
+		__atomic_store_n(&e->epfd_plus1[i], 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&e->overflow, 0, __ATOMIC_RELEASE);
+}
+
+bool epb_remove_everywhere(int fd)
+{
+	struct epb_entry *e = entry_of(fd, false);
+	int saved_errno = errno;
+
+	if (!e)
+		return true; /* nothing was ever added anywhere */
+	if (__atomic_load_n(&e->overflow, __ATOMIC_ACQUIRE))
+		return false;
+	for (int i = 0; i < EPB_SLOTS; i++) {
+		int32_t epfd = __atomic_exchange_n(&e->epfd_plus1[i], 0, __ATOMIC_ACQ_REL) - 1;
+		struct epoll_event unused = { 0 };
+		if (epfd >= 0)
+			syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_DEL, fd, &unused);
+	}
+	errno = saved_errno;
+	return true;
+}

@@ -1,0 +1,22 @@
+/* epoll_books.h: which of the application's epoll sets each descriptor is in. */
+#ifndef SAFECLOSE_EPOLL_BOOKS_H
+#define SAFECLOSE_EPOLL_BOOKS_H
+
+#include <stdbool.h>
+
+/* After a successful epoll_ctl(epfd, EPOLL_CTL_ADD / EPOLL_CTL_DEL, fd). */
+void epb_added(int epfd, int fd);
+void epb_deleted(int epfd, int fd);
+
+/* fd is closed (or replaced): whatever it was registered in went with it. */
+void epb_forget(int fd);
+
+/* Before the shim keeps fd's open file alive under another descriptor: an
+ * epoll registration belongs to the open file, so it would keep reporting
+ * events under fd's number. Removes fd from every set it was added to
+ * (EPOLL_CTL_DEL; stale entries only give ENOENT). False when the books
+ * cannot be sure they list every set (too many for one descriptor); the
+ * caller must then not keep the file alive. errno is preserved. */
+bool epb_remove_everywhere(int fd);
+
+#endif

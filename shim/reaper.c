@@ -1,0 +1,544 @@
+/* reaper.c: owns lingering in the background. One thread, started lazily,
+ * holds every socket whose close was handed off under a descriptor of the
+ * shim's own (high, close-on-exec), steps the linger machine on epoll events
+ * and on timers, and closes each socket at the machine's end.
+ *
+ * The hand-off from close() is async-signal-safe: a duplicate descriptor and
+ * one write of a fixed-size record to a non-blocking pipe; no lock is taken.
+ * The thread's tables are touched only by the thread, under `lock`, which
+ * exists so that fork() sees them consistent; the child keeps none of the
+ * shim's descriptors and starts its own thread when it needs one. */
+#include "reaper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "epoll_books.h"
+#include "fdspace.h"
+#include "linger.h"
+#include "log.h"
+#include "probe.h"
+#include "real.h"
+#include "shim.h"
+
+/* Descriptor numbers below this are what select() can watch (FD_SETSIZE):
+ * the shim's own descriptors stay above it whenever the limit allows. */
+#define SELECT_LIMIT 1024
+#define PIPE_TAG UINT64_MAX
+#define BATCH 64
+
+struct handoff {
+	int32_t fd;
+	uint32_t unused;
+	uint64_t cookie;
+	uint64_t start_ms;
+};
+
+struct slot {
+	struct sc_linger l;
+	uint64_t cookie;     /* the socket's identity, to notice a number taken over */
+	uint64_t scheduled;  /* the wake-up pending on the heap, 0 = none */
+	uint32_t gen;        /* bumped on reuse: stale events and timers are ignored */
+	uint32_t next_free;  /* free list, index + 1 */
+	bool used;
+};
+
+struct timer {
+	uint64_t at;
+	uint32_t slot, gen;
+};
+
+enum { STOPPED, STARTING, RUNNING, FAILED };
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t all_done;
+static int state = STOPPED;
+static int pipe_r = -1, pipe_w = -1, epfd = -1;
+static int lingering;
+static uint64_t n_handed, n_released, n_fallbacks;
+
+/* The thread's own tables. */
+static struct slot *slots;
+static uint32_t nslots, free_head;
+static struct timer *heap;
+static uint32_t nheap, heap_cap;
+
+/* Which descriptor numbers are the shim's own. */
+static uint64_t *owned;
+static uint32_t owned_size;
+static int owned_max = -1;
+
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
+
+/* ---- the shim's own descriptors ---------------------------------------- */
+
+static bool owned_table(void)
+{
+	if (LOAD(&owned))
+		return true;
+	uint32_t size = fdspace_size();
+	uint64_t *fresh = fdspace_map(size / 64 + 1, sizeof *fresh, MAP_PRIVATE);
+	uint64_t *none = NULL;
+
+	if (!fresh)
+		return false;
+	owned_size = size;
+	if (!__atomic_compare_exchange_n(&owned, &none, fresh, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		munmap(fresh, (size / 64 + 1) * sizeof *fresh);
+	return true;
+}
+
+static void mark_owned(int fd, bool mine)
+{
+	uint64_t bit = 1ull << (fd % 64);
+
+	if (mine) {
+		__atomic_or_fetch(&owned[fd / 64], bit, __ATOMIC_ACQ_REL);
+		int seen = LOAD(&owned_max);
+		while (fd > seen && !__atomic_compare_exchange_n(&owned_max, &seen, fd, false,
+								 __ATOMIC_ACQ_REL,
+								 __ATOMIC_ACQUIRE))
+			;
+	} else {
+		__atomic_and_fetch(&owned[fd / 64], ~bit, __ATOMIC_ACQ_REL);
+	}
+}
+
+bool reaper_owns(int fd)
+{
+	uint64_t *o = LOAD(&owned);
+
+	return o && fd >= 0 && (uint32_t)fd < owned_size &&
+	       (LOAD(&o[fd / 64]) >> (fd % 64) & 1);
+}
+
+static void close_owned(int fd)
+{
+	mark_owned(fd, false);
+	real.close(fd);
+}
+
+/* Where the shim's descriptors go and how many sockets may linger: a quarter
+ * of RLIMIT_NOFILE at most, at the top of it, or from SELECT_LIMIT up when
+ * the limit is high (so the kernel's table does not grow to the limit). */
+static int placement(int *quota)
+{
+	struct rlimit rl;
+	long soft = owned_size;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)soft)
+		soft = (long)rl.rlim_cur;
+	long q = soft / 4 < sc_cfg.max_linger ? soft / 4 : sc_cfg.max_linger;
+	*quota = (int)q;
+	return soft - q > SELECT_LIMIT ? SELECT_LIMIT : (int)(soft - q);
+}
+
+/* Moves fd to a high number of the shim's own; -1 when there is none. */
+static int move_high(int fd, int base)
+{
+	if (fd < 0)
+		return -1;
+	int high = real.fcntl(fd, F_DUPFD_CLOEXEC, base);
+	real.close(fd);
+	if (high >= 0)
+		mark_owned(high, true);
+	return high;
+}
+
+/* ---- timers: a binary heap of wake-ups ---------------------------------- */
+
+static void heap_swap(uint32_t a, uint32_t b)
+{
+	struct timer t = heap[a];
+	heap[a] = heap[b];
+	heap[b] = t;
+}
+
+static bool heap_push(struct timer t)
+{
+	if (nheap == heap_cap) {
+		uint32_t cap = heap_cap ? heap_cap * 2 : 64;
+		struct timer *grown = realloc(heap, cap * sizeof *grown);
+		if (!grown)
+			return false;
+		heap = grown;
+		heap_cap = cap;
+	}
+	uint32_t i = nheap++;
+	heap[i] = t;
+	while (i && heap[(i - 1) / 2].at > heap[i].at) {
+		heap_swap(i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+	return true;
+}
+
+static struct timer heap_pop(void)
+{
+	struct timer top = heap[0];
+	uint32_t i = 0;
+
+	heap[0] = heap[--nheap];
+	for (;;) {
+		uint32_t l = 2 * i + 1, r = l + 1, min = i;
+		if (l < nheap && heap[l].at < heap[min].at)
+			min = l;
+		if (r < nheap && heap[r].at < heap[min].at)
+			min = r;
+		if (min == i)
+			return top;
+		heap_swap(i, min);
+		i = min;
+	}
+}
+
+/* ---- slots: one lingering socket each ----------------------------------- */
+
+static uint32_t slot_alloc(void)
+{
+	if (!free_head) {
+		uint32_t n = nslots ? nslots * 2 : 64;
+		struct slot *grown = realloc(slots, n * sizeof *grown);
+		if (!grown)
+			return 0;
+		slots = grown;
+		for (uint32_t i = nslots; i < n; i++)
+			slots[i] = (struct slot){ .next_free = i + 1 < n ? i + 2 : 0 };
+		free_head = nslots + 1;
+		nslots = n;
+	}
+	uint32_t i = free_head;
+	struct slot *s = &slots[i - 1];
+	free_head = s->next_free;
+	s->used = true;
+	s->scheduled = 0;
+	return i;
+}
+
+static uint64_t tag(uint32_t i)
+{
+	return (uint64_t)slots[i - 1].gen << 32 | i;
+}
+
+/* The linger is over: release the socket (unless its number was taken over
+ * by the program, in which case the socket is already gone) and the slot. */
+static void slot_end(uint32_t i, bool close_it)
+{
+	struct slot *s = &slots[i - 1];
+
+	if (close_it) {
+		linger_finish(&s->l);
+		SC_LOG(SC_LOG_DEBUG, "fd %d lingered %llu ms in the background, discarded %llu bytes, end: %s",
+		       s->l.fd, (unsigned long long)(sc_now_ms() - s->l.start_ms),
+		       (unsigned long long)s->l.discarded, linger_end_name(s->l.end));
+		close_owned(s->l.fd);
+	} else {
+		mark_owned(s->l.fd, false);
+	}
+	s->used = false;
+	s->gen++;
+	s->next_free = free_head;
+	free_head = i;
+	ADD(&n_released, 1);
+	if (ADD(&lingering, -1) == 0)
+		pthread_cond_broadcast(&all_done);
+}
+
+static void schedule(uint32_t i, uint64_t at)
+{
+	struct slot *s = &slots[i - 1];
+
+	if (s->scheduled && s->scheduled <= at)
+		return; /* an earlier wake-up is pending: the step then reschedules */
+	if (heap_push((struct timer){ at, i, s->gen }))
+		s->scheduled = at;
+}
+
+static void slot_step(uint32_t i, uint64_t now)
+{
+	struct slot *s = &slots[i - 1];
+	struct linger_wait wait;
+
+	if (probe_cookie(s->l.fd) != s->cookie) {
+		slot_end(i, false); /* the program reused the number: not ours now */
+		return;
+	}
+	if (!linger_step(&s->l, now, &wait)) {
+		slot_end(i, true);
+		return;
+	}
+	schedule(i, now + (uint64_t)wait.timeout_ms);
+}
+
+static void adopt(const struct handoff *h, uint64_t now)
+{
+	uint32_t i = slot_alloc();
+
+	if (!i) {
+		linger_release_now(h->fd);
+		close_owned(h->fd);
+		ADD(&n_fallbacks, 1);
+		ADD(&n_released, 1);
+		if (ADD(&lingering, -1) == 0)
+			pthread_cond_broadcast(&all_done);
+		return;
+	}
+	struct slot *s = &slots[i - 1];
+	s->cookie = h->cookie;
+	linger_begin(&s->l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
+		     h->start_ms);
+	if (!s->l.read_shut) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(i) };
+		syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, h->fd, &ev);
+	}
+	slot_step(i, now);
+}
+
+static void take_handoffs(uint64_t now)
+{
+	struct handoff batch[BATCH];
+	ssize_t n;
+
+	while ((n = read(pipe_r, batch, sizeof batch)) > 0)
+		for (ssize_t k = 0; k < n / (ssize_t)sizeof *batch; k++)
+			adopt(&batch[k], now);
+}
+
+static void run_due_timers(uint64_t now)
+{
+	while (nheap && heap[0].at <= now) {
+		struct timer t = heap_pop();
+		struct slot *s = &slots[t.slot - 1];
+
+		if (!s->used || s->gen != t.gen || s->scheduled != t.at)
+			continue; /* superseded */
+		s->scheduled = 0;
+		slot_step(t.slot, now);
+	}
+}
+
+static int next_timeout(void)
+{
+	if (!nheap)
+		return -1;
+	uint64_t now = sc_now_ms();
+	if (heap[0].at <= now)
+		return 0;
+	return heap[0].at - now > INT_MAX ? INT_MAX : (int)(heap[0].at - now);
+}
+
+static void *reaper_main(void *unused)
+{
+	struct epoll_event events[BATCH];
+
+	(void)unused;
+	for (;;) {
+		int n = epoll_wait(epfd, events, BATCH, next_timeout());
+		pthread_mutex_lock(&lock);
+		uint64_t now = sc_now_ms();
+		for (int k = 0; k < n; k++) {
+			uint64_t data = events[k].data.u64;
+			uint32_t i = (uint32_t)data;
+
+			if (data == PIPE_TAG)
+				take_handoffs(now);
+			else if (i && i <= nslots && slots[i - 1].used &&
+				 slots[i - 1].gen == (uint32_t)(data >> 32))
+				slot_step(i, now);
+		}
+		run_due_timers(now);
+		pthread_mutex_unlock(&lock);
+	}
+	return NULL;
+}
+
+/* ---- starting, handing off, fork, exit ---------------------------------- */
+
+static bool start_thread(void)
+{
+	int quota, p[2];
+
+	if (!owned_table())
+		return false;
+	int base = placement(&quota);
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+		return false;
+	/* Room for a burst of hand-offs (64 KiB holds only 2730 of them); the
+	 * kernel caps this at fs.pipe-max-size, and a full pipe means fallback. */
+	real.fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+	pipe_r = move_high(p[0], base);
+	pipe_w = move_high(p[1], base);
+	epfd = move_high(epoll_create1(EPOLL_CLOEXEC), base);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = PIPE_TAG };
+	if (pipe_r < 0 || pipe_w < 0 || epfd < 0 ||
+	    syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, pipe_r, &ev) < 0)
+		goto fail;
+
+	/* The thread takes none of the program's signals. */
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t thread;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	int rc = pthread_create(&thread, &attr, reaper_main, NULL);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc == 0)
+		return true;
+fail:
+	if (pipe_r >= 0)
+		close_owned(pipe_r);
+	if (pipe_w >= 0)
+		close_owned(pipe_w);
+	if (epfd >= 0)
+		close_owned(epfd);
+	pipe_r = pipe_w = epfd = -1;
+	return false;
+}
+
+void reaper_start(void)
+{
+	int expected = STOPPED;
+
+	if (sc_cfg.where != SC_LINGER_ASYNC || LOAD(&state) != STOPPED ||
+	    !__atomic_compare_exchange_n(&state, &expected, STARTING, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return;
+	int saved_errno = errno;
+	bool ok = start_thread();
+	if (!ok)
+		sc_log_write(SC_LOG_ERROR, __func__,
+			     "cannot start the background thread; lingering closes will only half-close and drain");
+	STORE(&state, ok ? RUNNING : FAILED);
+	errno = saved_errno;
+}
+
+bool reaper_hand_off(int fd, uint64_t cookie)
+{
+	int saved_errno = errno, quota;
+	bool handed = false;
+
+	if (LOAD(&state) == STOPPED)
+		reaper_start();
+	if (LOAD(&state) != RUNNING) {
+		ADD(&n_fallbacks, 1);
+		return false;
+	}
+	int base = placement(&quota);
+	if (ADD(&lingering, 1) <= quota && epb_remove_everywhere(fd)) {
+		int keep = real.fcntl(fd, F_DUPFD_CLOEXEC, base);
+		if (keep >= 0) {
+			struct handoff h = { keep, 0, cookie, sc_now_ms() };
+			mark_owned(keep, true);
+			handed = write(pipe_w, &h, sizeof h) == (ssize_t)sizeof h;
+			if (!handed)
+				close_owned(keep);
+		}
+	}
+	if (handed) {
+		ADD(&n_handed, 1);
+	} else {
+		ADD(&n_fallbacks, 1);
+		ADD(&lingering, -1);
+	}
+	errno = saved_errno;
+	return handed;
+}
+
+static struct timespec ms_from_now(uint64_t ms)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += (time_t)(ms / 1000);
+	t.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	return t;
+}
+
+void reaper_wait_at_exit(void)
+{
+	SC_LOG(SC_LOG_DEBUG, "exit: %llu handed off, %llu released, %llu fallbacks, %d lingering",
+	       (unsigned long long)LOAD(&n_handed), (unsigned long long)LOAD(&n_released),
+	       (unsigned long long)LOAD(&n_fallbacks), LOAD(&lingering));
+	if (LOAD(&state) != RUNNING || LOAD(&lingering) <= 0)
+		return;
+	uint64_t until = sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms;
+
+	/* The thread signals when the last socket is done; the short slices also
+	 * catch a count that a failed hand-off brought to 0 without a signal. */
+	pthread_mutex_lock(&lock);
+	while (LOAD(&lingering) > 0 && sc_now_ms() < until) {
+		uint64_t left = until - sc_now_ms();
+		struct timespec slice = ms_from_now(left < 50 ? left : 50);
+		pthread_cond_timedwait(&all_done, &lock, &slice);
+	}
+	pthread_mutex_unlock(&lock);
+
+}
+
+static void before_fork(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+static void after_fork_parent(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+/* The child has no thread: it lets go of every descriptor of the shim's (the
+ * parent still holds and finishes those connections) and starts afresh. */
+static void after_fork_child(void)
+{
+	for (int fd = 0; fd <= LOAD(&owned_max); fd++)
+		if (reaper_owns(fd))
+			close_owned(fd);
+	free(slots);
+	free(heap);
+	slots = NULL;
+	heap = NULL;
+	nslots = free_head = nheap = heap_cap = 0;
+	pipe_r = pipe_w = epfd = -1;
+	STORE(&lingering, 0);
+	STORE(&state, STOPPED);
+	pthread_mutex_unlock(&lock);
+}
+
+void reaper_init(void)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&all_done, &attr);
+	pthread_condattr_destroy(&attr);
+	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
+
+void reaper_get_stats(struct reaper_stats *out)
+{
+	out->handed_off = LOAD(&n_handed);
+	out->released = LOAD(&n_released);
+	out->fallbacks = LOAD(&n_fallbacks);
+	out->lingering = LOAD(&lingering);
+}

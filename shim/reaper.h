@@ -1,0 +1,40 @@
+/* reaper.h: lingering in the background, so close() returns at once. */
+#ifndef SAFECLOSE_REAPER_H
+#define SAFECLOSE_REAPER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Called from close() for the last reference to a socket that must linger:
+ * takes it out of the application's epoll sets, keeps it alive under a
+ * descriptor of the shim's (high, close-on-exec) and passes it to the
+ * background thread. True when it did: the caller then closes fd as usual,
+ * and the number is free at once. False when it cannot (over the cap, no
+ * descriptor, no thread): the caller falls back. Async-signal-safe once the
+ * thread runs; errno is preserved. */
+bool reaper_hand_off(int fd, uint64_t cookie);
+
+/* Starts the background thread if it is not running (from a normal context:
+ * the socket and accept wrappers call it, so close() rarely has to). */
+void reaper_start(void);
+
+/* fd is one of the shim's own descriptors (a lingering socket, the thread's
+ * epoll or pipe): the application must see it as not open. */
+bool reaper_owns(int fd);
+
+/* At exit: waits until every socket handed off is done, at most
+ * SAFECLOSE_EXIT_WAIT_MS. */
+void reaper_wait_at_exit(void);
+
+/* Registers the fork handlers: a child keeps none of the shim's lingering
+ * descriptors and starts its own thread when it needs one. */
+void reaper_init(void);
+
+/* Counters since start: handed off, released by the thread, cap fallbacks. */
+struct reaper_stats {
+	uint64_t handed_off, released, fallbacks;
+	int lingering;
+};
+void reaper_get_stats(struct reaper_stats *out);
+
+#endif

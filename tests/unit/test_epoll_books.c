@@ -1,0 +1,97 @@
+/* test_epoll_books.c: an epoll registration belongs to the open file, so a
+ * socket kept alive under another descriptor keeps reporting events under the
+ * closed number. The books must let the shim remove it from every set the
+ * program added it to, and say so when they cannot be sure. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <cmocka.h>
+
+#include "epoll_books.h"
+#include "loopback.h"
+
+static void add(int ep, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
+	epb_added(ep, fd);
+}
+
+static int ready(int ep)
+{
+	struct epoll_event ev[4];
+	return epoll_wait(ep, ev, 4, 0);
+}
+
+static void kept_alive_socket_is_silent_after_removal(void **state)
+{
+	(void)state;
+	struct tcp_pair p;
+	int ep1 = epoll_create1(0), ep2 = epoll_create1(0);
+
+	assert_int_equal(tcp_pair_open(&p), 0);
+	add(ep1, p.server);
+	add(ep2, p.server);
+	assert_int_equal(write(p.client, "x", 1), 1);
+	assert_true(wait_input(p.server, 1));
+
+	/* What the pitfall looks like without the books. */
+	int keep = dup(p.server);
+	assert_int_equal(ready(ep1), 1);
+
+	assert_true(epb_remove_everywhere(p.server));
+	epb_forget(p.server);
+	close(p.server);
+	p.server = keep;
+	assert_int_equal(ready(ep1), 0);
+	assert_int_equal(ready(ep2), 0);
+	close(ep1);
+	close(ep2);
+	tcp_pair_close(&p);
+}
+
+static void deleted_sets_are_not_touched_again(void **state)
+{
+	(void)state;
+	int ep = epoll_create1(0), pipefd[2];
+
+	assert_int_equal(pipe(pipefd), 0);
+	add(ep, pipefd[0]);
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_DEL, pipefd[0], NULL), 0);
+	epb_deleted(ep, pipefd[0]);
+	add(ep, pipefd[0]);
+	epb_added(ep + 1000, pipefd[0]); /* a set that is gone: DEL fails, harmlessly */
+	errno = 77;
+	assert_true(epb_remove_everywhere(pipefd[0]));
+	assert_int_equal(errno, 77);
+	assert_int_equal(write(pipefd[1], "x", 1), 1);
+	assert_int_equal(ready(ep), 0);
+	close(ep);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
+static void too_many_sets_cannot_be_sure(void **state)
+{
+	(void)state;
+	int fd = 900;
+
+	for (int ep = 500; ep < 504; ep++)
+		epb_added(ep, fd);
+	assert_false(epb_remove_everywhere(fd));
+	epb_forget(fd); /* closed: a new file under that number starts clean */
+	epb_added(600, fd);
+	assert_true(epb_remove_everywhere(fd));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(kept_alive_socket_is_silent_after_removal),
+		cmocka_unit_test(deleted_sets_are_not_touched_again),
+		cmocka_unit_test(too_many_sets_cannot_be_sure),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
