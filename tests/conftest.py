@@ -1,0 +1,78 @@
+"""Shared fixtures for the A/B integration scenarios.
+
+Every scenario is a spec for tests/harness/scenario.py, which runs it inside a
+fresh network namespace (its own loopback, rate limit and TCP counters; see
+harness/netns.py). `ab` runs a spec twice: without the shim and with
+LD_PRELOAD=libsafeclose.so on the server (never on the clients). The checks of
+both outcomes live in harness/checks.py so every test asserts the same things.
+"""
+
+import copy
+import json
+import os
+import subprocess
+from types import SimpleNamespace
+
+import pytest
+
+from harness.netns import run_in_namespace
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIG_SIZE = 2_000_000
+
+
+@pytest.fixture(scope="session")
+def build():
+    """Build everything once; the paths of what the tests run."""
+    p = subprocess.run(["make", "-C", REPO, "all"], capture_output=True,
+                       text=True, timeout=600)
+    if p.returncode != 0:
+        pytest.fail("make -C %s all failed (rc %d):\n%s\n%s"
+                    % (REPO, p.returncode, p.stdout[-4000:], p.stderr[-4000:]),
+                    pytrace=False)
+    paths = SimpleNamespace(
+        repo=REPO,
+        shim=os.path.join(REPO, "build", "libsafeclose.so"),
+        pipeserver=os.path.join(REPO, "build", "pipeserver"),
+        pipeclient=os.path.join(REPO, "build", "pipeclient"),
+    )
+    missing = [p for p in (paths.shim, paths.pipeserver, paths.pipeclient)
+               if not os.path.isfile(p)]
+    if missing:
+        pytest.fail("make all did not produce %s" % missing, pytrace=False)
+    return paths
+
+
+def _netns_run(spec):
+    result = run_in_namespace(spec)
+    if result["errors"]:
+        pytest.fail("scenario did not run as specified: %s\nfull result:\n%s"
+                    % (result["errors"], json.dumps(result, indent=1)), pytrace=False)
+    return result
+
+
+@pytest.fixture
+def netns_run():
+    """run(spec) -> result dict, in a fresh network namespace (never skipped:
+    a namespace that cannot be made, or a scenario that hangs, fails the test)."""
+    return _netns_run
+
+
+@pytest.fixture
+def ab(build):
+    """ab(spec) -> (without, with_): the same spec run without, then with the shim."""
+    def run(spec):
+        without = copy.deepcopy(spec)
+        without["server"]["preload"] = None
+        with_ = copy.deepcopy(spec)
+        with_["server"]["preload"] = build.shim
+        return _netns_run(without), _netns_run(with_)
+    return run
+
+
+@pytest.fixture(scope="session")
+def http_docroot(tmp_path_factory):
+    """A directory holding big.bin, BIG_SIZE bytes."""
+    root = tmp_path_factory.mktemp("docroot")
+    (root / "big.bin").write_bytes(os.urandom(BIG_SIZE))
+    return root

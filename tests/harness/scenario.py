@@ -1,0 +1,330 @@
+#!/usr/bin/python3
+"""Run one client/server scenario inside a fresh network namespace.
+
+Meant to be started as the only program of a new namespace, e.g.
+
+    unshare --net --pid --fork --kill-child --mount-proc \
+        /usr/bin/python3 tests/harness/scenario.py < spec.json
+
+(--net is what matters: the kernel counters read at the end belong to this
+namespace alone. The pid namespace only guarantees that nothing started here
+outlives the run: when this runner exits or is killed, every process in the
+namespace is killed with it.)
+
+Spec (JSON on stdin):
+
+    {
+      "rate": "20mbit",                 # tbf rate on lo (burst 200kb, latency 2s)
+      "server": {
+        "argv": ["..."],
+        "env": {"NAME": "value"},       # added to the runner's environment
+        "cwd": "/path" | null,
+        "preload": "/abs/libsafeclose.so" | null,   # LD_PRELOAD for the server only
+        "ready": "line" | {"listen": 8000},
+                                        # "line": wait for a stdout line starting
+                                        # with READY; {"listen": port}: wait until a
+                                        # TCP socket of the namespace listens on port
+        "exits": true | false,          # server exits by itself after its connections
+        "stop_signal": "SIGTERM",       # used when it does not exit by itself
+        "ready_timeout": 10, "exit_timeout": 30, "stop_timeout": 5
+      },
+      "clients": [{"argv": ["..."], "delay_ms": 0, "timeout": 30}],
+      "settle_timeout": 30              # wait for all connections to be over
+    }
+
+Result (one JSON line on stdout):
+
+    {"clients": [parsed last stdout line of each client, or {"raw": text}],
+     "client_runs": [{"rc", "stderr", "seconds"}],
+     "server": {"rc", "stdout", "stderr", "stopped_by"},
+     "counters": {"TCPAbortOnClose", "TCPAbortOnData", "OutRsts"},
+     "errors": [harness-level problems: timeouts, a server that never got ready,
+                a server that had to be SIGKILLed, leftover connections, ...],
+     "spec": the spec as received}
+
+The runner always prints a result when it can; a non-empty "errors" list means
+the scenario did not run as specified and the test must fail.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+TBF_BURST = "200kb"     # much smaller bursts drop large loopback packets
+TBF_LATENCY = "2s"
+POLL = 0.02             # condition-poll interval, seconds
+
+TCP_LISTEN = 0x0A
+TCP_TIME_WAIT = 0x06
+TCP_STATES = {
+    0x01: "ESTABLISHED", 0x02: "SYN_SENT", 0x03: "SYN_RECV",
+    0x04: "FIN_WAIT1", 0x05: "FIN_WAIT2", 0x06: "TIME_WAIT", 0x07: "CLOSE",
+    0x08: "CLOSE_WAIT", 0x09: "LAST_ACK", 0x0A: "LISTEN", 0x0B: "CLOSING",
+}
+
+
+def wait_for(cond, timeout):
+    """Poll cond() until it returns something truthy or timeout passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            return value
+        time.sleep(POLL)
+
+
+def run_setup(argv, errors):
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    if p.returncode != 0:
+        errors.append("setup %r failed (rc %d): %s"
+                      % (" ".join(argv), p.returncode, p.stderr.strip()))
+        return False
+    return True
+
+
+def address(hexaddr):
+    """/proc/net/tcp{,6} "0100007F:1F40" -> "127.0.0.1:8000" (words are host-endian)."""
+    ip, port = hexaddr.split(":")
+    raw = b"".join(bytes.fromhex(ip[i:i + 8])[::-1] for i in range(0, len(ip), 8))
+    family = socket.AF_INET if len(raw) == 4 else socket.AF_INET6
+    return "%s:%d" % (socket.inet_ntop(family, raw), int(port, 16))
+
+
+def tcp_sockets():
+    """[(state, local "ip:port" hex, remote hex)] of every TCP socket here."""
+    socks = []
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            fields = line.split()
+            socks.append((int(fields[3], 16), fields[1], fields[2]))
+    return socks
+
+
+def listening_on(port):
+    return any(st == TCP_LISTEN and int(local.rsplit(":", 1)[1], 16) == port
+               for st, local, _ in tcp_sockets())
+
+
+def busy_sockets():
+    """Sockets still in a state other than LISTEN and TIME_WAIT."""
+    return ["%s %s->%s" % (TCP_STATES.get(st, hex(st)), address(local), address(remote))
+            for st, local, remote in tcp_sockets()
+            if st not in (TCP_LISTEN, TCP_TIME_WAIT)]
+
+
+def wait_settled(timeout):
+    """Wait until only LISTEN and TIME_WAIT sockets are left; return the rest."""
+    left = []
+
+    def settled():
+        left[:] = busy_sockets()
+        return not left
+    wait_for(settled, timeout)
+    return left
+
+
+def read_counters():
+    def table(path):
+        rows = {}
+        with open(path) as f:
+            lines = f.read().splitlines()
+        for names, values in zip(lines[0::2], lines[1::2]):
+            prefix, names = names.split(":", 1)
+            _, values = values.split(":", 1)
+            rows[prefix] = dict(zip(names.split(), map(int, values.split())))
+        return rows
+    ext = table("/proc/net/netstat")["TcpExt"]
+    tcp = table("/proc/net/snmp")["Tcp"]
+    return {"TCPAbortOnClose": ext["TCPAbortOnClose"],
+            "TCPAbortOnData": ext["TCPAbortOnData"],
+            "OutRsts": tcp["OutRsts"]}
+
+
+class Reader(threading.Thread):
+    """Collects a pipe's text; notices the first line that starts with READY."""
+
+    def __init__(self, pipe):
+        super().__init__(daemon=True)
+        self.pipe = pipe
+        self.chunks = []
+        self.ready = threading.Event()
+
+    def run(self):
+        for line in iter(self.pipe.readline, ""):
+            self.chunks.append(line)
+            if line.startswith("READY"):
+                self.ready.set()
+        self.pipe.close()
+
+    def text(self):
+        return "".join(self.chunks)
+
+
+def child_env(additions, preload):
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)     # never inherit one: A/B must mean what it says
+    env.update(additions or {})
+    if preload:
+        env["LD_PRELOAD"] = preload
+    return env
+
+
+def parse_client_output(out):
+    lines = [line for line in out.splitlines() if line.strip()]
+    if lines:
+        try:
+            value = json.loads(lines[-1])
+            if isinstance(value, dict):
+                return value
+        except ValueError:
+            pass
+    return {"raw": out}
+
+
+def run_client(index, spec, results, runs, errors):
+    delay = spec.get("delay_ms", 0) / 1000.0
+    if delay:
+        time.sleep(delay)   # the scenario's own schedule, not a race fix
+    start = time.monotonic()
+    timeout = spec.get("timeout", 30)
+    proc = subprocess.Popen(spec["argv"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, errors="replace", process_group=0,
+                            env=child_env(spec.get("env"), None))
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        errors.append("client %d timed out after %ss" % (index, timeout))
+        signal_group(proc, signal.SIGKILL)
+        try:
+            out, err = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:   # a pipe held open outside its group
+            proc.kill()
+            proc.wait()
+            out, err = "", "(output lost: pipe still held open after kill)"
+    results[index] = parse_client_output(out)
+    runs[index] = {"rc": proc.returncode, "stderr": err,
+                   "seconds": round(time.monotonic() - start, 3)}
+
+
+def signal_group(proc, sig):
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def main():
+    spec = json.load(sys.stdin)
+    errors = []
+    result = {"clients": [], "client_runs": [], "server": None,
+              "counters": None, "errors": errors, "spec": spec}
+    try:
+        scenario(spec, result, errors)
+    except Exception as e:  # report, don't hide: the test fails on errors
+        errors.append("runner exception: %r" % (e,))
+    try:
+        result["counters"] = read_counters()
+    except Exception as e:
+        errors.append("cannot read counters: %r" % (e,))
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+def scenario(spec, result, errors):
+    srv = spec["server"]
+    rate = spec.get("rate", "20mbit")
+    if not (run_setup(["ip", "link", "set", "lo", "up", "mtu", "1500"], errors)
+            and run_setup(["tc", "qdisc", "add", "dev", "lo", "root", "tbf",
+                           "rate", rate, "burst", TBF_BURST,
+                           "latency", TBF_LATENCY], errors)):
+        return
+
+    server = subprocess.Popen(
+        srv["argv"], cwd=srv.get("cwd"), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+        env=child_env(srv.get("env"), srv.get("preload")), process_group=0)
+    out, err = Reader(server.stdout), Reader(server.stderr)
+    out.start()
+    err.start()
+    stopped_by = None
+    try:
+        ready = srv.get("ready", "line")
+        ready_timeout = srv.get("ready_timeout", 10)
+        if ready == "line":
+            is_ready = lambda: out.ready.is_set() or server.poll() is not None
+        else:
+            port = ready["listen"]
+            is_ready = lambda: listening_on(port) or server.poll() is not None
+        wait_for(is_ready, ready_timeout)
+        if server.poll() is not None:
+            errors.append("server exited (rc %s) before it was ready" % server.returncode)
+            return
+        if not is_ready():
+            errors.append("server not ready after %ss" % ready_timeout)
+            return
+
+        clients = spec["clients"]
+        results = [None] * len(clients)
+        runs = [None] * len(clients)
+        threads = [threading.Thread(target=run_client,
+                                    args=(i, c, results, runs, errors))
+                   for i, c in enumerate(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        result["clients"] = results
+        result["client_runs"] = runs
+
+        if srv.get("exits"):
+            exit_timeout = srv.get("exit_timeout", 30)
+            try:
+                server.wait(timeout=exit_timeout)
+                stopped_by = "exit"
+            except subprocess.TimeoutExpired:
+                errors.append("server did not exit by itself within %ss" % exit_timeout)
+
+        settle = spec.get("settle_timeout", 30)
+        left = wait_settled(settle)
+        if left:
+            errors.append("connections still open after %ss: %s" % (settle, left))
+    finally:
+        if server.poll() is None:
+            sig = getattr(signal, srv.get("stop_signal", "SIGTERM"))
+            signal_group(server, sig)
+            stop_timeout = srv.get("stop_timeout", 5)
+            try:
+                server.wait(timeout=stop_timeout)
+                stopped_by = stopped_by or sig.name
+            except subprocess.TimeoutExpired:
+                signal_group(server, signal.SIGKILL)
+                server.wait()
+                stopped_by = "SIGKILL"
+                errors.append("server ignored %s for %ss, killed" % (sig.name, stop_timeout))
+        # Whatever the server left behind in its group (workers, forked children).
+        signal_group(server, signal.SIGKILL)
+        out.join(5)
+        err.join(5)
+        result["server"] = {"rc": server.returncode, "stdout": out.text(),
+                            "stderr": err.text(), "stopped_by": stopped_by}
+    # Stopping the server may close connections of its own: let them finish too.
+    left = wait_settled(5)
+    if left:
+        errors.append("connections still open after the server stopped: %s" % left)
+
+
+if __name__ == "__main__":
+    main()
