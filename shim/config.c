@@ -13,6 +13,7 @@
 static const char *const mode_names[] = { "off", "pending", "always", NULL };
 static const char *const log_names[] = { "error", "info", "debug", NULL };
 static const char *const where_names[] = { "async", "sync", NULL };
+static const char *const onoff_names[] = { "linger", "off", NULL };
 
 static long *field_mode(struct sc_config *c) { return &c->mode; }
 static long *field_linger(struct sc_config *c) { return &c->linger_ms; }
@@ -21,6 +22,8 @@ static long *field_log(struct sc_config *c) { return &c->log_level; }
 static long *field_where(struct sc_config *c) { return &c->where; }
 static long *field_max(struct sc_config *c) { return &c->max_linger; }
 static long *field_exit(struct sc_config *c) { return &c->exit_wait_ms; }
+static long *field_at_exit(struct sc_config *c) { return &c->at_exit; }
+static long *field_at_exec(struct sc_config *c) { return &c->at_exec; }
 
 const struct sc_setting sc_settings[] = {
 	{ "SAFECLOSE_MODE", mode_names, SC_MODE_PENDING, 0, 2, NULL,
@@ -49,6 +52,15 @@ const struct sc_setting sc_settings[] = {
 	  "At exit() or return from main, wait at most this long for the sockets "
 	  "still lingering in the background.",
 	  field_exit },
+	{ "SAFECLOSE_AT_EXIT", onoff_names, SC_LINGER_ON, 0, 1, NULL,
+	  "Connections a program still holds when it ends (exit(), return from "
+	  "main, _exit()) are lingered like a close (`linger`) or left to the "
+	  "kernel (`off`). Output buffered in stdio is flushed first.",
+	  field_at_exit },
+	{ "SAFECLOSE_AT_EXEC", onoff_names, SC_LINGER_ON, 0, 1, NULL,
+	  "Close-on-exec connections are lingered before execve() drops them "
+	  "(`linger`), or left to the kernel (`off`).",
+	  field_at_exec },
 	{ "SAFECLOSE_LOG", log_names, SC_LOG_ERROR, 0, 2, NULL,
 	  "What the shim writes to stderr: `error` only bad settings and "
 	  "failures, `info` also start-up, `debug` also every lingering close.",
@@ -63,6 +75,8 @@ struct sc_config sc_cfg = {
 	.where = SC_LINGER_ASYNC,
 	.max_linger = 4096,
 	.exit_wait_ms = 5000,
+	.at_exit = SC_LINGER_ON,
+	.at_exec = SC_LINGER_ON,
 	.log_level = SC_LOG_ERROR,
 };
 

@@ -3,6 +3,7 @@
  * handed to the background reaper can first be taken out of every set the
  * application put it in. Fixed slots and atomics only: the removal runs
  * inside close(). */
+#include "rawsys.h"
 #include "epoll_books.h"
 
 #include <errno.h>
@@ -98,7 +99,7 @@ bool epb_remove_everywhere(int fd)
 		int32_t epfd = __atomic_exchange_n(&e->epfd_plus1[i], 0, __ATOMIC_ACQ_REL) - 1;
 		struct epoll_event unused = { 0 };
 		if (epfd >= 0)
-			syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_DEL, fd, &unused);
+			raw_syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_DEL, fd, &unused);
 	}
 	errno = saved_errno;
 	return true;

@@ -6,7 +6,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,6 +18,7 @@
 #include "epoll_books.h"
 #include "ownership.h"
 #include "probe.h"
+#include "rawsys.h"
 #include "real.h"
 #include "reaper.h"
 #include "release.h"
@@ -42,10 +46,11 @@ __attribute__((constructor)) static void safeclose_init(void)
 	       sc_cfg.linger_ms, sc_cfg.idle_ms);
 }
 
-/* exit() and return from main must not cut the background lingers short. */
+/* exit() and return from main: what is still open lingers like a close,
+ * and nothing lingering in the background is cut short. */
 __attribute__((destructor)) static void safeclose_fini(void)
 {
-	reaper_wait_at_exit();
+	release_at_exit(true);
 }
 
 static int active(void)
@@ -223,4 +228,197 @@ SC_EXPORT int posix_spawnp(pid_t *pid, const char *file,
 	real_resolve();
 	own_hold_inherited();
 	return real.posix_spawnp(pid, file, actions, attr, argv, envp);
+}
+
+SC_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	if (!active() || (flags & CLOSE_RANGE_CLOEXEC) || first > last)
+		return real.close_range(first, last, flags);
+	release_range(first, last);
+	return reaper_close_range_around(first, last, flags);
+}
+
+SC_EXPORT void closefrom(int lowfd)
+{
+	if (lowfd >= 0)
+		close_range((unsigned)lowfd, ~0u, 0);
+}
+
+/* glibc closes an fdopen()ed socket inside fclose, out of reach of close():
+ * flush what the stream buffers first, so the FIN follows it. */
+SC_EXPORT int fclose(FILE *stream)
+{
+	real_resolve();
+	int fd = stream && active() ? fileno(stream) : -1;
+	uint64_t cookie;
+
+	if (fd >= 0 && own_lookup(fd, &cookie)) {
+		int saved_errno = errno;
+		fflush(stream);
+		errno = saved_errno;
+		release_before_close(fd);
+	}
+	return real.fclose(stream);
+}
+
+/* Descriptors passed in SCM_RIGHTS messages, each given to fn. */
+static void each_passed_fd(const struct msghdr *msg, void (*fn)(int))
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+			fn(fd);
+		}
+	}
+}
+
+static void track_if_tcp(int fd)
+{
+	if (probe_is_tcp(fd))
+		track_tcp(fd);
+}
+
+SC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	ssize_t n = real.recvmsg(fd, msg, flags);
+
+	if (n >= 0 && active() && msg && msg->msg_controllen) {
+		int saved_errno = errno;
+		each_passed_fd(msg, track_if_tcp);
+		errno = saved_errno;
+	}
+	return n;
+}
+
+SC_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	ssize_t n = real.sendmsg(fd, msg, flags);
+
+	if (n >= 0 && active() && msg && msg->msg_controllen)
+		each_passed_fd(msg, own_give_away);
+	return n;
+}
+
+/* libuv (so Node.js) closes with syscall(SYS_close, fd): the numbers that
+ * let go of or copy a descriptor take the same paths as their functions. */
+SC_EXPORT long syscall(long number, ...)
+{
+	va_list ap;
+	long a[6];
+
+	va_start(ap, number);
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	switch (active() ? number : -1) {
+	case SYS_close:
+		return close((int)a[0]);
+	case SYS_close_range:
+		return close_range((unsigned)a[0], (unsigned)a[1], (int)a[2]);
+#ifdef SYS_dup2
+	case SYS_dup2:
+		return dup2((int)a[0], (int)a[1]);
+#endif
+	case SYS_dup3:
+		return dup3((int)a[0], (int)a[1], (int)a[2]);
+	case SYS_epoll_ctl:
+		return epoll_ctl((int)a[0], (int)a[1], (int)a[2], (struct epoll_event *)a[3]);
+	default:
+		return real.syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+	}
+}
+
+/* _exit() ends a process without destructors, often from a signal handler
+ * or in a forked child that still holds its connection: linger what it
+ * holds, async-signal-safely, then go. */
+SC_EXPORT __attribute__((noreturn)) void _exit(int status)
+{
+	if (active())
+		release_at_exit(false);
+	real_resolve();
+	real._exit(status);
+	for (;;)
+		raw_syscall(SYS_exit_group, status);
+}
+
+SC_EXPORT __attribute__((noreturn)) void _Exit(int status)
+{
+	_exit(status);
+}
+
+/* execve() drops the close-on-exec descriptors (and the shim's thread). */
+SC_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	if (active())
+		release_before_exec();
+	real_resolve();
+	return real.execve(path, argv, envp);
+}
+
+SC_EXPORT int execv(const char *path, char *const argv[])
+{
+	return execve(path, argv, environ);
+}
+
+SC_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	if (active())
+		release_before_exec();
+	real_resolve();
+	return real.execvpe(file, argv, envp);
+}
+
+SC_EXPORT int execvp(const char *file, char *const argv[])
+{
+	return execvpe(file, argv, environ);
+}
+
+SC_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	if (active())
+		release_before_exec();
+	real_resolve();
+	return real.fexecve(fd, argv, envp);
+}
+
+/* execl, execlp, execle: their arguments as an argv array on the stack. */
+#define COLLECT_ARGS(first, ap, argv)                                  \
+	size_t argc_ = 1;                                              \
+	va_start(ap, first);                                           \
+	while (va_arg(ap, char *))                                     \
+		argc_++;                                               \
+	va_end(ap);                                                    \
+	char *argv[argc_ + 1];                                         \
+	va_start(ap, first);                                           \
+	argv[0] = (char *)(first);                                     \
+	for (size_t i_ = 1; i_ <= argc_; i_++)                         \
+		argv[i_] = va_arg(ap, char *);
+
+SC_EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	COLLECT_ARGS(arg, ap, argv)
+	va_end(ap);
+	return execve(path, argv, environ);
+}
+
+SC_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	COLLECT_ARGS(arg, ap, argv)
+	va_end(ap);
+	return execvpe(file, argv, environ);
+}
+
+SC_EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	COLLECT_ARGS(arg, ap, argv)
+	char *const *envp = va_arg(ap, char *const *);
+	va_end(ap);
+	return execve(path, argv, envp);
 }

@@ -128,7 +128,7 @@ void sc_log_write(int level, const char *func, const char *fmt, ...)
 	int saved_errno = errno;
 	char line[512];
 	size_t n = (size_t)sc_format(line, sizeof line, "safeclose[%d] %s %s: ",
-				      (int)syscall(SYS_getpid), level_names[level], func);
+				      (int)getpid(), level_names[level], func);
 	va_list ap;
 
 	if (n >= sizeof line)

@@ -10,6 +10,7 @@
  *
  * Only atomics, no locks and no allocation after start-up: the release path
  * runs inside close(), which a signal handler may call. */
+#include "rawsys.h"
 #include "ownership.h"
 
 #include <errno.h>
@@ -258,6 +259,15 @@ void own_fork_child(void)
 }
 
 
+void own_give_away(int fd)
+{
+	struct own_entry *e = entry_of(fd);
+	uint32_t rec = e ? LOAD(&e->rec) : 0;
+
+	if (rec)
+		record_get(rec);
+}
+
 void own_hold_inherited(void)
 {
 	int saved_errno = errno;
@@ -266,7 +276,7 @@ void own_hold_inherited(void)
 		struct own_entry *e = entry_of(fd);
 		uint32_t rec = e ? LOAD(&e->rec) : 0;
 
-		if (rec && !(syscall(SYS_fcntl, fd, F_GETFD) & FD_CLOEXEC))
+		if (rec && !(raw_syscall(SYS_fcntl, fd, F_GETFD) & FD_CLOEXEC))
 			record_get(rec);
 	}
 	errno = saved_errno;

@@ -50,6 +50,10 @@ void own_fork_prepare(void);
 void own_fork_parent(bool failed);
 void own_fork_child(void);
 
+/* fd was sent to another process (SCM_RIGHTS): that process holds the
+ * socket now, out of the shim's sight; no close of ours lingers on it. */
+void own_give_away(int fd);
+
 /* posix_spawn(): every socket on the books that the spawned program inherits
  * (not close-on-exec) is also held by someone the shim cannot follow: count a
  * reference that is never released, so no close of ours lingers on it. */

@@ -1,6 +1,7 @@
 /* real.c: owns the pointers to the real libc functions. They start as raw
  * syscall stand-ins (never a faked success) and are replaced once by what
  * dlsym(RTLD_NEXT) finds, refusing a result that is the shim's own wrapper. */
+#include "rawsys.h"
 #include "real.h"
 
 #include <dlfcn.h>
@@ -12,28 +13,60 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static int raw_close(int fd) { return (int)syscall(SYS_close, fd); }
-static int raw_socket(int d, int t, int p) { return (int)syscall(SYS_socket, d, t, p); }
+static int raw_close(int fd) { return (int)raw_syscall(SYS_close, fd); }
+static int raw_socket(int d, int t, int p) { return (int)raw_syscall(SYS_socket, d, t, p); }
 static int raw_accept(int fd, struct sockaddr *a, socklen_t *l)
 {
-	return (int)syscall(SYS_accept4, fd, a, l, 0);
+	return (int)raw_syscall(SYS_accept4, fd, a, l, 0);
 }
 static int raw_accept4(int fd, struct sockaddr *a, socklen_t *l, int f)
 {
-	return (int)syscall(SYS_accept4, fd, a, l, f);
+	return (int)raw_syscall(SYS_accept4, fd, a, l, f);
 }
-static int raw_dup(int fd) { return (int)syscall(SYS_dup, fd); }
+static int raw_dup(int fd) { return (int)raw_syscall(SYS_dup, fd); }
 static int raw_dup2(int o, int n)
 {
 	/* dup3 refuses o == n, dup2 returns n when o is open. */
 	if (o == n)
-		return syscall(SYS_fcntl, o, F_GETFD) < 0 ? -1 : n;
-	return (int)syscall(SYS_dup3, o, n, 0);
+		return raw_syscall(SYS_fcntl, o, F_GETFD) < 0 ? -1 : n;
+	return (int)raw_syscall(SYS_dup3, o, n, 0);
 }
-static int raw_dup3(int o, int n, int f) { return (int)syscall(SYS_dup3, o, n, f); }
+static int raw_dup3(int o, int n, int f) { return (int)raw_syscall(SYS_dup3, o, n, f); }
 static int raw_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
 {
-	return (int)syscall(SYS_epoll_ctl, ep, op, fd, ev);
+	return (int)raw_syscall(SYS_epoll_ctl, ep, op, fd, ev);
+}
+static int raw_close_range(unsigned first, unsigned last, int flags)
+{
+	return (int)raw_syscall(SYS_close_range, first, last, flags);
+}
+static ssize_t raw_recvmsg(int fd, struct msghdr *m, int f)
+{
+	return raw_syscall(SYS_recvmsg, fd, m, f);
+}
+static ssize_t raw_sendmsg(int fd, const struct msghdr *m, int f)
+{
+	return raw_syscall(SYS_sendmsg, fd, m, f);
+}
+static long raw_syscall_variadic(long n, ...)
+{
+	va_list ap;
+	long a[6];
+
+	va_start(ap, n);
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	return raw_syscall6(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+static void raw_exit(int status)
+{
+	for (;;)
+		raw_syscall(SYS_exit_group, status);
+}
+static int raw_execve(const char *path, char *const argv[], char *const envp[])
+{
+	return (int)raw_syscall(SYS_execve, path, argv, envp);
 }
 static int raw_fcntl(int fd, int cmd, ...)
 {
@@ -41,7 +74,7 @@ static int raw_fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
-	return (int)syscall(SYS_fcntl, fd, cmd, arg);
+	return (int)raw_syscall(SYS_fcntl, fd, cmd, arg);
 }
 
 struct real_fns real = {
@@ -55,6 +88,13 @@ struct real_fns real = {
 	.fcntl = raw_fcntl,
 	.fcntl64 = raw_fcntl,
 	.epoll_ctl = raw_epoll_ctl,
+	.close_range = raw_close_range,
+	.recvmsg = raw_recvmsg,
+	.sendmsg = raw_sendmsg,
+	.syscall = raw_syscall_variadic,
+	._exit = raw_exit,
+	._Exit = raw_exit,
+	.execve = raw_execve,
 };
 
 /* True when fn lives in the shim's own object: dlsym(RTLD_NEXT) must never
@@ -88,6 +128,16 @@ static void resolve_once(void)
 	bind_next((void **)&real.fcntl64, "fcntl64");
 	bind_next((void **)&real.fork, "fork");
 	bind_next((void **)&real.epoll_ctl, "epoll_ctl");
+	bind_next((void **)&real.close_range, "close_range");
+	bind_next((void **)&real.fclose, "fclose");
+	bind_next((void **)&real.recvmsg, "recvmsg");
+	bind_next((void **)&real.sendmsg, "sendmsg");
+	bind_next((void **)&real.syscall, "syscall");
+	bind_next((void **)&real._exit, "_exit");
+	bind_next((void **)&real._Exit, "_Exit");
+	bind_next((void **)&real.execve, "execve");
+	bind_next((void **)&real.execvpe, "execvpe");
+	bind_next((void **)&real.fexecve, "fexecve");
 	bind_next((void **)&real.posix_spawn, "posix_spawn");
 	bind_next((void **)&real.posix_spawnp, "posix_spawnp");
 }

@@ -3,6 +3,7 @@
 #define SAFECLOSE_REAL_H
 
 #include <spawn.h>
+#include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -17,6 +18,15 @@ typedef int (*dup3_fn)(int, int, int);
 typedef int (*fcntl_fn)(int, int, ...);
 typedef pid_t (*fork_fn)(void);
 typedef int (*epoll_ctl_fn)(int, int, int, struct epoll_event *);
+typedef int (*close_range_fn)(unsigned, unsigned, int);
+typedef int (*fclose_fn)(FILE *);
+typedef ssize_t (*msg_fn)(int, struct msghdr *, int);
+typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
+typedef long (*syscall_fn)(long, ...);
+typedef void (*exit_fn)(int);
+typedef int (*execve_fn)(const char *, char *const[], char *const[]);
+typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
+typedef int (*fexecve_fn)(int, char *const[], char *const[]);
 typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
 			const posix_spawnattr_t *, char *const[], char *const[]);
 
@@ -32,6 +42,16 @@ struct real_fns {
 	fcntl_fn fcntl64;
 	fork_fn fork;
 	epoll_ctl_fn epoll_ctl;
+	close_range_fn close_range;
+	fclose_fn fclose;
+	msg_fn recvmsg;
+	sendmsg_fn sendmsg;
+	syscall_fn syscall;
+	exit_fn _exit;
+	exit_fn _Exit;
+	execve_fn execve;
+	execvpe_fn execvpe;
+	fexecve_fn fexecve;
 	spawn_fn posix_spawn;
 	spawn_fn posix_spawnp;
 };

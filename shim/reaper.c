@@ -8,6 +8,7 @@
  * The thread's tables are touched only by the thread, under `lock`, which
  * exists so that fork() sees them consistent; the child keeps none of the
  * shim's descriptors and starts its own thread when it needs one. */
+#include "rawsys.h"
 #include "reaper.h"
 
 #include <errno.h>
@@ -61,7 +62,6 @@ struct timer {
 enum { STOPPED, STARTING, RUNNING, FAILED };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t all_done;
 static int state = STOPPED;
 static int pipe_r = -1, pipe_w = -1, epfd = -1;
 static int lingering;
@@ -123,6 +123,35 @@ bool reaper_owns(int fd)
 
 	return o && fd >= 0 && (uint32_t)fd < owned_size &&
 	       (LOAD(&o[fd / 64]) >> (fd % 64) & 1);
+}
+
+bool reaper_running(void)
+{
+	return LOAD(&state) == RUNNING;
+}
+
+int reaper_max_fd(void)
+{
+	return LOAD(&owned_max);
+}
+
+int reaper_close_range_around(unsigned first, unsigned last, int flags)
+{
+	int top = LOAD(&owned_max), failed = 0;
+	unsigned from = first;
+
+	for (long fd = first; fd <= (long)last && fd <= top; fd++) {
+		if (!reaper_owns((int)fd))
+			continue;
+		if ((unsigned)fd > from && real.close_range(from, (unsigned)fd - 1, flags) < 0)
+			failed = errno;
+		from = (unsigned)fd + 1;
+	}
+	if (from <= last && real.close_range(from, last, flags) < 0)
+		failed = errno;
+	if (failed)
+		errno = failed;
+	return failed ? -1 : 0;
 }
 
 static void close_owned(int fd)
@@ -253,8 +282,7 @@ static void slot_end(uint32_t i, bool close_it)
 	s->next_free = free_head;
 	free_head = i;
 	ADD(&n_released, 1);
-	if (ADD(&lingering, -1) == 0)
-		pthread_cond_broadcast(&all_done);
+	ADD(&lingering, -1);
 }
 
 static void schedule(uint32_t i, uint64_t at)
@@ -292,8 +320,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 		close_owned(h->fd);
 		ADD(&n_fallbacks, 1);
 		ADD(&n_released, 1);
-		if (ADD(&lingering, -1) == 0)
-			pthread_cond_broadcast(&all_done);
+		ADD(&lingering, -1);
 		return;
 	}
 	struct slot *s = &slots[i - 1];
@@ -302,7 +329,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 		     h->start_ms);
 	if (!s->l.read_shut) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(i) };
-		syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, h->fd, &ev);
+		raw_syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, h->fd, &ev);
 	}
 	slot_step(i, now);
 }
@@ -384,7 +411,7 @@ static bool start_thread(void)
 	epfd = move_high(epoll_create1(EPOLL_CLOEXEC), base);
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = PIPE_TAG };
 	if (pipe_r < 0 || pipe_w < 0 || epfd < 0 ||
-	    syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, pipe_r, &ev) < 0)
+	    raw_syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, pipe_r, &ev) < 0)
 		goto fail;
 
 	/* The thread takes none of the program's signals. */
@@ -461,39 +488,22 @@ bool reaper_hand_off(int fd, uint64_t cookie)
 	return handed;
 }
 
-static struct timespec ms_from_now(uint64_t ms)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	t.tv_sec += (time_t)(ms / 1000);
-	t.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (t.tv_nsec >= 1000000000) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000;
-	}
-	return t;
-}
-
 void reaper_wait_at_exit(void)
 {
 	SC_LOG(SC_LOG_DEBUG, "exit: %llu handed off, %llu released, %llu fallbacks, %d lingering",
 	       (unsigned long long)LOAD(&n_handed), (unsigned long long)LOAD(&n_released),
 	       (unsigned long long)LOAD(&n_fallbacks), LOAD(&lingering));
-	if (LOAD(&state) != RUNNING || LOAD(&lingering) <= 0)
-		return;
-	uint64_t until = sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms;
+	reaper_wait(sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms);
+}
 
-	/* The thread signals when the last socket is done; the short slices also
-	 * catch a count that a failed hand-off brought to 0 without a signal. */
-	pthread_mutex_lock(&lock);
-	while (LOAD(&lingering) > 0 && sc_now_ms() < until) {
-		uint64_t left = until - sc_now_ms();
-		struct timespec slice = ms_from_now(left < 50 ? left : 50);
-		pthread_cond_timedwait(&all_done, &lock, &slice);
+void reaper_wait(uint64_t until_ms)
+{
+	/* Polls the count in short sleeps rather than waiting on a condition
+	 * variable, so that _exit() may call it from a signal handler. */
+	while (LOAD(&state) == RUNNING && LOAD(&lingering) > 0 && sc_now_ms() < until_ms) {
+		struct timespec slice = { 0, 5 * 1000 * 1000 };
+		nanosleep(&slice, NULL);
 	}
-	pthread_mutex_unlock(&lock);
-
 }
 
 static void before_fork(void)
@@ -526,12 +536,6 @@ static void after_fork_child(void)
 
 void reaper_init(void)
 {
-	pthread_condattr_t attr;
-
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&all_done, &attr);
-	pthread_condattr_destroy(&attr);
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
 

@@ -2,6 +2,8 @@
 #ifndef SAFECLOSE_RELEASE_H
 #define SAFECLOSE_RELEASE_H
 
+#include <stdbool.h>
+
 /* Called just before the kernel drops fd (close, or dup2/dup3 over it):
  * takes fd off the ownership books and, when it is the last reference to a
  * TCP socket that a plain close would reset, lingers on it first. fd stays
@@ -11,5 +13,19 @@ void release_before_close(int fd);
 /* dup2/dup3(oldfd, newfd) is about to drop newfd: the same as a close of
  * newfd, but only when the call will succeed (oldfd open and different). */
 void release_before_replace(int oldfd, int newfd);
+
+/* close_range(first, last): every descriptor on the books in the range
+ * (never the shim's own). */
+void release_range(unsigned first, unsigned last);
+
+/* The process is ending with sockets still open: linger them like a close,
+ * bounded by SAFECLOSE_EXIT_WAIT_MS, and wait for the background lingers.
+ * from_exit: exit() or return from main (stdio is flushed first);
+ * otherwise _exit(), which must stay async-signal-safe. */
+void release_at_exit(bool from_exit);
+
+/* execve() is about to drop the close-on-exec descriptors and the shim's
+ * thread: linger those sockets first and let the background finish. */
+void release_before_exec(void);
 
 #endif

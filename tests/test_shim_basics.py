@@ -9,8 +9,15 @@ import subprocess
 import pytest
 
 EXPECTED_EXPORTS = {
-    "accept", "accept4", "close", "dup", "dup2", "dup3", "fcntl", "fcntl64",
-    "fork", "posix_spawn", "posix_spawnp", "socket", "vfork",
+    # descriptors created, copied, passed
+    "socket", "accept", "accept4", "dup", "dup2", "dup3", "fcntl", "fcntl64",
+    "recvmsg", "sendmsg", "epoll_ctl",
+    # descriptors let go of
+    "close", "close_range", "closefrom", "fclose", "syscall",
+    "_exit", "_Exit", "execve", "execv", "execvp", "execvpe", "execl", "execlp",
+    "execle", "fexecve",
+    # processes
+    "fork", "vfork", "posix_spawn", "posix_spawnp",
 }
 
 
