@@ -1,0 +1,43 @@
+"""A/B scenarios for the ways a server lets go of a connection without
+calling close(fd) itself: each is a path glibc or the kernel takes past the
+interposed close(), and each sends the RST without the shim.
+
+The scenario is that of test_pipeline.py (request 13 fails, a large error
+reply, requests still arriving); only pipeserver's --close method changes."""
+
+import pytest
+
+from test_pipeline import check, pipeline_spec
+
+LATE_DATA = 500_000      # the reply fits the send buffer: late requests hit
+UNREAD_INPUT = 2_000_000  # the write blocks: requests pile up unread
+
+
+@pytest.mark.parametrize("error_size", [LATE_DATA, UNREAD_INPUT], ids=["late-data", "unread-input"])
+@pytest.mark.parametrize("method", [
+    "fclose",       # fdopen()ed stream: glibc closes inside fclose
+    "dup2-over",    # dup2(/dev/null, fd) silently closes the socket
+    "close-range",  # close_range(fd, fd, 0)
+    "closefrom",    # closefrom(fd)
+    "syscall",      # shutdown(SHUT_WR) + syscall(SYS_close, fd), as libuv does
+])
+def test_single_process(ab, build, method, error_size):
+    check(ab, pipeline_spec(build, error_size, "--close", method))
+
+
+@pytest.mark.parametrize("method", [
+    "exit",   # the child returns with the connection still open
+    "_exit",  # shutdown(SHUT_WR) then _exit(), the connection still open
+    "stdio",  # the connection moved onto 0 and 1, closed one after the other
+    "exec",   # close-on-exec connection, the child execs
+])
+def test_fork_per_connection_child(ab, build, method):
+    check(ab, pipeline_spec(build, UNREAD_INPUT, "--close", method, model="fork"))
+
+
+@pytest.mark.parametrize("model", ["single", "fork"])
+def test_in_place_linger(ab, build, model):
+    # SAFECLOSE_LINGER=sync: the linger runs inside close(), no thread.
+    spec = pipeline_spec(build, UNREAD_INPUT, model=model)
+    spec["server"]["env"] = {"SAFECLOSE_LINGER": "sync"}
+    check(ab, spec)
