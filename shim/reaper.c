@@ -490,10 +490,14 @@ bool reaper_hand_off(int fd, uint64_t cookie)
 
 void reaper_wait_at_exit(void)
 {
+	reaper_wait(sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms);
+}
+
+void reaper_log_stats(void)
+{
 	SC_LOG(SC_LOG_DEBUG, "exit: %llu handed off, %llu released, %llu fallbacks, %d lingering",
 	       (unsigned long long)LOAD(&n_handed), (unsigned long long)LOAD(&n_released),
 	       (unsigned long long)LOAD(&n_fallbacks), LOAD(&lingering));
-	reaper_wait(sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms);
 }
 
 void reaper_wait(uint64_t until_ms)

@@ -36,6 +36,9 @@ void reaper_wait_at_exit(void);
  * close must not cut its lingering sockets short). */
 int reaper_close_range_around(unsigned first, unsigned last, int flags);
 
+/* At debug level: what was handed off, released and fallen back since start. */
+void reaper_log_stats(void);
+
 /* Highest descriptor number the shim ever took for itself (-1: none). */
 int reaper_max_fd(void);
 

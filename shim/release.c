@@ -120,13 +120,14 @@ void release_at_exit(bool from_exit)
 		return;
 	if (sc_cfg.at_exit == SC_LINGER_OFF) {
 		reaper_wait_at_exit(); /* what was closed before still finishes */
-		return;
+	} else {
+		/* exit() runs destructors before stdio's own flush: the bytes a
+		 * FILE still buffers for a socket must go out before its FIN. */
+		if (from_exit)
+			fflush(NULL);
+		release_everything(false, from_exit);
 	}
-	/* exit() runs destructors before stdio's own flush: the bytes a FILE
-	 * still buffers for a socket must go out before its FIN. */
-	if (from_exit)
-		fflush(NULL);
-	release_everything(false, from_exit);
+	reaper_log_stats();
 }
 
 void release_before_exec(void)

@@ -87,7 +87,10 @@ int main(void)
 	signal(SIGUSR1, on_usr1);
 	raise(SIGUSR1);
 	report("close() from a signal handler", handler_result);
-	report("close(s)", close(s));
+	report("close(s), input unread", close(s));
+	int next = fcntl(client, F_DUPFD, s); /* lowest free number >= s */
+	report("s's number is free at once", next == s);
+	close(next);
 	report("close(s) again", close(s));
 	report("close(client)", close(client));
 	return 0;

@@ -59,14 +59,15 @@ def test_silent_by_default(build):
     assert (p.returncode, p.stdout, p.stderr) == (0, "x\n", "")
 
 
-@pytest.mark.parametrize("mode", ["pending", "always", "off"])
-def test_descriptor_calls_return_what_they_would_without_the_shim(build, mode):
+@pytest.mark.parametrize("mode,where", [("pending", "async"), ("always", "async"),
+                                        ("pending", "sync"), ("off", "async")])
+def test_descriptor_calls_return_what_they_would_without_the_shim(build, mode, where):
     fdops = os.path.join(build.repo, "build", "fdops")
     # The linger of fdops' last connected socket is bounded small: its
     # client only closes after it, so it ends on the idle bound.
     plain = run([fdops])
     shimmed = run([fdops], {"LD_PRELOAD": build.shim, "SAFECLOSE_MODE": mode,
-                            "SAFECLOSE_IDLE_MS": "200"})
+                            "SAFECLOSE_LINGER": where, "SAFECLOSE_IDLE_MS": "200"})
     assert plain.returncode == shimmed.returncode == 0
     assert shimmed.stderr == ""
     assert shimmed.stdout == plain.stdout

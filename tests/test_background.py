@@ -1,0 +1,122 @@
+"""Background lingering (SAFECLOSE_LINGER=async, the default): close()
+returns at once and the socket lingers in the shim's thread. These scenarios
+check what that must not break or leave behind: an event loop's epoll set,
+descriptor numbers, the bounds, the cap, fork and exit."""
+
+import json
+
+from harness.checks import assert_failure_without_shim, aborts
+from test_pipeline import V4, server_stats
+
+ERROR_SIZE = 500_000
+
+
+def server(build, *args, conns=1):
+    return {"argv": [build.pipeserver, "--listen", V4, "--conns", str(conns),
+                     "--error-size", str(ERROR_SIZE), *args],
+            "ready": "line", "exits": True}
+
+
+def client(build, *args, delay_ms=0):
+    return {"argv": [build.pipeclient, "--connect", V4, *args], "delay_ms": delay_ms}
+
+
+def dump(result):
+    return json.dumps(result, indent=1)
+
+
+def test_event_loop_with_many_clients(ab, build):
+    # One epoll loop, 10 concurrent pipelining clients: 5 send a request the
+    # server fails (error reply, close with input unread), 5 end the
+    # connection themselves after 5 replies.
+    bad = [client(build, "--bad-at", "13", delay_ms=20 * i) for i in range(5)]
+    good = [client(build, "--quit-after", "5", delay_ms=20 * i + 10) for i in range(5)]
+    spec = {"server": server(build, "--io", "epoll", "--fail-at", "0", conns=10),
+            "clients": bad + good}
+    without, with_ = ab(spec)
+
+    assert aborts(without) > 0, dump(without)
+    assert any(c["error_reply"] != "complete" or c["end"] != "eof"
+               for c in without["clients"][:5]), dump(without)
+
+    for c in with_["clients"][:5]:
+        assert (c["error_reply"], c["end"]) == ("complete", "eof"), dump(with_)
+    for c in with_["clients"][5:]:
+        assert (c["ok_replies"], c["end"]) == (5, "quit"), dump(with_)
+    # (OutRsts is not asserted here: with ten connections through the rate
+    # limit, a retransmitted FIN can reach a client socket that is already
+    # gone and draw an ordinary RST; the abort counters are what matter.)
+    assert aborts(with_) == 0, dump(with_)
+    stats = server_stats(with_)
+    # No wake-up for a descriptor the loop had closed: no event carried a
+    # closed number, and no readable event turned out empty.
+    assert (stats["conns"], stats["errors"], stats["stale_events"], stats["eagain_wakeups"]) \
+        == (10, 0, 0, 0), dump(with_)
+    # The lingering sockets live above the numbers the program uses.
+    assert stats["max_conn_fd"] < 1024, dump(with_)
+
+
+def test_peer_that_never_stops_is_cut_off_at_the_total_bound(ab, build):
+    # The client keeps sending after the server's FIN and never closes. The
+    # linger must end at SAFECLOSE_LINGER_MS (1 s here), and then the process
+    # holds nothing more: its open sockets are counted 2 s after the close.
+    spec = {"server": server(build, "--exit-delay-ms", "2000"),
+            "clients": [client(build, "--forever", "--timeout-ms", "10000")]}
+    spec["server"]["env"] = {"SAFECLOSE_LINGER_MS": "1000", "SAFECLOSE_IDLE_MS": "5000"}
+    without, with_ = ab(spec)
+
+    assert_failure_without_shim(without, "line")
+    c = with_["clients"][0]
+    assert (c["error_reply"], c["end"]) == ("complete", "eof"), dump(with_)
+    # Cut off: the next request after the release draws a reset, about 1 s
+    # after the close (which came before the EOF the client saw).
+    assert c["reset_ms"] >= 1000, dump(with_)
+    assert c["reset_ms"] - c["eof_ms"] <= 1000 + 500, dump(with_)
+    assert server_stats(with_)["open_sockets_at_exit"] == 0, dump(with_)
+
+
+def test_cap_falls_back_without_waiting(ab, build):
+    # SAFECLOSE_MAX_LINGER=1 with 4 failing clients at once: one lingers in
+    # the background, the others only half-close and drain (counted).
+    spec = {"server": server(build, "--io", "epoll", conns=4),
+            "clients": [client(build, delay_ms=5 * i) for i in range(4)]}
+    spec["server"]["env"] = {"SAFECLOSE_MAX_LINGER": "1", "SAFECLOSE_LOG": "debug"}
+    without, with_ = ab(spec)
+
+    assert aborts(without) > 0, dump(without)
+    exit_line = [l for l in with_["server"]["stderr"].splitlines() if " exit: " in l]
+    assert exit_line, dump(with_)
+    counts = exit_line[-1].split(" exit: ")[1]
+    handed, fallbacks = int(counts.split()[0]), int(counts.split(", ")[2].split()[0])
+    assert handed >= 1 and fallbacks >= 1 and handed + fallbacks == 4, exit_line
+    assert server_stats(with_)["errors"] == 0, dump(with_)
+
+
+def test_fork_after_a_lingering_close(ab, build):
+    # Right after each close the server forks a helper (a CGI, a logger):
+    # the helper must not hold the socket the parent's thread lingers on.
+    spec = {"server": server(build, "--fork-helper"), "clients": [client(build)]}
+    without, with_ = ab(spec)
+
+    assert_failure_without_shim(without, "line")
+    c = with_["clients"][0]
+    assert (c["error_reply"], c["end"]) == ("complete", "eof"), dump(with_)
+    assert aborts(with_) == 0, dump(with_)
+    assert server_stats(with_)["helper_max_sockets"] == 0, dump(with_)
+
+
+def test_exit_waits_for_lingering_sockets(netns_run, build):
+    # pipeserver exits right after its one connection; the socket is still
+    # lingering in the background. With SAFECLOSE_EXIT_WAIT_MS=0 exit cuts
+    # it short (reset, as without the shim); with the default it waits.
+    def run(exit_wait):
+        spec = {"server": dict(server(build), preload=build.shim,
+                               env={"SAFECLOSE_EXIT_WAIT_MS": exit_wait}),
+                "clients": [client(build)]}
+        return netns_run(spec)
+
+    cut, waited = run("0"), run("5000")
+    assert aborts(cut) > 0 and cut["clients"][0]["end"] != "eof", dump(cut)
+    c = waited["clients"][0]
+    assert (c["error_reply"], c["end"]) == ("complete", "eof"), dump(waited)
+    assert aborts(waited) == 0, dump(waited)
