@@ -7,13 +7,11 @@
 
 bool decide_should_linger(long mode, int fd)
 {
-	if (mode == SC_MODE_OFF)
+	struct tcp_facts facts;
+
+	if (mode == SC_MODE_OFF || !probe_tcp(fd, &facts) || !probe_state_connected(facts.state))
 		return false;
-	if (!probe_state_connected(probe_tcp_state(fd)))
+	if (mode == SC_MODE_PENDING && !facts.output_waits && probe_unread(fd) == 0)
 		return false;
-	if (probe_abortive_linger(fd))
-		return false;
-	if (mode == SC_MODE_ALWAYS)
-		return true;
-	return probe_unread(fd) > 0 || probe_unacked(fd) > 0;
+	return !probe_abortive_linger(fd);
 }

@@ -17,42 +17,25 @@
 /* The shortest wait between two looks when no event can tell us. */
 #define LINGER_TICK_MS 25
 
-/* Reads and throws away everything queued, without copying it (MSG_TRUNC on
- * TCP discards). Returns the number of bytes discarded; *eof is set when recv
- * reported end of stream. */
+/* Reads and throws away what is queued, without copying it (MSG_TRUNC on
+ * TCP discards). One call takes the whole receive queue; when more arrives
+ * the next wake-up comes for it. *eof is set when recv reported end of
+ * stream: the peer's FIN, or a read side the application shut. */
 static uint64_t discard_input(int fd, bool *eof)
 {
-	uint64_t total = 0;
+	ssize_t n;
 
-	*eof = false;
-	for (;;) {
-		ssize_t n = recv(fd, NULL, INT_MAX, MSG_TRUNC | MSG_DONTWAIT);
-		if (n > 0) {
-			total += (uint64_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		*eof = n == 0;
-		return total;
-	}
-}
-
-/* The application shut the read side when the socket polls as read-hung-up
- * but the peer has not finished: a FIN from the peer would show in the state. */
-static bool read_side_shut(int fd, int state)
-{
-	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
-
-	return !probe_state_peer_done(state) && poll(&p, 1, 0) == 1 &&
-	       (p.revents & POLLRDHUP);
+	do
+		n = recv(fd, NULL, INT_MAX, MSG_TRUNC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	*eof = n == 0;
+	return n > 0 ? (uint64_t)n : 0;
 }
 
 void linger_begin(struct sc_linger *l, int fd, uint64_t linger_ms, uint64_t idle_ms,
 		  uint64_t now_ms)
 {
 	int saved_errno = errno;
-	int state = probe_tcp_state(fd);
 
 	*l = (struct sc_linger){
 		.fd = fd,
@@ -61,11 +44,11 @@ void linger_begin(struct sc_linger *l, int fd, uint64_t linger_ms, uint64_t idle
 		.last_progress_ms = now_ms,
 		.linger_ms = linger_ms,
 		.idle_ms = idle_ms,
+		.output_waits = true,
 	};
-	l->read_shut = read_side_shut(fd, state);
-	if (state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT)
-		shutdown(fd, SHUT_WR);
-	l->unacked = probe_unacked(fd);
+	/* The FIN goes out after every queued byte. A no-op when the program
+	 * already half-closed, or the peer is gone. */
+	shutdown(fd, SHUT_WR);
 	errno = saved_errno;
 }
 
@@ -76,7 +59,7 @@ static int look_again_ms(const struct sc_linger *l)
 {
 	if (l->read_shut)
 		return LINGER_TICK_MS;
-	if (l->unacked > 0)
+	if (l->output_waits)
 		return l->idle_ms / 10 > LINGER_TICK_MS ? (int)(l->idle_ms / 10) : LINGER_TICK_MS;
 	return INT_MAX;
 }
@@ -98,14 +81,24 @@ bool linger_step(struct sc_linger *l, uint64_t now_ms, struct linger_wait *wait)
 	int saved_errno = errno;
 	bool eof;
 	uint64_t got = discard_input(l->fd, &eof);
-	int unacked = probe_unacked(l->fd);
-	bool progress = got > 0 || unacked < l->unacked;
+	struct tcp_facts tcp;
+	bool known = probe_tcp(l->fd, &tcp);
+	bool peer_done = !known || probe_state_peer_done(tcp.state);
+	bool progress = got > 0 || (known && tcp.bytes_acked > l->acked);
 
+	/* End of stream while the peer has not finished: the program shut the
+	 * read side, and recv says 0 whatever arrives. Only the state tells. */
+	if (eof && !peer_done)
+		l->read_shut = true;
+	l->at_eof = eof;
 	l->discarded += got;
-	l->unacked = unacked;
+	if (known) {
+		l->acked = tcp.bytes_acked;
+		l->output_waits = tcp.output_waits;
+	}
 	if (progress && now_ms > l->last_progress_ms)
 		l->last_progress_ms = now_ms;
-	if ((eof && !l->read_shut) || probe_state_peer_done(probe_tcp_state(l->fd)))
+	if (peer_done)
 		l->end = LINGER_PEER_DONE;
 	else if (elapsed(now_ms, l->start_ms) >= l->linger_ms)
 		l->end = LINGER_TIMEOUT;
@@ -127,9 +120,11 @@ bool linger_step(struct sc_linger *l, uint64_t now_ms, struct linger_wait *wait)
 void linger_finish(struct sc_linger *l)
 {
 	int saved_errno = errno;
-	bool eof;
+	bool eof = l->at_eof && !l->read_shut; /* nothing follows the peer's FIN */
+	uint64_t got;
 
-	l->discarded += discard_input(l->fd, &eof);
+	while (!eof && (got = discard_input(l->fd, &eof)) > 0)
+		l->discarded += got;
 	errno = saved_errno;
 }
 

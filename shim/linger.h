@@ -16,10 +16,12 @@ enum linger_end {
 struct sc_linger {
 	int fd;
 	bool read_shut;       /* the application shut the read side: no POLLIN to wait on */
+	bool at_eof;          /* the last read found the end of the stream */
 	enum linger_end end;
 	uint64_t start_ms, last_progress_ms;
 	uint64_t linger_ms, idle_ms;
-	int unacked;          /* SIOCOUTQ at the last step */
+	bool output_waits;    /* some of our output was not acknowledged at the last step */
+	uint64_t acked;       /* bytes of our output acknowledged, at the last step */
 	uint64_t discarded;   /* bytes read and thrown away */
 };
 

@@ -3,6 +3,7 @@
 #include "probe.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -33,17 +34,42 @@ bool probe_is_tcp(int fd)
 	return tcp;
 }
 
-int probe_tcp_state(int fd)
+/* glibc's struct tcp_info stops at tcpi_total_retrans; the kernel's goes on
+ * (a stable ABI, Linux 4.6+ for tcpi_notsent_bytes). */
+struct tcp_info_more {
+	struct tcp_info base;
+	uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+	uint32_t segs_out, segs_in, notsent_bytes;
+};
+_Static_assert(offsetof(struct tcp_info_more, pacing_rate) == 104, "kernel tcp_info layout");
+
+bool probe_tcp(int fd, struct tcp_facts *facts)
 {
 	int saved_errno = errno;
-	struct tcp_info info;
+	struct tcp_info_more info;
 	socklen_t len = sizeof info;
-	int state = -1;
+	bool tcp = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && len > 0;
 
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && len > 0)
-		state = info.tcpi_state;
+	if (tcp) {
+		facts->state = info.base.tcpi_state;
+		/* Older kernels return less: then ask SIOCOUTQ. */
+		bool notsent_known = len >= offsetof(struct tcp_info_more, notsent_bytes) +
+						    sizeof info.notsent_bytes;
+		facts->output_waits = notsent_known
+			? info.base.tcpi_unacked > 0 || info.notsent_bytes > 0
+			: probe_unacked(fd) > 0;
+		facts->bytes_acked = len >= offsetof(struct tcp_info_more, bytes_received)
+			? info.bytes_acked : 0;
+	}
 	errno = saved_errno;
-	return state;
+	return tcp;
+}
+
+int probe_tcp_state(int fd)
+{
+	struct tcp_facts facts;
+
+	return probe_tcp(fd, &facts) ? facts.state : -1;
 }
 
 static int ioctl_count(int fd, unsigned long request)

@@ -15,6 +15,16 @@ bool probe_is_tcp(int fd);
 /* tcpi_state (TCP_ESTABLISHED ...), or -1 when fd is not a TCP socket. */
 int probe_tcp_state(int fd);
 
+/* What one TCP_INFO read tells: the state, and whether output still waits
+ * for the peer (sent and unacknowledged, our FIN included, or not yet
+ * sent). False when fd is not a TCP socket. */
+struct tcp_facts {
+	int state;
+	bool output_waits;
+	uint64_t bytes_acked; /* of our output, ever (Linux 4.2+; 0 before) */
+};
+bool probe_tcp(int fd, struct tcp_facts *facts);
+
 /* Bytes not yet read (SIOCINQ) / not yet acknowledged by the peer, our FIN
  * included (SIOCOUTQ); 0 when the kernel will not say. */
 int probe_unread(int fd);

@@ -52,6 +52,7 @@ struct slot {
 	uint32_t gen;        /* bumped on reuse: stale events and timers are ignored */
 	uint32_t next_free;  /* free list, index + 1 */
 	bool used;
+	bool watched;        /* registered for input in the thread's epoll set */
 };
 
 struct timer {
@@ -163,7 +164,7 @@ static void close_owned(int fd)
 /* Where the shim's descriptors go and how many sockets may linger: a quarter
  * of RLIMIT_NOFILE at most, at the top of it, or from SELECT_LIMIT up when
  * the limit is high (so the kernel's table does not grow to the limit). */
-static int placement(int *quota)
+static int compute_placement(int *quota)
 {
 	struct rlimit rl;
 	long soft = owned_size;
@@ -173,6 +174,23 @@ static int placement(int *quota)
 	long q = soft / 4 < sc_cfg.max_linger ? soft / 4 : sc_cfg.max_linger;
 	*quota = (int)q;
 	return soft - q > SELECT_LIMIT ? SELECT_LIMIT : (int)(soft - q);
+}
+
+/* The same, read again every PLACEMENT_REFRESH hand-offs (a program may
+ * raise its limit at run time) rather than costing a syscall each time. */
+#define PLACEMENT_REFRESH 256
+static int cached_base, cached_quota;
+static uint32_t placement_uses;
+
+static int placement(int *quota)
+{
+	if (__atomic_fetch_add(&placement_uses, 1, __ATOMIC_RELAXED) % PLACEMENT_REFRESH == 0) {
+		int q, base = compute_placement(&q);
+		STORE(&cached_quota, q);
+		STORE(&cached_base, base);
+	}
+	*quota = LOAD(&cached_quota);
+	return LOAD(&cached_base);
 }
 
 /* Moves fd to a high number of the shim's own; -1 when there is none. */
@@ -308,6 +326,12 @@ static void slot_step(uint32_t i, uint64_t now)
 		slot_end(i, true);
 		return;
 	}
+	if (!wait.readable && s->watched) {
+		/* A read side the program shut polls readable (and hung up) for
+		 * good: watch it on the timer only, or the loop would spin. */
+		raw_syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_DEL, s->l.fd, NULL);
+		s->watched = false;
+	}
 	schedule(i, now + (uint64_t)wait.timeout_ms);
 }
 
@@ -327,11 +351,18 @@ static void adopt(const struct handoff *h, uint64_t now)
 	s->cookie = h->cookie;
 	linger_begin(&s->l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
 		     h->start_ms);
-	if (!s->l.read_shut) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(i) };
-		raw_syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, h->fd, &ev);
+	/* A first step at once: often the peer has already finished (it read
+	 * the reply and closed), and the socket is released without ever being
+	 * watched. Otherwise input and the peer's FIN wake the slot. */
+	struct linger_wait wait;
+	if (!linger_step(&s->l, now, &wait)) {
+		slot_end(i, true);
+		return;
 	}
-	slot_step(i, now);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(i) };
+	s->watched = wait.readable &&
+		     raw_syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, h->fd, &ev) == 0;
+	schedule(i, now + (uint64_t)wait.timeout_ms);
 }
 
 static void take_handoffs(uint64_t now)
@@ -400,7 +431,7 @@ static bool start_thread(void)
 
 	if (!owned_table())
 		return false;
-	int base = placement(&quota);
+	int base = compute_placement(&quota);
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
 		return false;
 	/* Room for a burst of hand-offs (64 KiB holds only 2730 of them); the
@@ -532,6 +563,7 @@ static void after_fork_child(void)
 	slots = NULL;
 	heap = NULL;
 	nslots = free_head = nheap = heap_cap = 0;
+	placement_uses = 0;
 	pipe_r = pipe_w = epfd = -1;
 	STORE(&lingering, 0);
 	STORE(&state, STOPPED);
