@@ -1,9 +1,14 @@
 """A/B scenarios with unmodified third-party servers from Debian packages.
 
-The client pipelines two GETs for a 2 MB file, the second 50 ms after the
-first, over a 20 mbit/s loopback. The server answers the first and closes with
-the second unread (HTTP/1.0 in http.server; keepalive_requests 1 in nginx).
+The HTTP client pipelines two GETs for a 2 MB file, the second 50 ms after
+the first, over a 20 mbit/s loopback. The server answers the first and closes
+with the second unread (HTTP/1.0 in http.server; keepalive_requests 1 in
+nginx). Node.js runs the line protocol of test_pipeline.py.
 """
+
+import os
+
+import pytest
 
 from harness.checks import assert_clean_with_shim, assert_failure_without_shim
 
@@ -75,3 +80,23 @@ def test_nginx_own_lingering_close_no_harm(netns_run, build, tmp_path, http_docr
     spec = nginx_spec(build, tmp_path, http_docroot, "on")
     spec["server"]["preload"] = build.shim
     assert_clean_with_shim(netns_run(spec), "http", expect_length=size(http_docroot))
+
+
+NODE = "/usr/bin/node"
+NODE_SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "servers", "pipeline.js")
+
+
+@pytest.mark.parametrize("error_size", [500_000, 2_000_000], ids=["late-data", "unread-input"])
+def test_nodejs_destroy_after_error_reply(ab, build, error_size):
+    # Node.js from Debian's nodejs package running a plain net server
+    # (tests/servers/pipeline.js): it destroys the socket once its error
+    # reply is written, and libuv closes with syscall(SYS_close), never
+    # through close().
+    spec = {
+        "server": {"argv": [NODE, NODE_SERVER, "7000", str(error_size), "1"],
+                   "ready": "line", "exits": True},
+        "clients": [{"argv": [build.pipeclient, "--connect", "127.0.0.1:7000"]}],
+    }
+    without, with_ = ab(spec)
+    assert_failure_without_shim(without, "line")
+    assert_clean_with_shim(with_, "line")
