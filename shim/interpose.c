@@ -284,6 +284,21 @@ static void track_if_tcp(int fd)
 
 SC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
+	uint32_t left;
+
+	if (active() && own_read_shut(fd, &left)) {
+		if (!left)
+			return 0;
+		int saved_errno = errno;
+		ssize_t got = real.recvmsg(fd, msg, flags | MSG_DONTWAIT);
+		if (got > 0 && !(flags & MSG_PEEK))
+			own_read_after_shut(fd, (uint32_t)got);
+		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			errno = saved_errno;
+			return 0;
+		}
+		return got;
+	}
 	ssize_t n = real.recvmsg(fd, msg, flags);
 
 	if (n >= 0 && active() && msg && msg->msg_controllen) {
@@ -327,6 +342,8 @@ SC_EXPORT long syscall(long number, ...)
 		return dup3((int)a[0], (int)a[1], (int)a[2]);
 	case SYS_epoll_ctl:
 		return epoll_ctl((int)a[0], (int)a[1], (int)a[2], (struct epoll_event *)a[3]);
+	case SYS_shutdown:
+		return shutdown((int)a[0], (int)a[1]);
 	default:
 		return real.syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 	}
@@ -421,4 +438,45 @@ SC_EXPORT int execle(const char *path, const char *arg, ...)
 	char *const *envp = va_arg(ap, char *const *);
 	va_end(ap);
 	return execve(path, argv, envp);
+}
+
+/* The advice "shutdown(SHUT_RDWR) before close()" is a reset trigger of its
+ * own: see release_shutdown_read(). */
+SC_EXPORT int shutdown(int fd, int how)
+{
+	uint64_t cookie;
+
+	if (!active() || how == SHUT_WR || !own_lookup(fd, &cookie))
+		return real.shutdown(fd, how);
+	return release_shutdown_read(fd, how);
+}
+
+/* After the program's shutdown(SHUT_RD), its reads see end-of-file, as they
+ * would after the real one, while the shim keeps the read side open. */
+SC_EXPORT ssize_t read(int fd, void *buf, size_t count)
+{
+	uint32_t left;
+
+	if (active() && own_read_shut(fd, &left))
+		return release_read_after_shut(fd, buf, count, 0, left);
+	return real.read(fd, buf, count);
+}
+
+SC_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	uint32_t left;
+
+	if (active() && own_read_shut(fd, &left))
+		return release_read_after_shut(fd, buf, len, flags, left);
+	return real.recv(fd, buf, len, flags);
+}
+
+SC_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+			   socklen_t *addrlen)
+{
+	uint32_t left;
+
+	if (active() && own_read_shut(fd, &left))
+		return release_read_after_shut(fd, buf, len, flags, left);
+	return real.recvfrom(fd, buf, len, flags, addr, addrlen);
 }

@@ -1,7 +1,8 @@
 /* linger.c: owns the lingering close itself: half-close, discard without
  * copying, stop on the peer's FIN or a bound, drain, release. Every syscall
  * here is async-signal-safe and errno is restored, because the in-place
- * driver runs inside close(). */
+ * driver runs inside close(); reads and shutdowns trap directly, past the
+ * shim's own recv() and shutdown() wrappers. */
 #include "linger.h"
 
 #include <errno.h>
@@ -12,10 +13,9 @@
 
 #include "log.h"
 #include "probe.h"
+#include "rawsys.h"
 #include "shim.h"
 
-/* The shortest wait between two looks when no event can tell us. */
-#define LINGER_TICK_MS 25
 
 /* Reads and throws away what is queued, without copying it (MSG_TRUNC on
  * TCP discards). One call takes the whole receive queue; when more arrives
@@ -26,7 +26,7 @@ static uint64_t discard_input(int fd, bool *eof)
 	ssize_t n;
 
 	do
-		n = recv(fd, NULL, INT_MAX, MSG_TRUNC | MSG_DONTWAIT);
+		n = raw_syscall(SYS_recvfrom, fd, NULL, INT_MAX, MSG_TRUNC | MSG_DONTWAIT, NULL, NULL);
 	while (n < 0 && errno == EINTR);
 	*eof = n == 0;
 	return n > 0 ? (uint64_t)n : 0;
@@ -48,7 +48,7 @@ void linger_begin(struct sc_linger *l, int fd, uint64_t linger_ms, uint64_t idle
 	};
 	/* The FIN goes out after every queued byte. A no-op when the program
 	 * already half-closed, or the peer is gone. */
-	shutdown(fd, SHUT_WR);
+	raw_syscall(SYS_shutdown, fd, SHUT_WR);
 	errno = saved_errno;
 }
 

@@ -6,6 +6,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The shortest wait between two looks when no event can tell. */
+#define LINGER_TICK_MS 25
+
 enum linger_end {
 	LINGER_RUNNING,
 	LINGER_PEER_DONE, /* the peer sent its FIN (or the connection is gone) */

@@ -28,6 +28,8 @@
 struct own_record {
 	uint64_t cookie; /* 0 = free */
 	int32_t refs;
+	uint32_t read_shut;   /* the program shut the read side (for every fd of it) */
+	uint32_t shut_left;   /* bytes it may still read: what was queued at that shutdown */
 	uint32_t unused;
 };
 
@@ -98,6 +100,7 @@ static uint32_t record_alloc(uint64_t cookie)
 
 		if (__atomic_compare_exchange_n(&r->cookie, &expected, cookie, false,
 						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+			STORE(&r->read_shut, 0);
 			STORE(&r->refs, 1);
 			return (start + i) % OWN_RECORDS + 1;
 		}
@@ -280,4 +283,51 @@ void own_hold_inherited(void)
 			record_get(rec);
 	}
 	errno = saved_errno;
+}
+
+/* The record fd holds, when it still names the socket it was booked for. */
+static struct own_record *record_of(int fd)
+{
+	struct own_entry *e = entry_of(fd);
+	uint32_t rec = e ? LOAD(&e->rec) : 0;
+	struct own_record *r = rec ? &shared->records[rec - 1] : NULL;
+
+	return r && LOAD(&r->cookie) == LOAD(&e->cookie) ? r : NULL;
+}
+
+void own_set_read_shut(int fd, uint32_t queued)
+{
+	struct own_record *r = record_of(fd);
+
+	if (r) {
+		STORE(&r->shut_left, queued);
+		STORE(&r->read_shut, 1);
+	}
+}
+
+bool own_read_shut(int fd, uint32_t *left)
+{
+	struct own_record *r = record_of(fd);
+
+	if (!r || !LOAD(&r->read_shut))
+		return false;
+	/* Rare enough to afford a syscall: a number closed by a path the shim
+	 * did not see and reused for a file must read that file. */
+	if (probe_cookie(fd) != LOAD(&r->cookie)) {
+		own_forget(fd);
+		return false;
+	}
+	*left = LOAD(&r->shut_left);
+	return true;
+}
+
+void own_read_after_shut(int fd, uint32_t bytes)
+{
+	struct own_record *r = record_of(fd);
+	uint32_t left = r ? LOAD(&r->shut_left) : 0;
+
+	while (r && !__atomic_compare_exchange_n(&r->shut_left, &left,
+						 left > bytes ? left - bytes : 0, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		;
 }

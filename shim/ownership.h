@@ -59,6 +59,16 @@ void own_give_away(int fd);
  * reference that is never released, so no close of ours lingers on it. */
 void own_hold_inherited(void);
 
+/* The program shut the socket's read side (shutdown SHUT_RD/SHUT_RDWR),
+ * which the shim keeps open underneath. As after the real one, the program
+ * still reads what was queued then (`queued` bytes), and then end-of-file.
+ * own_read_shut: is fd such a socket, and how much may it still read (a
+ * memory lookup for every other descriptor); own_read_after_shut: it read
+ * that much of it. */
+void own_set_read_shut(int fd, uint32_t queued);
+bool own_read_shut(int fd, uint32_t *left);
+void own_read_after_shut(int fd, uint32_t bytes);
+
 /* Highest descriptor number ever put on the books, for iterating them. */
 int own_max_fd(void);
 

@@ -59,6 +59,23 @@ static long raw_syscall_variadic(long n, ...)
 	va_end(ap);
 	return raw_syscall6(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
+static int raw_shutdown(int fd, int how)
+{
+	return (int)raw_syscall(SYS_shutdown, fd, how);
+}
+static ssize_t raw_read(int fd, void *buf, size_t n)
+{
+	return raw_syscall(SYS_read, fd, buf, n);
+}
+static ssize_t raw_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a,
+			    socklen_t *l)
+{
+	return raw_syscall(SYS_recvfrom, fd, buf, n, flags, a, l);
+}
+static ssize_t raw_recv(int fd, void *buf, size_t n, int flags)
+{
+	return raw_recvfrom(fd, buf, n, flags, NULL, NULL);
+}
 static void raw_exit(int status)
 {
 	for (;;)
@@ -92,6 +109,10 @@ struct real_fns real = {
 	.recvmsg = raw_recvmsg,
 	.sendmsg = raw_sendmsg,
 	.syscall = raw_syscall_variadic,
+	.shutdown = raw_shutdown,
+	.read = raw_read,
+	.recv = raw_recv,
+	.recvfrom = raw_recvfrom,
 	._exit = raw_exit,
 	._Exit = raw_exit,
 	.execve = raw_execve,
@@ -133,6 +154,10 @@ static void resolve_once(void)
 	bind_next((void **)&real.recvmsg, "recvmsg");
 	bind_next((void **)&real.sendmsg, "sendmsg");
 	bind_next((void **)&real.syscall, "syscall");
+	bind_next((void **)&real.shutdown, "shutdown");
+	bind_next((void **)&real.read, "read");
+	bind_next((void **)&real.recv, "recv");
+	bind_next((void **)&real.recvfrom, "recvfrom");
 	bind_next((void **)&real._exit, "_exit");
 	bind_next((void **)&real._Exit, "_Exit");
 	bind_next((void **)&real.execve, "execve");

@@ -38,9 +38,11 @@
 #define PIPE_TAG UINT64_MAX
 #define BATCH 64
 
+enum handoff_kind { HAND_LINGER, HAND_SHUT_READ };
+
 struct handoff {
 	int32_t fd;
-	uint32_t unused;
+	uint32_t kind;
 	uint64_t cookie;
 	uint64_t start_ms;
 };
@@ -53,6 +55,7 @@ struct slot {
 	uint32_t next_free;  /* free list, index + 1 */
 	bool used;
 	bool watched;        /* registered for input in the thread's epoll set */
+	bool shut_read;      /* not a linger: shut the read side once output is acknowledged */
 };
 
 struct timer {
@@ -287,9 +290,11 @@ static void slot_end(uint32_t i, bool close_it)
 	struct slot *s = &slots[i - 1];
 
 	if (close_it) {
-		linger_finish(&s->l);
-		SC_LOG(SC_LOG_DEBUG, "fd %d lingered %llu ms in the background, discarded %llu bytes, end: %s",
-		       s->l.fd, (unsigned long long)(sc_now_ms() - s->l.start_ms),
+		if (!s->shut_read)
+			linger_finish(&s->l);
+		SC_LOG(SC_LOG_DEBUG, "fd %d %s after %llu ms in the background, discarded %llu bytes, end: %s",
+		       s->l.fd, s->shut_read ? "read side shut" : "lingered",
+		       (unsigned long long)(sc_now_ms() - s->l.start_ms),
 		       (unsigned long long)s->l.discarded, linger_end_name(s->l.end));
 		close_owned(s->l.fd);
 	} else {
@@ -313,6 +318,27 @@ static void schedule(uint32_t i, uint64_t at)
 		s->scheduled = at;
 }
 
+/* A read side the program shut, kept open until our output is acknowledged
+ * (a real SHUT_RD would make the kernel reset what the peer still sends):
+ * now it is shut for real, which wakes a thread blocked reading it. */
+static void shut_read_step(uint32_t i, uint64_t now)
+{
+	struct slot *s = &slots[i - 1];
+	struct tcp_facts tcp;
+	bool known = probe_tcp(s->l.fd, &tcp);
+
+	uint64_t waited = now > s->l.start_ms ? now - s->l.start_ms : 0;
+
+	if (known && tcp.output_waits && !probe_state_peer_done(tcp.state) &&
+	    waited < s->l.linger_ms) {
+		schedule(i, now + LINGER_TICK_MS);
+		return;
+	}
+	raw_syscall(SYS_shutdown, s->l.fd, SHUT_RD);
+	s->l.end = LINGER_PEER_DONE;
+	slot_end(i, true);
+}
+
 static void slot_step(uint32_t i, uint64_t now)
 {
 	struct slot *s = &slots[i - 1];
@@ -320,6 +346,10 @@ static void slot_step(uint32_t i, uint64_t now)
 
 	if (probe_cookie(s->l.fd) != s->cookie) {
 		slot_end(i, false); /* the program reused the number: not ours now */
+		return;
+	}
+	if (s->shut_read) {
+		shut_read_step(i, now);
 		return;
 	}
 	if (!linger_step(&s->l, now, &wait)) {
@@ -349,6 +379,14 @@ static void adopt(const struct handoff *h, uint64_t now)
 	}
 	struct slot *s = &slots[i - 1];
 	s->cookie = h->cookie;
+	s->shut_read = h->kind == HAND_SHUT_READ;
+	s->watched = false;
+	if (s->shut_read) {
+		s->l = (struct sc_linger){ .fd = h->fd, .start_ms = h->start_ms,
+					   .linger_ms = (uint64_t)sc_cfg.linger_ms };
+		shut_read_step(i, now);
+		return;
+	}
 	linger_begin(&s->l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
 		     h->start_ms);
 	/* A first step at once: often the peer has already finished (it read
@@ -487,7 +525,7 @@ void reaper_start(void)
 	errno = saved_errno;
 }
 
-bool reaper_hand_off(int fd, uint64_t cookie)
+static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)
 {
 	int saved_errno = errno, quota;
 	bool handed = false;
@@ -502,7 +540,7 @@ bool reaper_hand_off(int fd, uint64_t cookie)
 	if (ADD(&lingering, 1) <= quota && epb_remove_everywhere(fd)) {
 		int keep = real.fcntl(fd, F_DUPFD_CLOEXEC, base);
 		if (keep >= 0) {
-			struct handoff h = { keep, 0, cookie, sc_now_ms() };
+			struct handoff h = { keep, kind, cookie, sc_now_ms() };
 			mark_owned(keep, true);
 			handed = write(pipe_w, &h, sizeof h) == (ssize_t)sizeof h;
 			if (!handed)
@@ -517,6 +555,16 @@ bool reaper_hand_off(int fd, uint64_t cookie)
 	}
 	errno = saved_errno;
 	return handed;
+}
+
+bool reaper_hand_off(int fd, uint64_t cookie)
+{
+	return hand_off(fd, cookie, HAND_LINGER);
+}
+
+bool reaper_shut_read_later(int fd, uint64_t cookie)
+{
+	return hand_off(fd, cookie, HAND_SHUT_READ);
 }
 
 void reaper_wait_at_exit(void)

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -82,6 +83,19 @@ int main(void)
 	int udp = socket(AF_INET, SOCK_DGRAM, 0);
 	report("close(udp)", close(udp));
 	report("close(udp) again", close(udp));
+
+	/* shutdown(SHUT_RDWR): what was queued is still read, then end-of-file. */
+	int client2, s2 = connected_pair(&client2);
+	report("write(client2, 5 bytes)", write(client2, "hello", 5));
+	struct pollfd p = { .fd = s2, .events = POLLIN };
+	report("poll(s2) sees them", poll(&p, 1, 1000));
+	report("shutdown(s2, SHUT_RDWR)", shutdown(s2, SHUT_RDWR));
+	report("recv(s2) after it: the queued bytes", recv(s2, buf, sizeof buf, 0));
+	report("recv(s2) then: end-of-file", recv(s2, buf, sizeof buf, 0));
+	report("read(s2): end-of-file", read(s2, buf, sizeof buf));
+	report("read(client2): end-of-file", read(client2, buf, sizeof buf));
+	report("close(s2)", close(s2));
+	report("close(client2)", close(client2));
 
 	handler_fd = pipefd[1];
 	signal(SIGUSR1, on_usr1);

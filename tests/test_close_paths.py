@@ -5,9 +5,13 @@ interposed close(), and each sends the RST without the shim.
 The scenario is that of test_pipeline.py (request 13 fails, a large error
 reply, requests still arriving); only pipeserver's --close method changes."""
 
+import json
+import os
+
 import pytest
 
-from test_pipeline import check, pipeline_spec
+from harness.checks import assert_clean_with_shim, assert_failure_without_shim
+from test_pipeline import V4, check, pipeline_spec
 
 LATE_DATA = 500_000      # the reply fits the send buffer: late requests hit
 UNREAD_INPUT = 2_000_000  # the write blocks: requests pile up unread
@@ -20,6 +24,8 @@ UNREAD_INPUT = 2_000_000  # the write blocks: requests pile up unread
     "close-range",  # close_range(fd, fd, 0)
     "closefrom",    # closefrom(fd)
     "syscall",      # shutdown(SHUT_WR) + syscall(SYS_close, fd), as libuv does
+    "shutdown-rdwr",  # the usual advice, shutdown(SHUT_RDWR) then close():
+                      # a read side shut in FIN_WAIT resets what arrives
 ])
 def test_single_process(ab, build, method, error_size):
     check(ab, pipeline_spec(build, error_size, "--close", method))
@@ -41,3 +47,36 @@ def test_in_place_linger(ab, build, model):
     spec = pipeline_spec(build, UNREAD_INPUT, model=model)
     spec["server"]["env"] = {"SAFECLOSE_LINGER": "sync"}
     check(ab, spec)
+
+
+def app(build, name):
+    return os.path.join(build.repo, "build", name)
+
+
+def test_connection_passed_over_scm_rights(ab, build):
+    # A front process accepts, passes the connection to a worker over a Unix
+    # socket (SCM_RIGHTS) and closes its own copy at once: that close gives
+    # the socket away and must not linger or shut anything; the worker's
+    # close is the one that lingers.
+    spec = {"server": {"argv": [app(build, "passfd"), "--listen", V4, "--conns", "1",
+                                "--error-size", str(UNREAD_INPUT)],
+                       "ready": "line", "exits": True},
+            "clients": [{"argv": [build.pipeclient, "--connect", V4]}]}
+    without, with_ = ab(spec)
+    assert_failure_without_shim(without, "line")
+    assert_clean_with_shim(with_, "line")
+
+
+def test_reader_thread_woken_by_shutdown(ab, build):
+    # A thread blocked in recv() is stopped the common way: another thread
+    # writes the reply and calls shutdown(SHUT_RDWR). Under the shim the
+    # read side is shut for real only once the reply is acknowledged; the
+    # reader must still wake, promptly.
+    spec = {"server": {"argv": [app(build, "recvwake"), "--listen", V4],
+                       "ready": "line", "exits": True},
+            "clients": [{"argv": [build.pipeclient, "--connect", V4]}]}
+    without, with_ = ab(spec)
+    assert_failure_without_shim(without, "line")
+    assert_clean_with_shim(with_, "line")
+    report = json.loads(with_["server"]["stdout"].splitlines()[-1])
+    assert report["reader_woken"] and report["woken_after_ms"] < 5000, report
