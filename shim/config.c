@@ -14,6 +14,7 @@ static const char *const mode_names[] = { "off", "pending", "always", NULL };
 static const char *const log_names[] = { "error", "info", "debug", NULL };
 static const char *const where_names[] = { "async", "sync", NULL };
 static const char *const onoff_names[] = { "linger", "off", NULL };
+static const char *const inherited_names[] = { "own", "ignore", NULL };
 
 static long *field_mode(struct sc_config *c) { return &c->mode; }
 static long *field_linger(struct sc_config *c) { return &c->linger_ms; }
@@ -24,6 +25,7 @@ static long *field_max(struct sc_config *c) { return &c->max_linger; }
 static long *field_exit(struct sc_config *c) { return &c->exit_wait_ms; }
 static long *field_at_exit(struct sc_config *c) { return &c->at_exit; }
 static long *field_at_exec(struct sc_config *c) { return &c->at_exec; }
+static long *field_inherited(struct sc_config *c) { return &c->inherited; }
 
 const struct sc_setting sc_settings[] = {
 	{ "SAFECLOSE_MODE", mode_names, SC_MODE_PENDING, 0, 2, NULL,
@@ -61,6 +63,13 @@ const struct sc_setting sc_settings[] = {
 	  "Close-on-exec connections are lingered before execve() drops them "
 	  "(`linger`), or left to the kernel (`off`).",
 	  field_at_exec },
+	{ "SAFECLOSE_INHERITED", inherited_names, SC_INHERITED_OWN, 0, 1, NULL,
+	  "TCP sockets open when the program starts (inetd, tcpserver, systemd "
+	  "Accept=yes): when the parent runs under the shim its books tell who "
+	  "holds them; otherwise `own` takes a socket as the program's when no "
+	  "other descriptor of it refers to it, `ignore` leaves them all alone "
+	  "(for programs whose parent keeps using the connection).",
+	  field_inherited },
 	{ "SAFECLOSE_LOG", log_names, SC_LOG_ERROR, 0, 2, NULL,
 	  "What the shim writes to stderr: `error` only bad settings and "
 	  "failures, `info` also start-up, `debug` also every lingering close.",
@@ -77,6 +86,7 @@ struct sc_config sc_cfg = {
 	.exit_wait_ms = 5000,
 	.at_exit = SC_LINGER_ON,
 	.at_exec = SC_LINGER_ON,
+	.inherited = SC_INHERITED_OWN,
 	.log_level = SC_LOG_ERROR,
 };
 

@@ -7,6 +7,7 @@
 enum sc_mode { SC_MODE_OFF, SC_MODE_PENDING, SC_MODE_ALWAYS };
 enum sc_linger_where { SC_LINGER_ASYNC, SC_LINGER_SYNC };
 enum sc_onoff { SC_LINGER_ON, SC_LINGER_OFF };
+enum sc_inherited { SC_INHERITED_OWN, SC_INHERITED_IGNORE };
 
 struct sc_config {
 	long mode;       /* enum sc_mode */
@@ -17,6 +18,7 @@ struct sc_config {
 	long exit_wait_ms; /* how long exit() waits for them */
 	long at_exit;    /* enum sc_onoff: linger what is still open at exit */
 	long at_exec;    /* enum sc_onoff: linger close-on-exec sockets at exec */
+	long inherited;  /* enum sc_inherited: sockets open at start-up */
 	long log_level;  /* enum sc_log_level */
 };
 

@@ -21,6 +21,7 @@
 #include "rawsys.h"
 #include "real.h"
 #include "reaper.h"
+#include "selffd.h"
 #include "release.h"
 #include "shim.h"
 
@@ -39,6 +40,8 @@ __attribute__((constructor)) static void safeclose_init(void)
 	sc_cfg = cfg;
 	if (sc_cfg.mode != SC_MODE_OFF) {
 		own_init();
+		own_adopt_inherited(sc_cfg.inherited == SC_INHERITED_OWN);
+		own_publish_books();
 		reaper_init();
 	}
 	SC_LOG(SC_LOG_INFO, "loaded: mode %s, linger %s, %ld ms at most, idle %ld ms",
@@ -62,7 +65,7 @@ SC_EXPORT int close(int fd)
 {
 	if (!active())
 		return real.close(fd);
-	if (reaper_owns(fd)) {
+	if (selffd_owns(fd)) {
 		errno = EBADF; /* the shim's own descriptor: not open, for the program */
 		return -1;
 	}
@@ -212,13 +215,27 @@ SC_EXPORT pid_t vfork(void)
 	return fork();
 }
 
+/* The environment an exec'd or spawned program gets: the family's books,
+ * and the mark that our references were counted for it. On the stack. */
+#define NEW_PROGRAM_ENV(envp, name)                                     \
+	size_t envc_ = 0;                                               \
+	while ((envp) && (envp)[envc_])                                 \
+		envc_++;                                                \
+	char *name[envc_ + 3];                                          \
+	char env_bufs_[2][48];                                          \
+	own_exec_env((envp), name, envc_ + 3, env_bufs_)
+
+/* The spawned program inherits what is not close-on-exec: counted for it. */
 SC_EXPORT int posix_spawn(pid_t *pid, const char *path,
 			  const posix_spawn_file_actions_t *actions,
 			  const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
 	real_resolve();
+	if (!active())
+		return real.posix_spawn(pid, path, actions, attr, argv, envp);
 	own_hold_inherited();
-	return real.posix_spawn(pid, path, actions, attr, argv, envp);
+	NEW_PROGRAM_ENV(envp, env);
+	return real.posix_spawn(pid, path, actions, attr, argv, env);
 }
 
 SC_EXPORT int posix_spawnp(pid_t *pid, const char *file,
@@ -226,8 +243,11 @@ SC_EXPORT int posix_spawnp(pid_t *pid, const char *file,
 			   const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
 	real_resolve();
+	if (!active())
+		return real.posix_spawnp(pid, file, actions, attr, argv, envp);
 	own_hold_inherited();
-	return real.posix_spawnp(pid, file, actions, attr, argv, envp);
+	NEW_PROGRAM_ENV(envp, env);
+	return real.posix_spawnp(pid, file, actions, attr, argv, env);
 }
 
 SC_EXPORT int close_range(unsigned first, unsigned last, int flags)
@@ -235,7 +255,7 @@ SC_EXPORT int close_range(unsigned first, unsigned last, int flags)
 	if (!active() || (flags & CLOSE_RANGE_CLOEXEC) || first > last)
 		return real.close_range(first, last, flags);
 	release_range(first, last);
-	return reaper_close_range_around(first, last, flags);
+	return selffd_close_range_around(first, last, flags);
 }
 
 SC_EXPORT void closefrom(int lowfd)
@@ -370,10 +390,12 @@ SC_EXPORT __attribute__((noreturn)) void _Exit(int status)
 /* execve() drops the close-on-exec descriptors (and the shim's thread). */
 SC_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	if (active())
-		release_before_exec();
 	real_resolve();
-	return real.execve(path, argv, envp);
+	if (!active())
+		return real.execve(path, argv, envp);
+	release_before_exec();
+	NEW_PROGRAM_ENV(envp, env);
+	return real.execve(path, argv, env);
 }
 
 SC_EXPORT int execv(const char *path, char *const argv[])
@@ -383,10 +405,12 @@ SC_EXPORT int execv(const char *path, char *const argv[])
 
 SC_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	if (active())
-		release_before_exec();
 	real_resolve();
-	return real.execvpe(file, argv, envp);
+	if (!active())
+		return real.execvpe(file, argv, envp);
+	release_before_exec();
+	NEW_PROGRAM_ENV(envp, env);
+	return real.execvpe(file, argv, env);
 }
 
 SC_EXPORT int execvp(const char *file, char *const argv[])
@@ -396,10 +420,12 @@ SC_EXPORT int execvp(const char *file, char *const argv[])
 
 SC_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	if (active())
-		release_before_exec();
 	real_resolve();
-	return real.fexecve(fd, argv, envp);
+	if (!active())
+		return real.fexecve(fd, argv, envp);
+	release_before_exec();
+	NEW_PROGRAM_ENV(envp, env);
+	return real.fexecve(fd, argv, env);
 }
 
 /* execl, execlp, execle: their arguments as an argv array on the stack. */

@@ -15,13 +15,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fdspace.h"
 #include "log.h"
 #include "probe.h"
+#include "real.h"
+#include "selffd.h"
 
 #define OWN_RECORDS (1u << 18)  /* live TCP sockets per process family */
 
@@ -33,11 +39,20 @@ struct own_record {
 	uint32_t unused;
 };
 
+/* The books of a process family: every process forked from the first one
+ * that loaded the shim, and every program they exec (a memfd kept open
+ * across exec, its number in SAFECLOSE_BOOKS, so that a child that is handed
+ * a connection knows whether its parent still holds it). */
 struct own_shared {
+	uint64_t magic;
 	uint32_t next_hint;
 	uint32_t unused;
 	struct own_record records[OWN_RECORDS];
 };
+
+#define BOOKS_MAGIC 0x6b6f6f62736c6373ull /* "sclsbook" */
+#define BOOKS_ENV "SAFECLOSE_BOOKS"
+#define COUNTED_ENV "SAFECLOSE_COUNTED"
 
 struct own_entry {
 	uint64_t cookie;
@@ -50,9 +65,63 @@ static struct own_entry *entries;
 static uint32_t entries_size;
 static int max_fd = -1;
 static uint32_t fork_epoch;
+static int books_fd = -1;
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+/* The family's books, when this program was exec'd by one of its members:
+ * SAFECLOSE_BOOKS names a descriptor that is a memfd of the right size
+ * holding the right magic. NULL otherwise (and for a number reused since). */
+static struct own_shared *join_books(void)
+{
+	const char *v = getenv(BOOKS_ENV);
+	char *end;
+	struct stat st;
+
+	if (!v || *v < '0' || *v > '9')
+		return NULL;
+	long fd = strtol(v, &end, 10);
+	if (*end || fd > INT_MAX || fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size != (off_t)sizeof(struct own_shared))
+		return NULL;
+	struct own_shared *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED,
+				    (int)fd, 0);
+	if (s == MAP_FAILED)
+		return NULL;
+	if (LOAD(&s->magic) != BOOKS_MAGIC || !selffd_mark((int)fd)) {
+		munmap(s, sizeof *s);
+		return NULL;
+	}
+	STORE(&books_fd, (int)fd);
+	return s;
+}
+
+/* New books for a new family: a memfd, so they can cross exec (its
+ * descriptor is inherited on purpose, at a high number), or plain shared
+ * memory when there is no memfd. */
+static struct own_shared *new_books(void)
+{
+	int fd = (int)raw_syscall(SYS_memfd_create, "safeclose-books", 0);
+	struct own_shared *s = NULL;
+
+	if (fd >= 0 && ftruncate(fd, sizeof *s) == 0 && (fd = selffd_move_high(fd, false)) >= 0) {
+		s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (s == MAP_FAILED) {
+			selffd_close(fd);
+			s = NULL;
+		} else {
+			STORE(&books_fd, fd);
+		}
+	} else if (fd >= 0) {
+		real.close(fd);
+	}
+	if (!s)
+		s = fdspace_map(1, sizeof *s, MAP_SHARED);
+	if (s)
+		STORE(&s->magic, BOOKS_MAGIC);
+	return s;
+}
 
 bool own_init(void)
 {
@@ -64,13 +133,13 @@ bool own_init(void)
 		return LOAD(&entries) != NULL; /* another thread is setting up */
 
 	uint32_t size = fdspace_size();
-	struct own_shared *s = fdspace_map(1, sizeof *s, MAP_SHARED);
 	struct own_entry *e = fdspace_map(size, sizeof *e, MAP_PRIVATE);
+	struct own_shared *s = e ? join_books() : NULL;
+	if (e && !s)
+		s = new_books();
 	if (!s || !e) {
 		sc_log_write(SC_LOG_ERROR, __func__,
 			     "cannot map the ownership tables; leaving every socket alone");
-		if (s)
-			munmap(s, sizeof *s);
 		if (e)
 			munmap(e, (size_t)size * sizeof *e);
 		return false;
@@ -330,4 +399,121 @@ void own_read_after_shut(int fd, uint32_t bytes)
 						 left > bytes ? left - bytes : 0, false,
 						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		;
+}
+
+int own_books_fd(void)
+{
+	return LOAD(&books_fd);
+}
+
+/* The record holding `cookie` in the family's books, found by a scan (only
+ * at start-up, for inherited sockets); 0 when there is none. */
+static uint32_t record_find(uint64_t cookie)
+{
+	for (uint32_t i = 0; i < OWN_RECORDS; i++)
+		if (LOAD(&shared->records[i].cookie) == cookie)
+			return i + 1;
+	return 0;
+}
+
+#define ADOPT_MAX 512
+
+struct inherited {
+	int fd;
+	uint64_t cookie;
+};
+
+/* The TCP sockets open at start-up, from /proc/self/fd read with getdents64
+ * into a fixed buffer; at most ADOPT_MAX of them. */
+static int inherited_sockets(struct inherited *out)
+{
+	int dir = (int)raw_syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
+				   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char buf[4096];
+	long n;
+	int count = 0;
+
+	if (dir < 0)
+		return 0;
+	while ((n = raw_syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+		for (long off = 0; off < n;) {
+			struct { uint64_t ino; int64_t off; uint16_t reclen; uint8_t type; char name[]; }
+				*d = (void *)(buf + off);
+			int fd = atoi(d->name);
+			off += d->reclen;
+			if (d->name[0] < '0' || d->name[0] > '9' || fd == dir || selffd_owns(fd) ||
+			    count == ADOPT_MAX || !probe_is_tcp(fd))
+				continue;
+			out[count++] = (struct inherited){ fd, probe_cookie(fd) };
+		}
+	}
+	real.close(dir);
+	return count;
+}
+
+/* Whether the program that exec'd this one (same pid) or spawned it (the
+ * parent) already counted our descriptors in the family's books. */
+static bool counted_for_us(void)
+{
+	const char *v = getenv(COUNTED_ENV);
+	long by = v ? strtol(v, NULL, 10) : 0;
+
+	unsetenv(COUNTED_ENV); /* for us only, never for our own children */
+	return by > 0 && (by == getpid() || by == getppid());
+}
+
+void own_adopt_inherited(bool guess)
+{
+	struct inherited found[ADOPT_MAX];
+	bool counted = counted_for_us();
+	int n = own_init() ? inherited_sockets(found) : 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!found[i].cookie || own_lookup(found[i].fd, &(uint64_t){ 0 }))
+			continue; /* not a socket any more, or done with its twin */
+		uint32_t rec = record_find(found[i].cookie);
+		bool known = rec != 0;
+		if (!known && (!guess || !(rec = record_alloc(found[i].cookie))))
+			continue;
+		for (int j = i; j < n; j++) {
+			if (found[j].cookie != found[i].cookie)
+				continue;
+			/* A fresh record starts with one reference: the first fd's. */
+			if ((known && !counted) || (!known && j != i))
+				record_get(rec);
+			entry_set(found[j].fd, entry_of(found[j].fd), found[i].cookie, rec);
+		}
+		SC_LOG(SC_LOG_DEBUG, "inherited fd %d: %s", found[i].fd,
+		       known ? "the family's books know it" : "no one else holds it here: ours");
+	}
+}
+
+void own_publish_books(void)
+{
+	char value[16];
+	int fd = own_books_fd();
+
+	if (fd >= 0) {
+		sc_format(value, sizeof value, "%d", fd);
+		setenv(BOOKS_ENV, value, 1);
+	}
+}
+
+size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][48])
+{
+	size_t n = 0;
+	int fd = own_books_fd();
+
+	for (size_t i = 0; envp && envp[i] && n + 3 < room; i++)
+		if (strncmp(envp[i], BOOKS_ENV "=", sizeof BOOKS_ENV) != 0 &&
+		    strncmp(envp[i], COUNTED_ENV "=", sizeof COUNTED_ENV) != 0)
+			out[n++] = envp[i];
+	if (fd >= 0) {
+		sc_format(bufs[0], 48, "%s=%d", BOOKS_ENV, fd);
+		sc_format(bufs[1], 48, "%s=%d", COUNTED_ENV, (int)getpid());
+		out[n++] = bufs[0];
+		out[n++] = bufs[1];
+	}
+	out[n] = NULL;
+	return n;
 }

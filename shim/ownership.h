@@ -6,6 +6,7 @@
 #define SAFECLOSE_OWNERSHIP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum own_verdict {
@@ -68,6 +69,26 @@ void own_hold_inherited(void);
 void own_set_read_shut(int fd, uint32_t queued);
 bool own_read_shut(int fd, uint32_t *left);
 void own_read_after_shut(int fd, uint32_t bytes);
+
+/* At start-up: the TCP sockets this program inherited (exec, inetd and
+ * tcpserver style, systemd Accept=yes). When the family's books (passed
+ * across exec) know a socket, they say who else holds it; otherwise, with
+ * `guess` (SAFECLOSE_INHERITED=own), it is ours when no other descriptor of
+ * ours refers to it, as inetd-style spawners hand connections over. */
+void own_adopt_inherited(bool guess);
+
+/* SAFECLOSE_BOOKS in our environment, for the programs we exec or spawn. */
+void own_publish_books(void);
+
+/* The environment for an exec or spawn from this process: envp with
+ * SAFECLOSE_BOOKS and the mark that our references were counted for the new
+ * program. out has `room` pointers (at least the count of envp + 3); the
+ * two strings are written to bufs. Returns the count. */
+size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][48]);
+
+/* The descriptor of the books shared with forked and exec'd processes
+ * (-1: none). */
+int own_books_fd(void);
 
 /* Highest descriptor number ever put on the books, for iterating them. */
 int own_max_fd(void);

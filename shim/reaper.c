@@ -29,12 +29,11 @@
 #include "linger.h"
 #include "log.h"
 #include "probe.h"
+#include "ownership.h"
 #include "real.h"
+#include "selffd.h"
 #include "shim.h"
 
-/* Descriptor numbers below this are what select() can watch (FD_SETSIZE):
- * the shim's own descriptors stay above it whenever the limit allows. */
-#define SELECT_LIMIT 1024
 #define PIPE_TAG UINT64_MAX
 #define BATCH 64
 
@@ -77,135 +76,13 @@ static uint32_t nslots, free_head;
 static struct timer *heap;
 static uint32_t nheap, heap_cap;
 
-/* Which descriptor numbers are the shim's own. */
-static uint64_t *owned;
-static uint32_t owned_size;
-static int owned_max = -1;
-
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
 
-/* ---- the shim's own descriptors ---------------------------------------- */
-
-static bool owned_table(void)
-{
-	if (LOAD(&owned))
-		return true;
-	uint32_t size = fdspace_size();
-	uint64_t *fresh = fdspace_map(size / 64 + 1, sizeof *fresh, MAP_PRIVATE);
-	uint64_t *none = NULL;
-
-	if (!fresh)
-		return false;
-	owned_size = size;
-	if (!__atomic_compare_exchange_n(&owned, &none, fresh, false, __ATOMIC_ACQ_REL,
-					 __ATOMIC_ACQUIRE))
-		munmap(fresh, (size / 64 + 1) * sizeof *fresh);
-	return true;
-}
-
-static void mark_owned(int fd, bool mine)
-{
-	uint64_t bit = 1ull << (fd % 64);
-
-	if (mine) {
-		__atomic_or_fetch(&owned[fd / 64], bit, __ATOMIC_ACQ_REL);
-		int seen = LOAD(&owned_max);
-		while (fd > seen && !__atomic_compare_exchange_n(&owned_max, &seen, fd, false,
-								 __ATOMIC_ACQ_REL,
-								 __ATOMIC_ACQUIRE))
-			;
-	} else {
-		__atomic_and_fetch(&owned[fd / 64], ~bit, __ATOMIC_ACQ_REL);
-	}
-}
-
-bool reaper_owns(int fd)
-{
-	uint64_t *o = LOAD(&owned);
-
-	return o && fd >= 0 && (uint32_t)fd < owned_size &&
-	       (LOAD(&o[fd / 64]) >> (fd % 64) & 1);
-}
-
 bool reaper_running(void)
 {
 	return LOAD(&state) == RUNNING;
-}
-
-int reaper_max_fd(void)
-{
-	return LOAD(&owned_max);
-}
-
-int reaper_close_range_around(unsigned first, unsigned last, int flags)
-{
-	int top = LOAD(&owned_max), failed = 0;
-	unsigned from = first;
-
-	for (long fd = first; fd <= (long)last && fd <= top; fd++) {
-		if (!reaper_owns((int)fd))
-			continue;
-		if ((unsigned)fd > from && real.close_range(from, (unsigned)fd - 1, flags) < 0)
-			failed = errno;
-		from = (unsigned)fd + 1;
-	}
-	if (from <= last && real.close_range(from, last, flags) < 0)
-		failed = errno;
-	if (failed)
-		errno = failed;
-	return failed ? -1 : 0;
-}
-
-static void close_owned(int fd)
-{
-	mark_owned(fd, false);
-	real.close(fd);
-}
-
-/* Where the shim's descriptors go and how many sockets may linger: a quarter
- * of RLIMIT_NOFILE at most, at the top of it, or from SELECT_LIMIT up when
- * the limit is high (so the kernel's table does not grow to the limit). */
-static int compute_placement(int *quota)
-{
-	struct rlimit rl;
-	long soft = owned_size;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)soft)
-		soft = (long)rl.rlim_cur;
-	long q = soft / 4 < sc_cfg.max_linger ? soft / 4 : sc_cfg.max_linger;
-	*quota = (int)q;
-	return soft - q > SELECT_LIMIT ? SELECT_LIMIT : (int)(soft - q);
-}
-
-/* The same, read again every PLACEMENT_REFRESH hand-offs (a program may
- * raise its limit at run time) rather than costing a syscall each time. */
-#define PLACEMENT_REFRESH 256
-static int cached_base, cached_quota;
-static uint32_t placement_uses;
-
-static int placement(int *quota)
-{
-	if (__atomic_fetch_add(&placement_uses, 1, __ATOMIC_RELAXED) % PLACEMENT_REFRESH == 0) {
-		int q, base = compute_placement(&q);
-		STORE(&cached_quota, q);
-		STORE(&cached_base, base);
-	}
-	*quota = LOAD(&cached_quota);
-	return LOAD(&cached_base);
-}
-
-/* Moves fd to a high number of the shim's own; -1 when there is none. */
-static int move_high(int fd, int base)
-{
-	if (fd < 0)
-		return -1;
-	int high = real.fcntl(fd, F_DUPFD_CLOEXEC, base);
-	real.close(fd);
-	if (high >= 0)
-		mark_owned(high, true);
-	return high;
 }
 
 /* ---- timers: a binary heap of wake-ups ---------------------------------- */
@@ -296,9 +173,9 @@ static void slot_end(uint32_t i, bool close_it)
 		       s->l.fd, s->shut_read ? "read side shut" : "lingered",
 		       (unsigned long long)(sc_now_ms() - s->l.start_ms),
 		       (unsigned long long)s->l.discarded, linger_end_name(s->l.end));
-		close_owned(s->l.fd);
+		selffd_close(s->l.fd);
 	} else {
-		mark_owned(s->l.fd, false);
+		selffd_unmark(s->l.fd);
 	}
 	s->used = false;
 	s->gen++;
@@ -371,7 +248,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 
 	if (!i) {
 		linger_release_now(h->fd);
-		close_owned(h->fd);
+		selffd_close(h->fd);
 		ADD(&n_fallbacks, 1);
 		ADD(&n_released, 1);
 		ADD(&lingering, -1);
@@ -465,19 +342,16 @@ static void *reaper_main(void *unused)
 
 static bool start_thread(void)
 {
-	int quota, p[2];
+	int p[2];
 
-	if (!owned_table())
-		return false;
-	int base = compute_placement(&quota);
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
 		return false;
 	/* Room for a burst of hand-offs (64 KiB holds only 2730 of them); the
 	 * kernel caps this at fs.pipe-max-size, and a full pipe means fallback. */
 	real.fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
-	pipe_r = move_high(p[0], base);
-	pipe_w = move_high(p[1], base);
-	epfd = move_high(epoll_create1(EPOLL_CLOEXEC), base);
+	pipe_r = selffd_move_high(p[0], true);
+	pipe_w = selffd_move_high(p[1], true);
+	epfd = selffd_move_high(epoll_create1(EPOLL_CLOEXEC), true);
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = PIPE_TAG };
 	if (pipe_r < 0 || pipe_w < 0 || epfd < 0 ||
 	    raw_syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, pipe_r, &ev) < 0)
@@ -499,11 +373,11 @@ static bool start_thread(void)
 		return true;
 fail:
 	if (pipe_r >= 0)
-		close_owned(pipe_r);
+		selffd_close(pipe_r);
 	if (pipe_w >= 0)
-		close_owned(pipe_w);
+		selffd_close(pipe_w);
 	if (epfd >= 0)
-		close_owned(epfd);
+		selffd_close(epfd);
 	pipe_r = pipe_w = epfd = -1;
 	return false;
 }
@@ -536,15 +410,15 @@ static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)
 		ADD(&n_fallbacks, 1);
 		return false;
 	}
-	int base = placement(&quota);
+	int base = selffd_base(&quota);
 	if (ADD(&lingering, 1) <= quota && epb_remove_everywhere(fd)) {
 		int keep = real.fcntl(fd, F_DUPFD_CLOEXEC, base);
 		if (keep >= 0) {
 			struct handoff h = { keep, kind, cookie, sc_now_ms() };
-			mark_owned(keep, true);
+			selffd_mark(keep);
 			handed = write(pipe_w, &h, sizeof h) == (ssize_t)sizeof h;
 			if (!handed)
-				close_owned(keep);
+				selffd_close(keep);
 		}
 	}
 	if (handed) {
@@ -603,15 +477,14 @@ static void after_fork_parent(void)
  * parent still holds and finishes those connections) and starts afresh. */
 static void after_fork_child(void)
 {
-	for (int fd = 0; fd <= LOAD(&owned_max); fd++)
-		if (reaper_owns(fd))
-			close_owned(fd);
+	for (int fd = 0; fd <= selffd_max(); fd++)
+		if (selffd_owns(fd) && fd != own_books_fd())
+			selffd_close(fd);
 	free(slots);
 	free(heap);
 	slots = NULL;
 	heap = NULL;
 	nslots = free_head = nheap = heap_cap = 0;
-	placement_uses = 0;
 	pipe_r = pipe_w = epfd = -1;
 	STORE(&lingering, 0);
 	STORE(&state, STOPPED);

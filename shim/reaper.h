@@ -27,10 +27,6 @@ void reaper_start(void);
 /* The background thread runs in this process. */
 bool reaper_running(void);
 
-/* fd is one of the shim's own descriptors (a lingering socket, the thread's
- * epoll or pipe): the application must see it as not open. */
-bool reaper_owns(int fd);
-
 /* Waits until every socket handed off is done, or until the monotonic
  * clock (sc_now_ms) reaches until_ms. Async-signal-safe. */
 void reaper_wait(uint64_t until_ms);
@@ -38,15 +34,9 @@ void reaper_wait(uint64_t until_ms);
 /* At exit: reaper_wait() for at most SAFECLOSE_EXIT_WAIT_MS. */
 void reaper_wait_at_exit(void);
 
-/* close_range() that skips the shim's own descriptors (a program's bulk
- * close must not cut its lingering sockets short). */
-int reaper_close_range_around(unsigned first, unsigned last, int flags);
-
 /* At debug level: what was handed off, released and fallen back since start. */
 void reaper_log_stats(void);
 
-/* Highest descriptor number the shim ever took for itself (-1: none). */
-int reaper_max_fd(void);
 
 /* Registers the fork handlers: a child keeps none of the shim's lingering
  * descriptors and starts its own thread when it needs one. */

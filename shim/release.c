@@ -21,6 +21,7 @@
 #include "probe.h"
 #include "rawsys.h"
 #include "reaper.h"
+#include "selffd.h"
 #include "shim.h"
 
 /* How a letting-go may linger: until when at the latest (0: the usual
@@ -92,7 +93,7 @@ void release_range(unsigned first, unsigned last)
 	int top = own_max_fd();
 
 	for (long fd = first; fd <= (long)last && fd <= top; fd++)
-		if (!reaper_owns((int)fd))
+		if (!selffd_owns((int)fd))
 			release_before_close((int)fd);
 }
 

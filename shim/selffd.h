@@ -1,0 +1,34 @@
+/* selffd.h: the descriptors the shim holds for itself, and where they go. */
+#ifndef SAFECLOSE_SELFFD_H
+#define SAFECLOSE_SELFFD_H
+
+#include <stdbool.h>
+
+/* Records fd as the shim's own (false when the table cannot be made), or
+ * forgets it. The program must see such a number as not open: close() of it
+ * fails with EBADF and close_range() goes around it. */
+bool selffd_mark(int fd);
+void selffd_unmark(int fd);
+bool selffd_owns(int fd);
+
+/* Highest number ever marked (-1: none). */
+int selffd_max(void);
+
+/* Where the shim's descriptors go, and how many sockets may linger at once:
+ * a quarter of RLIMIT_NOFILE at most (and SAFECLOSE_MAX_LINGER), at the top
+ * of the limit, or from 1024 up when it is high, above the numbers select()
+ * programs need. The limit is read again every 256 calls. */
+int selffd_base(int *quota);
+
+/* Moves fd to a number of the shim's own at or above selffd_base() and
+ * marks it; -1 when there is none (fd is closed either way). */
+int selffd_move_high(int fd, bool cloexec);
+
+/* close() of one of them, by the shim. */
+void selffd_close(int fd);
+
+/* close_range() that skips the shim's own descriptors (a program's bulk
+ * close must not cut its lingering sockets short). */
+int selffd_close_range_around(unsigned first, unsigned last, int flags);
+
+#endif

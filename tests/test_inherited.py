@@ -1,0 +1,72 @@
+"""A/B scenarios for connections a program did not create: handed to it on
+descriptors 0 and 1 across exec, inetd and tcpserver style. The spawner
+closes its own copy right after fork; the exec'd handler serves the
+connection and ends it (closing 1 then 0, or just exiting).
+
+When the spawner runs under the shim too (LD_PRELOAD is inherited), the
+family's books cross exec and tell the handler that it holds the last
+reference once the spawner let go. When it does not, the handler guesses:
+by default a socket no other descriptor of its own refers to is its own."""
+
+import os
+
+import pytest
+
+from harness.checks import (aborts, assert_clean_with_shim, assert_failure_without_shim,
+                            is_clean)
+from test_pipeline import V4
+
+ERROR_SIZE = 2_000_000
+
+
+def handler(build, end):
+    return [os.path.join(build.repo, "build", "stdhandler"), "--end", end,
+            "--error-size", str(ERROR_SIZE)]
+
+
+def inetd(build, *handler_argv):
+    """Our inetd: --handler PATH -- ARGS."""
+    return [os.path.join(build.repo, "build", "inetd"), "--listen", V4, "--conns", "1",
+            "--handler", handler_argv[0], "--", *handler_argv[1:]]
+
+
+def client(build):
+    return [{"argv": [build.pipeclient, "--connect", V4]}]
+
+
+@pytest.mark.parametrize("end", ["close", "exit"])
+def test_inetd_style_handler(ab, build, end):
+    spec = {"server": {"argv": inetd(build, *handler(build, end)),
+                       "ready": "line", "exits": True},
+            "clients": client(build)}
+    without, with_ = ab(spec)
+    assert_failure_without_shim(without, "line")
+    assert_clean_with_shim(with_, "line")
+
+
+def test_tcpserver_from_ucspi_tcp(ab, build):
+    # tcpserver (Debian's ucspi-tcp), unmodified: it forks per connection and
+    # execs the handler with the connection on 0 and 1. (-R -H: no ident or
+    # DNS lookups, whose refused connections would be RSTs of their own.)
+    spec = {"server": {"argv": ["/usr/bin/tcpserver", "-q", "-R", "-H", "127.0.0.1", "7000",
+                                *handler(build, "close")],
+                       "ready": {"listen": 7000}, "exits": False},
+            "clients": client(build)}
+    without, with_ = ab(spec)
+    assert_failure_without_shim(without, "line")
+    assert_clean_with_shim(with_, "line")
+
+
+def test_spawner_without_the_shim(netns_run, build):
+    # Only the handler runs under the shim (env puts it there): no books come
+    # with the connection, so the setting decides.
+    def run(setting):
+        env = ["LD_PRELOAD=" + build.shim, "SAFECLOSE_INHERITED=" + setting] if setting else []
+        argv = inetd(build, "/usr/bin/env", *env, *handler(build, "close"))
+        return netns_run({"server": {"argv": argv, "ready": "line", "exits": True},
+                          "clients": client(build)})
+
+    plain, owned, ignored = run(None), run("own"), run("ignore")
+    assert not is_clean(plain["clients"][0], "line") and aborts(plain) > 0, plain
+    assert is_clean(owned["clients"][0], "line") and aborts(owned) == 0, owned
+    assert not is_clean(ignored["clients"][0], "line") and aborts(ignored) > 0, ignored
