@@ -34,6 +34,21 @@ bool probe_is_tcp(int fd)
 	return tcp;
 }
 
+static int ioctl_count(int fd, unsigned long request)
+{
+	int saved_errno = errno;
+	int n = 0;
+
+	if (ioctl(fd, request, &n) < 0 || n < 0)
+		n = 0;
+	errno = saved_errno;
+	return n;
+}
+
+int probe_unread(int fd) { return ioctl_count(fd, SIOCINQ); }
+/* Bytes not yet acknowledged by the peer, our FIN included (SIOCOUTQ). */
+static int probe_unacked(int fd) { return ioctl_count(fd, SIOCOUTQ); }
+
 /* glibc's struct tcp_info stops at tcpi_total_retrans; the kernel's goes on
  * (a stable ABI, Linux 4.6+ for tcpi_notsent_bytes). */
 struct tcp_info_more {
@@ -65,26 +80,7 @@ bool probe_tcp(int fd, struct tcp_facts *facts)
 	return tcp;
 }
 
-int probe_tcp_state(int fd)
-{
-	struct tcp_facts facts;
 
-	return probe_tcp(fd, &facts) ? facts.state : -1;
-}
-
-static int ioctl_count(int fd, unsigned long request)
-{
-	int saved_errno = errno;
-	int n = 0;
-
-	if (ioctl(fd, request, &n) < 0 || n < 0)
-		n = 0;
-	errno = saved_errno;
-	return n;
-}
-
-int probe_unread(int fd) { return ioctl_count(fd, SIOCINQ); }
-int probe_unacked(int fd) { return ioctl_count(fd, SIOCOUTQ); }
 
 bool probe_abortive_linger(int fd)
 {

@@ -12,9 +12,6 @@ uint64_t probe_cookie(int fd);
 /* True when fd is a TCP socket (SO_PROTOCOL; covers IPv4 and IPv6). */
 bool probe_is_tcp(int fd);
 
-/* tcpi_state (TCP_ESTABLISHED ...), or -1 when fd is not a TCP socket. */
-int probe_tcp_state(int fd);
-
 /* What one TCP_INFO read tells: the state, and whether output still waits
  * for the peer (sent and unacknowledged, our FIN included, or not yet
  * sent). False when fd is not a TCP socket. */
@@ -25,10 +22,8 @@ struct tcp_facts {
 };
 bool probe_tcp(int fd, struct tcp_facts *facts);
 
-/* Bytes not yet read (SIOCINQ) / not yet acknowledged by the peer, our FIN
- * included (SIOCOUTQ); 0 when the kernel will not say. */
+/* Bytes not yet read (SIOCINQ); 0 when the kernel will not say. */
 int probe_unread(int fd);
-int probe_unacked(int fd);
 
 /* The application set SO_LINGER {on, 0}: it asked for an abortive close. */
 bool probe_abortive_linger(int fd);

@@ -495,11 +495,3 @@ void reaper_init(void)
 {
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
-
-void reaper_get_stats(struct reaper_stats *out)
-{
-	out->handed_off = LOAD(&n_handed);
-	out->released = LOAD(&n_released);
-	out->fallbacks = LOAD(&n_fallbacks);
-	out->lingering = LOAD(&lingering);
-}

@@ -42,11 +42,5 @@ void reaper_log_stats(void);
  * descriptors and starts its own thread when it needs one. */
 void reaper_init(void);
 
-/* Counters since start: handed off, released by the thread, cap fallbacks. */
-struct reaper_stats {
-	uint64_t handed_off, released, fallbacks;
-	int lingering;
-};
-void reaper_get_stats(struct reaper_stats *out);
 
 #endif
