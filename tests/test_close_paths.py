@@ -80,3 +80,17 @@ def test_reader_thread_woken_by_shutdown(ab, build):
     assert_clean_with_shim(with_, "line")
     report = json.loads(with_["server"]["stdout"].splitlines()[-1])
     assert report["reader_woken"] and report["woken_after_ms"] < 5000, report
+
+
+@pytest.mark.parametrize("method,setting", [("_exit", "SAFECLOSE_AT_EXIT"),
+                                            ("exit", "SAFECLOSE_AT_EXIT"),
+                                            ("exec", "SAFECLOSE_AT_EXEC")])
+def test_exit_and_exec_lingering_can_be_turned_off(netns_run, build, method, setting):
+    # With the setting off the kernel closes those sockets as it would
+    # without the shim: the failure is back. (The default is tested above.)
+    spec = pipeline_spec(build, UNREAD_INPUT, "--close", method, model="fork")
+    spec["server"].update(preload=build.shim, env={setting: "off"})
+    result = netns_run(spec)
+    client = result["clients"][0]
+    assert (client["error_reply"], client["end"]) != ("complete", "eof"), result
+    assert result["counters"]["TCPAbortOnClose"] + result["counters"]["TCPAbortOnData"] > 0
