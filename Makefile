@@ -38,7 +38,7 @@ $(BUILD)/shim/%.o: shim/%.c $(wildcard shim/*.h) | $(BUILD)/shim
 $(BUILD)/libsafeclose.so: $(SHIM_OBJS)
 	$(CC) $(SHIM_LDFLAGS) -o $@ $^ $(SHIM_LIBS)
 
-$(BUILD)/%: test-apps/%.c | $(BUILD)
+$(BUILD)/%: test-apps/%.c $(wildcard test-apps/*.h) | $(BUILD)
 	$(CC) $(APP_CFLAGS) -o $@ $<
 
 $(BUILD)/%: bench/%.c | $(BUILD)

@@ -37,10 +37,8 @@
  *               send() or recv(), or -1.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -49,8 +47,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "common.h"
 
 #define RECV_CHUNK 65536
 #define LINE_HDR_MAX 128
@@ -68,13 +67,6 @@ static struct {
 
 /* ---- time ----------------------------------------------------------------- */
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* poll() timeout for a deadline, rounded up so that we never wake just before it. */
 static int poll_ms_until(int64_t deadline, int64_t now)
 {
@@ -82,17 +74,6 @@ static int poll_ms_until(int64_t deadline, int64_t now)
 	if (ns <= 0)
 		return 0;
 	return (int)((ns + 999999) / 1000000);
-}
-
-static const char *errname(int e)
-{
-	static char buf[32];
-	const char *name = strerrorname_np(e);
-
-	if (name)
-		return name;
-	snprintf(buf, sizeof(buf), "E%d", e);
-	return buf;
 }
 
 /* ---- line protocol parser --------------------------------------------------- */
@@ -250,13 +231,10 @@ struct client {
 
 static void usage(const char *msg)
 {
-	if (msg)
-		fprintf(stderr, "pipeclient: %s\n", msg);
-	fprintf(stderr,
+	usage_exit("pipeclient", msg,
 		"usage: pipeclient --connect ADDR:PORT [--proto line|http] [--requests N]\n"
 		"  [--gap-ms G] [--path P] [--timeout-ms T] [--quit-after N] [--forever]\n"
 		"  [--bad-at K]\n");
-	exit(2);
 }
 
 /* Exit 1 with the JSON line the harness expects when there is no connection. */
@@ -302,10 +280,8 @@ static void build_request(struct client *c)
 	int n;
 
 	c->out = realloc(c->out, cap);
-	if (!c->out) {
-		perror("realloc");
-		exit(1);
-	}
+	if (!c->out)
+		die("realloc");
 	if (opt.http)
 		n = snprintf(c->out, cap, "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", opt.path);
 	else
@@ -452,10 +428,8 @@ static void run(struct client *c)
 			pfd.events |= POLLOUT;
 		else if (c->sending && next_send_time(c) < wake)
 			wake = next_send_time(c);
-		if (poll(&pfd, 1, poll_ms_until(wake, now_ns())) < 0 && errno != EINTR) {
-			perror("poll");
-			exit(1);
-		}
+		if (poll(&pfd, 1, poll_ms_until(wake, now_ns())) < 0 && errno != EINTR)
+			die("poll");
 		/*
 		 * After an EOF recv() keeps returning 0 even once a RST came in:
 		 * the next send() is what reports it, so send right away.
@@ -489,53 +463,6 @@ static void print_result(const struct client *c)
 
 /* ---- options ------------------------------------------------------------- */
 
-static unsigned long parse_num(const char *s)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-
-	if (errno || end == s || *end || s[0] == '-')
-		usage("bad number");
-	return v;
-}
-
-/* "1.2.3.4:PORT" or "[v6addr]:PORT". */
-static void parse_addr(const char *s)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon = strrchr(s, ':');
-	size_t hlen;
-	unsigned long port;
-
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		usage("bad --connect address");
-	hlen = (size_t)(colon - s);
-	memcpy(host, s, hlen);
-	host[hlen] = '\0';
-	port = parse_num(colon + 1);
-	if (port == 0 || port > 65535)
-		usage("bad port");
-
-	memset(&opt.addr, 0, sizeof(opt.addr));
-	struct sockaddr_in *a4 = (struct sockaddr_in *)&opt.addr;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&opt.addr;
-	if (hlen > 2 && host[0] == '[' && host[hlen - 1] == ']') {
-		host[hlen - 1] = '\0';
-		if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
-			usage("bad IPv6 address");
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((in_port_t)port);
-		opt.addrlen = sizeof(*a6);
-	} else {
-		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-			usage("bad IPv4 address");
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons((in_port_t)port);
-		opt.addrlen = sizeof(*a4);
-	}
-}
-
 static void parse_args(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -556,20 +483,20 @@ static void parse_args(int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': parse_addr(optarg); have_addr = true; break;
+		case 'c': parse_addr(optarg, ADDR_CONNECT, &opt.addr, &opt.addrlen); have_addr = true; break;
 		case 'p':
 			if (strcmp(optarg, "http") == 0)
 				opt.http = true;
 			else if (strcmp(optarg, "line") != 0)
 				usage("bad --proto");
 			break;
-		case 'n': opt.requests = parse_num(optarg); break;
-		case 'g': opt.gap_ms = parse_num(optarg); break;
+		case 'n': opt.requests = parse_num(optarg, 0, ULONG_MAX); break;
+		case 'g': opt.gap_ms = parse_num(optarg, 0, ULONG_MAX); break;
 		case 'P': opt.path = optarg; break;
-		case 't': opt.timeout_ms = parse_num(optarg); break;
-		case 'q': opt.quit_after = parse_num(optarg); break;
+		case 't': opt.timeout_ms = parse_num(optarg, 0, ULONG_MAX); break;
+		case 'q': opt.quit_after = parse_num(optarg, 0, ULONG_MAX); break;
 		case 'F': opt.forever = true; break;
-		case 'b': opt.bad_at = parse_num(optarg); break;
+		case 'b': opt.bad_at = parse_num(optarg, 0, ULONG_MAX); break;
 		default: usage(NULL);
 		}
 	}

@@ -61,13 +61,11 @@
  * and waits for all of them before it prints the stats line.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -84,8 +82,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A line longer than this without '\n' is taken as one (garbage) request. */
-#define MAX_LINE 65536
+#include "common.h"
+
 #define MAX_EVENTS 64
 /* --close fclose: the stream's (full) buffer. */
 #define FILE_BUF 65536
@@ -110,14 +108,13 @@ static struct {
 	enum model model;
 	enum io_kind io;
 	enum close_method close;
-	unsigned long reply_size, error_size, read_size;
-	unsigned long fail_at, conns, exit_delay_ms;
+	struct proto_opts proto;
+	unsigned long conns, exit_delay_ms;
 	bool fork_helper;
 	const char *exec_path;
 } opt = {
 	.model = MODEL_SINGLE, .io = IO_BLOCKING, .close = CLOSE_PLAIN,
-	.reply_size = 1000, .error_size = 1000000, .read_size = 4096,
-	.fail_at = 13, .conns = 0, .exec_path = "/bin/true",
+	.proto = PROTO_DEFAULTS, .conns = 0, .exec_path = "/bin/true",
 };
 
 /* Counters live in a shared mapping so that fork children can count errors. */
@@ -180,12 +177,6 @@ static long count_sockets(void)
 	return n;
 }
 
-static void die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
-
 /* ---- buffers ---------------------------------------------------------- */
 
 /* Bytes data[off..len) are pending (unparsed input or unsent output). */
@@ -243,14 +234,13 @@ enum rd { RD_DATA, RD_EOF, RD_AGAIN, RD_ERROR };
 static void append_reply(struct buf *out, const char *kind, unsigned long n,
 			 unsigned long len)
 {
-	char hdr[64];
-	int hlen = snprintf(hdr, sizeof(hdr), "%s %lu %lu\n", kind, n, len);
+	char hdr[REPLY_HDR_MAX];
+	size_t hlen = reply_header(hdr, kind, n, len);
 
-	buf_reserve(out, (size_t)hlen + len);
-	memcpy(out->data + out->len, hdr, (size_t)hlen);
-	out->len += (size_t)hlen;
-	for (unsigned long i = 0; i < len; i++)
-		out->data[out->len++] = (char)('a' + i % 26);
+	buf_reserve(out, hlen + len);
+	memcpy(out->data + out->len, hdr, hlen);
+	reply_body(out->data + out->len + hlen, len);
+	out->len += hlen + len;
 }
 
 /* Consume one request line if a full one is buffered; queue its reply. */
@@ -270,11 +260,11 @@ static bool take_request(struct conn *c)
 		return false;
 
 	c->nreq++;
-	if (c->nreq == opt.fail_at || bad) {
-		append_reply(&c->out, "ERR", c->nreq, opt.error_size);
+	if (c->nreq == opt.proto.fail_at || bad) {
+		append_reply(&c->out, "ERR", c->nreq, opt.proto.error_size);
 		c->closing = true;
 	} else {
-		append_reply(&c->out, "OK", c->nreq, opt.reply_size);
+		append_reply(&c->out, "OK", c->nreq, opt.proto.reply_size);
 	}
 	return true;
 }
@@ -287,9 +277,9 @@ static enum rd conn_read(struct conn *c)
 		count(&stats->errors);
 		return RD_ERROR;
 	}
-	buf_reserve(&c->in, opt.read_size);
+	buf_reserve(&c->in, opt.proto.read_size);
 	for (;;) {
-		ssize_t n = read(c->rfd, c->in.data + c->in.len, opt.read_size);
+		ssize_t n = read(c->rfd, c->in.data + c->in.len, opt.proto.read_size);
 		if (n > 0) {
 			c->in.len += (size_t)n;
 			return RD_DATA;
@@ -815,60 +805,13 @@ static void run_epoll(int lfd)
 
 static void usage(const char *msg)
 {
-	if (msg)
-		fprintf(stderr, "pipeserver: %s\n", msg);
-	fprintf(stderr,
+	usage_exit("pipeserver", msg,
 		"usage: pipeserver [--listen ADDR:PORT] [--model single|thread|fork]\n"
 		"  [--io blocking|epoll] [--reply-size N] [--fail-at K] [--error-size N]\n"
 		"  [--read-size N] [--close METHOD] [--conns N] [--exit-delay-ms D]\n"
 		"  [--fork-helper] [--exec-path PATH]\n"
 		"METHOD: close|dup|shutdown-wr|shutdown-rdwr|fclose|dup2-over|close-range|\n"
 		"  closefrom|syscall, and with --model fork only: exit|_exit|stdio|exec\n");
-	exit(2);
-}
-
-static unsigned long parse_num(const char *s, unsigned long min, unsigned long max)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-
-	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
-		usage("bad number");
-	return (unsigned long)v;
-}
-
-/* "1.2.3.4:PORT" or "[v6addr]:PORT". */
-static void parse_addr(const char *s)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon = strrchr(s, ':');
-	size_t hlen;
-
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		usage("bad --listen address");
-	hlen = (size_t)(colon - s);
-	memcpy(host, s, hlen);
-	host[hlen] = '\0';
-	in_port_t port = htons((in_port_t)parse_num(colon + 1, 0, 65535));
-
-	memset(&opt.addr, 0, sizeof(opt.addr));
-	struct sockaddr_in *a4 = (struct sockaddr_in *)&opt.addr;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&opt.addr;
-	if (hlen > 2 && host[0] == '[' && host[hlen - 1] == ']') {
-		host[hlen - 1] = '\0';
-		if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
-			usage("bad IPv6 address");
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = port;
-		opt.addrlen = sizeof(*a6);
-	} else {
-		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-			usage("bad IPv4 address");
-		a4->sin_family = AF_INET;
-		a4->sin_port = port;
-		opt.addrlen = sizeof(*a4);
-	}
 }
 
 static int pick(const char *s, const char *const names[], int n, const char *what)
@@ -886,10 +829,7 @@ static void parse_args(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "model", required_argument, NULL, 'm' },
 		{ "io", required_argument, NULL, 'i' },
-		{ "reply-size", required_argument, NULL, 'r' },
-		{ "fail-at", required_argument, NULL, 'f' },
-		{ "error-size", required_argument, NULL, 'e' },
-		{ "read-size", required_argument, NULL, 's' },
+		PROTO_LONGOPTS,
 		{ "close", required_argument, NULL, 'c' },
 		{ "conns", required_argument, NULL, 'n' },
 		{ "exit-delay-ms", required_argument, NULL, 'D' },
@@ -900,26 +840,23 @@ static void parse_args(int argc, char **argv)
 	};
 	static const char *const models[] = { "single", "thread", "fork" };
 	static const char *const ios[] = { "blocking", "epoll" };
-	const unsigned long big = 1UL << 30;
 	int ch;
 
-	parse_addr("127.0.0.1:7000");
+	parse_addr(DEFAULT_LISTEN, ADDR_LISTEN, &opt.addr, &opt.addrlen);
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'l': parse_addr(optarg); break;
+		case 'l': parse_addr(optarg, ADDR_LISTEN, &opt.addr, &opt.addrlen); break;
 		case 'm': opt.model = (enum model)pick(optarg, models, 3, "bad --model"); break;
 		case 'i': opt.io = (enum io_kind)pick(optarg, ios, 2, "bad --io"); break;
-		case 'r': opt.reply_size = parse_num(optarg, 0, big); break;
-		case 'f': opt.fail_at = parse_num(optarg, 0, ULONG_MAX); break;
-		case 'e': opt.error_size = parse_num(optarg, 0, big); break;
-		case 's': opt.read_size = parse_num(optarg, 1, big); break;
 		case 'c': opt.close = (enum close_method)pick(optarg, close_names, NCLOSE, "bad --close"); break;
 		case 'n': opt.conns = parse_num(optarg, 0, ULONG_MAX); break;
 		case 'D': opt.exit_delay_ms = parse_num(optarg, 0, 86400000); break;
 		case 'H': opt.fork_helper = true; break;
 		case 'x': opt.exec_path = optarg; break;
 		case 'h': usage(NULL); break;
-		default: usage(NULL);
+		default:
+			if (!proto_option(&opt.proto, ch, optarg))
+				usage(NULL);
 		}
 	}
 	if (optind < argc)
@@ -950,35 +887,6 @@ static void parse_args(int argc, char **argv)
 		usage("--fork-helper needs --model single");
 }
 
-static int listen_socket(void)
-{
-	int one = 1;
-	int fd = socket(opt.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
-			(opt.io == IO_EPOLL ? SOCK_NONBLOCK : 0), 0);
-
-	if (fd < 0)
-		die("socket");
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
-		die("SO_REUSEADDR");
-	if (bind(fd, (struct sockaddr *)&opt.addr, opt.addrlen) < 0)
-		die("bind");
-	if (listen(fd, 128) < 0)
-		die("listen");
-	return fd;
-}
-
-static int bound_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		die("getsockname");
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
 int main(int argc, char **argv)
 {
 	parse_args(argc, argv);
@@ -992,10 +900,8 @@ int main(int argc, char **argv)
 	stats->max_conn_fd = -1;
 	stats->helper_max_sockets = -1;
 
-	int lfd = listen_socket();
+	int lfd = listen_ready(&opt.addr, opt.addrlen, opt.io == IO_EPOLL ? SOCK_NONBLOCK : 0, 128);
 	listen_fd = lfd;
-	printf("READY %d\n", bound_port(lfd));
-	fflush(stdout);
 
 	if (opt.io == IO_EPOLL)
 		run_epoll(lfd);

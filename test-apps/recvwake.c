@@ -28,10 +28,8 @@
  * Prints "READY <port>" once listening.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -42,6 +40,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "common.h"
 
 static struct {
 	struct sockaddr_storage addr;
@@ -55,30 +55,6 @@ struct reader {
 	unsigned long long bytes;
 	int64_t ended_ns;          /* written before the thread returns */
 };
-
-static void die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static const char *errname(int e)
-{
-	static char buf[32];
-	const char *name = strerrorname_np(e);
-
-	if (name)
-		return name;
-	snprintf(buf, sizeof(buf), "E%d", e);
-	return buf;
-}
 
 static void *reader_main(void *arg)
 {
@@ -103,84 +79,24 @@ static void *reader_main(void *arg)
 /* The whole reply with blocking writes. False if the connection failed. */
 static bool write_reply(int fd)
 {
-	char hdr[64];
-	int hlen = snprintf(hdr, sizeof(hdr), "ERR 1 %lu\n", opt.reply_size);
-	size_t len = (size_t)hlen + opt.reply_size;
-	char *out = malloc(len ? len : 1);
-	size_t off = 0;
-	bool ok = true;
+	size_t len;
+	char *out = make_reply("ERR", 1, opt.reply_size, &len);
+	bool ok;
 
 	if (!out)
 		die("malloc");
-	memcpy(out, hdr, (size_t)hlen);
-	for (unsigned long i = 0; i < opt.reply_size; i++)
-		out[(size_t)hlen + i] = (char)('a' + i % 26);
-	while (off < len) {
-		ssize_t n = write(fd, out + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			fprintf(stderr, "recvwake: write: %s\n", strerror(errno));
-			ok = false;
-			break;
-		}
-		off += (size_t)n;
-	}
+	ok = write_all(fd, out, len);
+	if (!ok)
+		perror_as("recvwake", "write");
 	free(out);
 	return ok;
 }
 
 static void usage(const char *msg)
 {
-	if (msg)
-		fprintf(stderr, "recvwake: %s\n", msg);
-	fprintf(stderr, "usage: recvwake [--listen ADDR:PORT] [--reply-size N] "
+	usage_exit("recvwake", msg,
+		"usage: recvwake [--listen ADDR:PORT] [--reply-size N] "
 		"[--join-timeout-ms T]\n");
-	exit(2);
-}
-
-static unsigned long parse_num(const char *s, unsigned long max)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-
-	if (errno || end == s || *end || s[0] == '-' || v > max)
-		usage("bad number");
-	return (unsigned long)v;
-}
-
-/* "1.2.3.4:PORT" or "[v6addr]:PORT". */
-static void parse_addr(const char *s)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon = strrchr(s, ':');
-	size_t hlen;
-
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		usage("bad --listen address");
-	hlen = (size_t)(colon - s);
-	memcpy(host, s, hlen);
-	host[hlen] = '\0';
-	in_port_t port = htons((in_port_t)parse_num(colon + 1, 65535));
-
-	memset(&opt.addr, 0, sizeof(opt.addr));
-	struct sockaddr_in *a4 = (struct sockaddr_in *)&opt.addr;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&opt.addr;
-	if (hlen > 2 && host[0] == '[' && host[hlen - 1] == ']') {
-		host[hlen - 1] = '\0';
-		if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
-			usage("bad IPv6 address");
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = port;
-		opt.addrlen = sizeof(*a6);
-	} else {
-		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-			usage("bad IPv4 address");
-		a4->sin_family = AF_INET;
-		a4->sin_port = port;
-		opt.addrlen = sizeof(*a4);
-	}
 }
 
 static void parse_args(int argc, char **argv)
@@ -194,45 +110,17 @@ static void parse_args(int argc, char **argv)
 	};
 	int ch;
 
-	parse_addr("127.0.0.1:7000");
+	parse_addr(DEFAULT_LISTEN, ADDR_LISTEN, &opt.addr, &opt.addrlen);
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'l': parse_addr(optarg); break;
-		case 'r': opt.reply_size = parse_num(optarg, 1UL << 30); break;
-		case 'j': opt.join_timeout_ms = parse_num(optarg, 86400000); break;
+		case 'l': parse_addr(optarg, ADDR_LISTEN, &opt.addr, &opt.addrlen); break;
+		case 'r': opt.reply_size = parse_num(optarg, 0, 1UL << 30); break;
+		case 'j': opt.join_timeout_ms = parse_num(optarg, 0, 86400000); break;
 		default: usage(NULL);
 		}
 	}
 	if (optind < argc)
 		usage("unexpected argument");
-}
-
-static int listen_socket(void)
-{
-	int one = 1;
-	int fd = socket(opt.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		die("socket");
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
-		die("SO_REUSEADDR");
-	if (bind(fd, (struct sockaddr *)&opt.addr, opt.addrlen) < 0)
-		die("bind");
-	if (listen(fd, 16) < 0)
-		die("listen");
-	return fd;
-}
-
-static int bound_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		die("getsockname");
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
 int main(int argc, char **argv)
@@ -243,9 +131,7 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
-	int lfd = listen_socket();
-	printf("READY %d\n", bound_port(lfd));
-	fflush(stdout);
+	int lfd = listen_ready(&opt.addr, opt.addrlen, 0, 16);
 
 	do
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
