@@ -334,6 +334,11 @@ static void *reaper_main(void *unused)
 		}
 		run_due_timers(now);
 		pthread_mutex_unlock(&lock);
+		if (n > 0) {
+			/* Gather what comes in the next moment into one wake-up. */
+			struct timespec gather = { 0, 1000 * 1000 };
+			nanosleep(&gather, NULL);
+		}
 	}
 	return NULL;
 }
@@ -415,6 +420,10 @@ static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)
 		int keep = real.fcntl(fd, F_DUPFD_CLOEXEC, base);
 		if (keep >= 0) {
 			struct handoff h = { keep, kind, cookie, sc_now_ms() };
+			/* The FIN goes out now, as the kernel's own close would send
+			 * it, not when the thread next wakes. */
+			if (kind == HAND_LINGER)
+				raw_syscall(SYS_shutdown, keep, SHUT_WR);
 			selffd_mark(keep);
 			handed = write(pipe_w, &h, sizeof h) == (ssize_t)sizeof h;
 			if (!handed)
