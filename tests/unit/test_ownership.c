@@ -6,11 +6,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "loopback.h"
 #include "ownership.h"
+#include "probe.h"
 
 static int setup(void **state)
 {
@@ -167,6 +170,57 @@ static void failed_fork_gives_the_references_back(void **state)
 	assert_int_equal(own_release(114, 8201), OWN_LAST);
 }
 
+static void exec_env_carries_the_books_and_the_mark(void **state)
+{
+	(void)state;
+	char *envp[] = { "A=1", "SAFECLOSE_BOOKS=9", "SAFECLOSE_COUNTED=1", "B=2", NULL };
+	char *out[8], bufs[2][48], books[48], mark[48];
+
+	assert_true(own_books_fd() >= 0);
+	assert_int_equal(own_exec_env(envp, out, 8, bufs), 4);
+	snprintf(books, sizeof books, "SAFECLOSE_BOOKS=%d", own_books_fd());
+	snprintf(mark, sizeof mark, "SAFECLOSE_COUNTED=%d", (int)getpid());
+	assert_string_equal(out[0], "A=1");
+	assert_string_equal(out[1], "B=2");
+	assert_string_equal(out[2], books);
+	assert_string_equal(out[3], mark);
+	assert_null(out[4]);
+}
+
+static void read_shut_is_per_socket_and_never_for_a_reused_number(void **state)
+{
+	(void)state;
+	struct tcp_pair p;
+	uint32_t left;
+
+	assert_int_equal(tcp_pair_open(&p), 0);
+	own_track_socket(p.server);
+	int copy = dup(p.server);
+	own_track_dup(p.server, copy);
+	assert_false(own_read_shut(p.server, &left));
+	own_set_read_shut(p.server, 5);
+	assert_true(own_read_shut(copy, &left)); /* every descriptor of the socket */
+	assert_int_equal(left, 5);
+	own_read_after_shut(copy, 3);
+	assert_true(own_read_shut(p.server, &left));
+	assert_int_equal(left, 2);
+	own_read_after_shut(copy, 9);
+	assert_true(own_read_shut(p.server, &left));
+	assert_int_equal(left, 0);
+
+	/* The number closed behind the shim's back and reused for a pipe: its
+	 * reads must not be turned into end-of-file. */
+	int pipefd[2];
+	assert_int_equal(pipe(pipefd), 0);
+	dup2(pipefd[0], copy);
+	assert_false(own_read_shut(copy, &left));
+	close(copy);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	assert_int_equal(own_release(p.server, probe_cookie(p.server)), OWN_LAST);
+	tcp_pair_close(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +233,8 @@ int main(void)
 		cmocka_unit_test(fork_shares_the_count),
 		cmocka_unit_test(fork_child_drops_what_was_not_counted),
 		cmocka_unit_test(failed_fork_gives_the_references_back),
+		cmocka_unit_test(exec_env_carries_the_books_and_the_mark),
+		cmocka_unit_test(read_shut_is_per_socket_and_never_for_a_reused_number),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
