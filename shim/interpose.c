@@ -343,13 +343,9 @@ SC_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
  * let go of or copy a descriptor take the same paths as their functions. */
 SC_EXPORT long syscall(long number, ...)
 {
-	va_list ap;
 	long a[6];
 
-	va_start(ap, number);
-	for (int i = 0; i < 6; i++)
-		a[i] = va_arg(ap, long);
-	va_end(ap);
+	SYSCALL_VARARGS(number, a);
 	switch (active() ? number : -1) {
 	case SYS_close:
 		return close((int)a[0]);

@@ -8,6 +8,7 @@
 #define SAFECLOSE_RAWSYS_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -44,6 +45,17 @@ static inline long raw_syscall6(long n, long a, long b, long c, long d, long e, 
 	}
 	return r;
 }
+
+/* In a function declared like syscall(long number, ...): its six possible
+ * arguments into a[6] (read as longs, as glibc's own syscall() does). */
+#define SYSCALL_VARARGS(number, a)                          \
+	do {                                                \
+		va_list ap_;                                \
+		va_start(ap_, number);                      \
+		for (int i_ = 0; i_ < 6; i_++)              \
+			(a)[i_] = va_arg(ap_, long);        \
+		va_end(ap_);                                \
+	} while (0)
 
 #define RAW_SYSCALL_ARGS(n, a, b, c, d, e, f, ...) \
 	raw_syscall6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))

@@ -50,13 +50,9 @@ static ssize_t raw_sendmsg(int fd, const struct msghdr *m, int f)
 }
 static long raw_syscall_variadic(long n, ...)
 {
-	va_list ap;
 	long a[6];
 
-	va_start(ap, n);
-	for (int i = 0; i < 6; i++)
-		a[i] = va_arg(ap, long);
-	va_end(ap);
+	SYSCALL_VARARGS(n, a);
 	return raw_syscall6(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 static int raw_shutdown(int fd, int how)
