@@ -132,11 +132,35 @@ SC_EXPORT int dup(int fd)
 	return copy;
 }
 
+/* dup2/dup3 onto a number the shim holds for itself: the program believes
+ * it free (close() of it said EBADF), so the shim makes way. True when the
+ * thread is held until made_way(). */
+static bool make_way(int newfd)
+{
+	if (!selffd_owns(newfd))
+		return false;
+	bool held = reaper_yield_number(newfd);
+	own_yield_number(newfd);
+	selffd_unmark(newfd);
+	return held;
+}
+
+static void made_way(bool held)
+{
+	if (held)
+		reaper_number_yielded();
+}
+
 SC_EXPORT int dup2(int oldfd, int newfd)
 {
-	if (active())
+	bool held = false;
+
+	if (active()) {
 		release_before_replace(oldfd, newfd);
+		held = make_way(newfd);
+	}
 	int fd = real.dup2(oldfd, newfd);
+	made_way(held);
 	if (fd >= 0)
 		own_track_dup(oldfd, fd);
 	return fd;
@@ -144,9 +168,14 @@ SC_EXPORT int dup2(int oldfd, int newfd)
 
 SC_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
-	if (active())
+	bool held = false;
+
+	if (active()) {
 		release_before_replace(oldfd, newfd);
+		held = make_way(newfd);
+	}
 	int fd = real.dup3(oldfd, newfd, flags);
+	made_way(held);
 	if (fd >= 0)
 		own_track_dup(oldfd, fd);
 	return fd;

@@ -517,3 +517,11 @@ size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][48
 	out[n] = NULL;
 	return n;
 }
+
+void own_yield_number(int fd)
+{
+	if (fd < 0 || LOAD(&books_fd) != fd)
+		return;
+	STORE(&books_fd, selffd_relocate(fd, false));
+	own_publish_books();
+}

@@ -86,6 +86,10 @@ void own_publish_books(void);
  * two strings are written to bufs. Returns the count. */
 size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][48]);
 
+/* The program is about to take number fd: when the books' descriptor is
+ * there, it moves elsewhere (and SAFECLOSE_BOOKS with it). */
+void own_yield_number(int fd);
+
 /* The descriptor of the books shared with forked and exec'd processes
  * (-1: none). */
 int own_books_fd(void);

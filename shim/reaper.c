@@ -80,6 +80,29 @@ static uint32_t nheap, heap_cap;
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
 
+bool reaper_yield_number(int fd)
+{
+	int *mine[] = { &pipe_r, &pipe_w, &epfd };
+
+	for (unsigned i = 0; i < sizeof mine / sizeof *mine; i++) {
+		if (LOAD(mine[i]) == fd) {
+			STORE(mine[i], selffd_relocate(fd, true));
+			return false;
+		}
+	}
+	if (LOAD(&state) != RUNNING)
+		return false;
+	/* A lingering socket: the thread must not step it while the number
+	 * changes hands; afterwards its slot sees another file there. */
+	pthread_mutex_lock(&lock);
+	return true;
+}
+
+void reaper_number_yielded(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
 bool reaper_running(void)
 {
 	return LOAD(&state) == RUNNING;
@@ -174,9 +197,9 @@ static void slot_end(uint32_t i, bool close_it)
 		       (unsigned long long)(sc_now_ms() - s->l.start_ms),
 		       (unsigned long long)s->l.discarded, linger_end_name(s->l.end));
 		selffd_close(s->l.fd);
-	} else {
-		selffd_unmark(s->l.fd);
 	}
+	/* Otherwise the number changed hands (dup2 onto it made way, and
+	 * unmarked it); it may be the shim's again by now, for another socket. */
 	s->used = false;
 	s->gen++;
 	s->next_free = free_head;
@@ -236,7 +259,7 @@ static void slot_step(uint32_t i, uint64_t now)
 	if (!wait.readable && s->watched) {
 		/* A read side the program shut polls readable (and hung up) for
 		 * good: watch it on the timer only, or the loop would spin. */
-		raw_syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_DEL, s->l.fd, NULL);
+		raw_syscall(SYS_epoll_ctl, LOAD(&epfd), EPOLL_CTL_DEL, s->l.fd, NULL);
 		s->watched = false;
 	}
 	schedule(i, now + (uint64_t)wait.timeout_ms);
@@ -244,6 +267,13 @@ static void slot_step(uint32_t i, uint64_t now)
 
 static void adopt(const struct handoff *h, uint64_t now)
 {
+	if (probe_cookie(h->fd) != h->cookie) {
+		/* The program took the number over (dup2) before the thread got
+		 * here: the socket went with it, and the file there is not ours. */
+		ADD(&n_released, 1);
+		ADD(&lingering, -1);
+		return;
+	}
 	uint32_t i = slot_alloc();
 
 	if (!i) {
@@ -276,7 +306,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 	}
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(i) };
 	s->watched = wait.readable &&
-		     raw_syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, h->fd, &ev) == 0;
+		     raw_syscall(SYS_epoll_ctl, LOAD(&epfd), EPOLL_CTL_ADD, h->fd, &ev) == 0;
 	schedule(i, now + (uint64_t)wait.timeout_ms);
 }
 
@@ -285,7 +315,7 @@ static void take_handoffs(uint64_t now)
 	struct handoff batch[BATCH];
 	ssize_t n;
 
-	while ((n = read(pipe_r, batch, sizeof batch)) > 0)
+	while ((n = real.read(LOAD(&pipe_r), batch, sizeof batch)) > 0)
 		for (ssize_t k = 0; k < n / (ssize_t)sizeof *batch; k++)
 			adopt(&batch[k], now);
 }
@@ -319,7 +349,7 @@ static void *reaper_main(void *unused)
 
 	(void)unused;
 	for (;;) {
-		int n = epoll_wait(epfd, events, BATCH, next_timeout());
+		int n = epoll_wait(LOAD(&epfd), events, BATCH, next_timeout());
 		pthread_mutex_lock(&lock);
 		uint64_t now = sc_now_ms();
 		for (int k = 0; k < n; k++) {
@@ -425,7 +455,7 @@ static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)
 			if (kind == HAND_LINGER)
 				raw_syscall(SYS_shutdown, keep, SHUT_WR);
 			selffd_mark(keep);
-			handed = write(pipe_w, &h, sizeof h) == (ssize_t)sizeof h;
+			handed = write(LOAD(&pipe_w), &h, sizeof h) == (ssize_t)sizeof h;
 			if (!handed)
 				selffd_close(keep);
 		}

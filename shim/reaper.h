@@ -24,6 +24,14 @@ bool reaper_shut_read_later(int fd, uint64_t cookie);
  * the socket and accept wrappers call it, so close() rarely has to). */
 void reaper_start(void);
 
+/* The program is about to take number fd (one of the shim's) for a file of
+ * its own: the thread's pipe or epoll set there moves elsewhere. A lingering
+ * socket there is let go with it; then the thread is held (true returned)
+ * until reaper_number_yielded(), so it never touches the program's file,
+ * and its slot sees that the number changed hands. */
+bool reaper_yield_number(int fd);
+void reaper_number_yielded(void);
+
 /* The background thread runs in this process. */
 bool reaper_running(void);
 

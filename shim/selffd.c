@@ -119,6 +119,21 @@ int selffd_move_high(int fd, bool cloexec)
 	return high;
 }
 
+int selffd_relocate(int fd, bool cloexec)
+{
+	int quota;
+
+	if (!selffd_owns(fd))
+		return fd;
+	int moved = real.fcntl(fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, compute_base(&quota));
+	if (moved >= 0 && !selffd_mark(moved)) {
+		real.close(moved);
+		moved = -1;
+	}
+	selffd_unmark(fd);
+	return moved;
+}
+
 int selffd_close_range_around(unsigned first, unsigned last, int flags)
 {
 	int top = selffd_max(), failed = 0;

@@ -24,6 +24,12 @@ int selffd_base(int *quota);
  * marks it; -1 when there is none (fd is closed either way). */
 int selffd_move_high(int fd, bool cloexec);
 
+/* The program is about to put a file of its own at number fd (dup2 or dup3
+ * onto it): when fd is one of the shim's, the shim's file moves to another
+ * number of its own, which is returned (fd itself when it was not the
+ * shim's, -1 when there is no room: the shim then loses that file). */
+int selffd_relocate(int fd, bool cloexec);
+
 /* close() of one of them, by the shim. */
 void selffd_close(int fd);
 

@@ -97,6 +97,28 @@ int main(void)
 	report("close(s2)", close(s2));
 	report("close(client2)", close(client2));
 
+	/* A program may put files of its own at any free number, high ones
+	 * included (1024..1031 here): they must be its files, and a lingering
+	 * close afterwards must still behave. */
+	int p2[2];
+	report("pipe", pipe(p2));
+	long high_ok = 0;
+	for (int n = 1024; n < 1032; n++) {
+		char c = 0;
+		if (dup2(p2[1], n) == n && write(n, "z", 1) == 1 && read(p2[0], &c, 1) == 1 &&
+		    c == 'z' && close(n) == 0)
+			high_ok++;
+	}
+	report("dup2 onto 1024..1031, write, read back, close", high_ok);
+	close(p2[0]);
+	close(p2[1]);
+	int client3, s3 = connected_pair(&client3);
+	report("write(client3, request)", write(client3, "GET 3\n", 6));
+	struct pollfd p3 = { .fd = s3, .events = POLLIN };
+	report("poll(s3) sees it", poll(&p3, 1, 1000));
+	report("close(s3), input unread", close(s3));
+	report("close(client3)", close(client3));
+
 	handler_fd = pipefd[1];
 	signal(SIGUSR1, on_usr1);
 	raise(SIGUSR1);
