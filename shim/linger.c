@@ -32,11 +32,9 @@ static uint64_t discard_input(int fd, bool *eof)
 	return n > 0 ? (uint64_t)n : 0;
 }
 
-void linger_begin(struct sc_linger *l, int fd, uint64_t linger_ms, uint64_t idle_ms,
-		  uint64_t now_ms)
+void linger_resume(struct sc_linger *l, int fd, uint64_t linger_ms, uint64_t idle_ms,
+		   uint64_t now_ms)
 {
-	int saved_errno = errno;
-
 	*l = (struct sc_linger){
 		.fd = fd,
 		.end = LINGER_RUNNING,
@@ -46,6 +44,14 @@ void linger_begin(struct sc_linger *l, int fd, uint64_t linger_ms, uint64_t idle
 		.idle_ms = idle_ms,
 		.output_waits = true,
 	};
+}
+
+void linger_begin(struct sc_linger *l, int fd, uint64_t linger_ms, uint64_t idle_ms,
+		  uint64_t now_ms)
+{
+	int saved_errno = errno;
+
+	linger_resume(l, fd, linger_ms, idle_ms, now_ms);
 	/* The FIN goes out after every queued byte. A no-op when the program
 	 * already half-closed, or the peer is gone. */
 	raw_syscall(SYS_shutdown, fd, SHUT_WR);

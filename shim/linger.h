@@ -39,6 +39,11 @@ struct linger_wait {
 void linger_begin(struct sc_linger *l, int fd, uint64_t linger_ms, uint64_t idle_ms,
 		  uint64_t now_ms);
 
+/* The same for a socket already half-closed (the hand-off from close() sent
+ * the FIN): only starts the clock. */
+void linger_resume(struct sc_linger *l, int fd, uint64_t linger_ms, uint64_t idle_ms,
+		   uint64_t now_ms);
+
 /* Discards what has arrived and checks the bounds. Returns false when the
  * linger is over (l->end says why); otherwise fills *wait. */
 bool linger_step(struct sc_linger *l, uint64_t now_ms, struct linger_wait *wait);

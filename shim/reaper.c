@@ -294,8 +294,8 @@ static void adopt(const struct handoff *h, uint64_t now)
 		shut_read_step(i, now);
 		return;
 	}
-	linger_begin(&s->l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
-		     h->start_ms);
+	linger_resume(&s->l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
+		      h->start_ms); /* hand_off() sent the FIN */
 	/* A first step at once: often the peer has already finished (it read
 	 * the reply and closed), and the socket is released without ever being
 	 * watched. Otherwise input and the peer's FIN wake the slot. */
