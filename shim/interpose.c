@@ -233,7 +233,7 @@ SC_EXPORT pid_t fork(void)
 	if (pid == 0)
 		own_fork_child();
 	else
-		own_fork_parent(pid < 0);
+		own_fork_parent(pid);
 	return pid;
 }
 

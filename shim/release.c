@@ -53,7 +53,7 @@ static void linger(int fd, uint64_t cookie, const struct release_how *how)
 static void release_tracked(int fd, const struct release_how *how)
 {
 	uint64_t cookie = probe_cookie(fd);
-	enum own_verdict verdict = own_release(fd, cookie);
+	enum own_verdict verdict = own_release(fd, cookie, false);
 
 	if (verdict == OWN_LAST && decide_should_linger(sc_cfg.mode, fd))
 		linger(fd, cookie, how);
