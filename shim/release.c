@@ -34,10 +34,31 @@ struct release_how {
 
 static const struct release_how on_close = { 0, true };
 
-static void linger(int fd, uint64_t cookie, const struct release_how *how)
+/* The one rule for a socket the shim keeps alive once the program has let
+ * go of it (lingering in the background, or in place inside close()): it
+ * has no epoll registration left in any set. A registration belongs to the
+ * open file and dies only with it, so a file kept alive would go on
+ * reporting events, with the program's old data, to a set the program still
+ * waits on. Those made under fd itself are removed here (fd still names the
+ * file). One made under a number the program closed earlier while the
+ * socket lived on (a dup, another process: OWN_LAST_IN_EPOLL) no
+ * EPOLL_CTL_DEL can reach any more; nor can the books list every set past a
+ * few per descriptor. Such a socket is never kept alive: it takes the no-wait
+ * fallback, and the close that follows frees it with its registrations. */
+static bool may_keep_alive(int fd, enum own_verdict verdict)
+{
+	return verdict == OWN_LAST && epb_remove_everywhere(fd);
+}
+
+static void linger(int fd, uint64_t cookie, const struct release_how *how, bool keep_alive)
 {
 	uint64_t bound = (uint64_t)sc_cfg.linger_ms, now = sc_now_ms();
 
+	if (!keep_alive) {
+		SC_LOG(SC_LOG_DEBUG, "fd %d: an epoll set may still hold it; released without waiting", fd);
+		linger_release_now(fd);
+		return;
+	}
 	if (how->until_ms) {
 		uint64_t left = how->until_ms > now ? how->until_ms - now : 0;
 		bound = left < bound ? left : bound;
@@ -53,10 +74,11 @@ static void linger(int fd, uint64_t cookie, const struct release_how *how)
 static void release_tracked(int fd, const struct release_how *how)
 {
 	uint64_t cookie = probe_cookie(fd);
-	enum own_verdict verdict = own_release(fd, cookie, false);
+	enum own_verdict verdict = own_release(fd, cookie, epb_registered(fd));
+	bool last = verdict == OWN_LAST || verdict == OWN_LAST_IN_EPOLL;
 
-	if (verdict == OWN_LAST && decide_should_linger(sc_cfg.mode, fd))
-		linger(fd, cookie, how);
+	if (last && decide_should_linger(sc_cfg.mode, fd))
+		linger(fd, cookie, how, may_keep_alive(fd, verdict));
 	else if (verdict == OWN_SHARED)
 		SC_LOG(SC_LOG_DEBUG, "fd %d: socket still held elsewhere, left alone", fd);
 }

@@ -1,4 +1,4 @@
-"""No harm from the shim's books (issue 9, item 7).
+"""No harm from the shim's books (issue 9, items 5 and 7).
 
 The ownership books are reclaimed: a server that gives every connection away
 over SCM_RIGHTS and loses children to SIGKILL, for three times the table's
@@ -7,6 +7,11 @@ and its last connection still lingers. The table there is the 2^12-record
 build (libsafeclose-smallbooks.so: the same code, a smaller build-time
 constant), so the run takes a fraction of a second; the same program also
 runs, shorter, under the ordinary build.
+
+epoll: a connection registered under a number that was closed while the
+socket lived on (dup, or another process) is never kept alive by the shim,
+so the program's set stops reporting it after the last close, as it does
+without the shim.
 """
 
 import os
@@ -53,3 +58,9 @@ def test_books_still_track_after_that(build, smallbooks):
 def test_books_reclaim_under_the_ordinary_build(noharm):
     noharm("nh_books_reclaim", 256)
 
+
+@pytest.mark.parametrize("how", ["dup", "fork"])
+def test_epoll_set_quiet_after_the_last_close(noharm, how):
+    plain, _ = noharm("nh_epoll_dup", how)
+    assert "after closing the copy: 0 events" in plain.stdout or \
+        "after the child's close: 0 events" in plain.stdout, plain.stdout
