@@ -13,7 +13,9 @@
  * - "last" is decided on one count per record (refs); beside it, a record
  *   says which processes hold those references (a few pid/count words), so
  *   that the references of a member that died without closing (SIGKILL, or
- *   exec of a program without the shim) are taken back by own_collect();
+ *   exec of a program without the shim) are taken back by own_collect()
+ *   (only by a process in the books' own pid namespace, where those pids
+ *   mean something);
  * - a socket held out of sight (sent over SCM_RIGHTS, inherited by a spawned
  *   program) is a sticky flag, not a reference that no one would release;
  * - a live count of records in use makes a full table an O(1) refusal,
@@ -95,7 +97,8 @@ struct own_shared {
 	uint32_t collected_at;  /* `attempts` when the last collection started */
 	uint32_t next_ticket;   /* fork tickets */
 	uint32_t full_reported; /* running out was reported (once per family) */
-	uint32_t unused[9];
+	uint32_t unused[7];
+	uint64_t pidns;         /* the pid namespace that holder pids belong to (0: unknown) */
 	struct own_record records[OWN_RECORDS];
 };
 
@@ -115,6 +118,13 @@ static uint32_t entries_size;
 static int max_fd = -1;
 static int books_fd = -1;
 
+/* This process's pids mean what they mean to the books (same pid namespace):
+ * only then may it name itself as a holder, or judge others' pids gone. A
+ * process in another pid namespace (a fork child after unshare(CLONE_NEWPID))
+ * holds its references unattributed: never collected, never a wrong "last". */
+static bool pids_meaningful;
+static bool children_pids_meaningful; /* the same, for the fork in progress */
+
 /* The fork in progress in this process (serialised by fork_lock). */
 static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t fork_epoch;
@@ -127,6 +137,24 @@ static uint32_t fork_ticket;
 #define CAS(p, expected, desired)                                                     \
 	__atomic_compare_exchange_n((p), (expected), (desired), false, __ATOMIC_ACQ_REL, \
 				    __ATOMIC_ACQUIRE)
+
+/* The pid namespace a /proc/self/ns link names, 0 when unknown. */
+static uint64_t pid_namespace(const char *link)
+{
+	struct stat st;
+	int saved_errno = errno;
+	uint64_t id = stat(link, &st) == 0 ? (uint64_t)st.st_dev << 32 ^ st.st_ino : 0;
+
+	errno = saved_errno;
+	return id;
+}
+
+static bool pids_are_the_books(const char *link)
+{
+	uint64_t mine = pid_namespace(link);
+
+	return mine && mine == LOAD(&shared->pidns);
+}
 
 /* The family's books, when this program was exec'd by one of its members:
  * SAFECLOSE_BOOKS names a descriptor that is a memfd of the right size
@@ -176,8 +204,10 @@ static struct own_shared *new_books(void)
 	}
 	if (!s)
 		s = fdspace_map(1, sizeof *s, MAP_SHARED);
-	if (s)
+	if (s) {
+		STORE(&s->pidns, pid_namespace("/proc/self/ns/pid"));
 		STORE(&s->magic, BOOKS_MAGIC);
+	}
 	return s;
 }
 
@@ -203,6 +233,7 @@ bool own_init(void)
 		return false;
 	}
 	shared = s;
+	pids_meaningful = pids_are_the_books("/proc/self/ns/pid");
 	entries_size = size;
 	STORE(&entries, e);
 	return true;
@@ -219,12 +250,15 @@ static struct own_entry *entry_of(int fd)
 
 /* ---- holders: which process holds how many of a record's references ----- */
 
-/* This process, as a holder. Asked of the kernel each time (one cheap
- * syscall) rather than cached: a clone() or vfork child shares or copies
- * the memory but not the pid. */
+/* No holder: the references are counted in refs only (UNATTRIBUTED). */
+#define HOLDER_NONE 0ull
+
+/* This process, as a holder. The pid is asked of the kernel each time (one
+ * cheap syscall) rather than cached: a clone() or vfork child shares or
+ * copies the memory but not the pid. */
 static uint64_t self_key(void)
 {
-	return (uint32_t)raw_syscall(SYS_getpid);
+	return pids_meaningful ? (uint32_t)raw_syscall(SYS_getpid) : HOLDER_NONE;
 }
 
 static uint64_t ticket_key(uint32_t ticket)
@@ -242,7 +276,7 @@ static uint32_t holder_count(uint64_t word)
  * record is marked never to be collected (conservative: left alone). */
 static void holder_add(struct own_record *r, uint64_t key, uint32_t n)
 {
-	for (;;) {
+	while (key != HOLDER_NONE) {
 		uint64_t *empty = NULL, zero = 0;
 		bool raced = false;
 
@@ -265,13 +299,14 @@ static void holder_add(struct own_record *r, uint64_t key, uint32_t n)
 		if (CAS(empty, &zero, key | (uint64_t)n * HOLDER_ONE))
 			return;
 	}
+	__atomic_fetch_or(&r->flags, REC_UNATTRIBUTED, __ATOMIC_ACQ_REL);
 }
 
 /* One reference of `key` fewer; its word empties at 0. Nothing when `key`
  * has no word (its references were unattributed). */
 static void holder_sub(struct own_record *r, uint64_t key)
 {
-	for (int i = 0; i < HOLDERS; i++) {
+	for (int i = 0; i < HOLDERS && key != HOLDER_NONE; i++) {
 		uint64_t w = LOAD(&r->holders[i]);
 		while (w && (w & HOLDER_KEY_MASK) == key && holder_count(w)) {
 			uint64_t next = holder_count(w) == 1 ? 0 : w - HOLDER_ONE;
@@ -455,7 +490,7 @@ uint32_t own_collect(void)
 	uint32_t self = (uint32_t)self_key(), freed = 0;
 	int saved_errno = errno;
 
-	if (!shared)
+	if (!shared || !pids_meaningful)
 		return 0;
 	for (uint32_t i = 0; i < OWN_RECORDS; i++) {
 		struct own_record *r = &shared->records[i];
@@ -594,12 +629,15 @@ void own_fork_prepare(void)
 	while (shared && !ticket)
 		ticket = __atomic_add_fetch(&shared->next_ticket, 1, __ATOMIC_ACQ_REL);
 	fork_ticket = ticket;
+	children_pids_meaningful = shared && pids_meaningful &&
+				   pids_are_the_books("/proc/self/ns/pid_for_children");
+	uint64_t key = children_pids_meaningful ? ticket_key(ticket) : HOLDER_NONE;
 	for (int fd = 0; fd <= own_max_fd(); fd++) {
 		struct own_entry *e = entry_of(fd);
 		uint32_t rec = e ? LOAD(&e->rec) : 0;
 
 		if (rec) {
-			record_get(rec, ticket_key(ticket));
+			record_get(rec, key);
 			STORE(&e->epoch, epoch);
 		}
 	}
@@ -632,8 +670,9 @@ static void put_under(struct own_entry *e, uint32_t rec, uint64_t pid)
 void own_fork_parent(pid_t pid)
 {
 	if (pid < 0)
-		each_counted(give_back, ticket_key(fork_ticket));
-	else if (pid > 0)
+		each_counted(give_back, children_pids_meaningful ? ticket_key(fork_ticket)
+								 : HOLDER_NONE);
+	else if (pid > 0 && children_pids_meaningful)
 		each_counted(put_under, (uint64_t)(uint32_t)pid);
 	pthread_mutex_unlock(&fork_lock);
 }
@@ -644,13 +683,15 @@ void own_fork_child(void)
 	 * the child's alone. */
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	fork_lock = fresh;
+	pids_meaningful = children_pids_meaningful;
 	for (int fd = 0; fd <= own_max_fd(); fd++) {
 		struct own_entry *e = entry_of(fd);
 
 		if (e && LOAD(&e->rec) && LOAD(&e->epoch) != fork_epoch)
 			STORE(&e->rec, 0);
 	}
-	each_counted(put_under, self_key());
+	if (pids_meaningful)
+		each_counted(put_under, self_key());
 }
 
 /* ---- held out of sight --------------------------------------------------- */

@@ -7,7 +7,8 @@
  * died before or after it took over its fork's references), and a full table
  * refuses at once, says so once, and recovers after a collection. An epoll
  * registration under a number closed while the socket lived on makes the
- * last release OWN_LAST_IN_EPOLL. */
+ * last release OWN_LAST_IN_EPOLL. A process in another pid namespace never
+ * judges the family's pids. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -478,6 +480,57 @@ static void epoll_registration_in_another_process_is_told(void **state)
 	close(go[1]);
 }
 
+/* In a grandchild that is pid 1 of a new pid namespace: the pids of the
+ * family mean nothing there (kill says ESRCH for every one of them), so it
+ * must neither collect them nor name itself as a holder. */
+static int grandchild_in_new_pid_namespace(int fd)
+{
+	if (getpid() != 1 || own_collect() != 0)
+		return 1;
+	if (own_release(fd, 16001, false) != OWN_SHARED)
+		return 2;
+	return own_release(fd + 1, 16001, false) == OWN_SHARED ? 0 : 3;
+}
+
+static int helper_that_unshares(int fd)
+{
+	if (unshare(CLONE_NEWPID) != 0)
+		return 10;
+	own_fork_prepare();
+	pid_t pid = fork();
+	if (pid == 0) {
+		own_fork_child();
+		_exit(grandchild_in_new_pid_namespace(fd));
+	}
+	own_fork_parent(pid);
+	int status = wait_status(pid);
+	if (status != 0)
+		return 20 + status;
+	if (own_release(fd, 16001, false) != OWN_SHARED)
+		return 30;
+	return own_release(fd + 1, 16001, false) == OWN_LAST ? 0 : 31;
+}
+
+static void another_pid_namespace_never_collects_the_family(void **state)
+{
+	(void)state;
+	int go[2];
+
+	/* The family's first process lets go first; the helper, its grandchild
+	 * in the new namespace, then the helper again. */
+	assert_int_equal(pipe(go), 0);
+	own_track_new(160, 16001);
+	own_track_dup(160, 161);
+	own_fork_prepare();
+	pid_t pid = in_child(helper_that_unshares, 160, go[0]);
+	assert_int_equal(own_release(160, 16001, false), OWN_SHARED);
+	assert_int_equal(own_release(161, 16001, false), OWN_SHARED);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(wait_status(pid), 0);
+	close(go[0]);
+	close(go[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -500,6 +553,7 @@ int main(void)
 		cmocka_unit_test(full_books_refuse_at_once_report_once_and_recover),
 		cmocka_unit_test(epoll_registration_under_a_closed_number_is_told),
 		cmocka_unit_test(epoll_registration_in_another_process_is_told),
+		cmocka_unit_test(another_pid_namespace_never_collects_the_family),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
