@@ -57,7 +57,8 @@
 #define RECORDS_MASK (OWN_RECORDS - 1)
 #define RECORDS_ROOM (OWN_RECORDS / 4 * 3) /* keeps every probe short */
 #define COLLECT_ABOVE (OWN_RECORDS / 2)    /* records in use before collecting pays */
-#define COLLECT_EVERY (OWN_RECORDS / 16)   /* allocations between two collections */
+#define COLLECT_CHUNK (OWN_RECORDS / 16)   /* records one collection step looks at */
+#define COLLECT_EVERY (OWN_RECORDS / 256)  /* allocations asked for between two steps */
 #define PROBE_MAX (OWN_RECORDS < 512 ? OWN_RECORDS : 512u)
 
 /* Who holds a record's references: one 64-bit word per holder, updated by
@@ -94,10 +95,11 @@ struct own_shared {
 	uint64_t magic;
 	uint32_t used;          /* records in use */
 	uint32_t attempts;      /* allocations asked for, ever (wraps): paces collection */
-	uint32_t collected_at;  /* `attempts` when the last collection started */
+	uint32_t collected_at;  /* `attempts` when the last collection step started */
 	uint32_t next_ticket;   /* fork tickets */
 	uint32_t full_reported; /* running out was reported (once per family) */
-	uint32_t unused[7];
+	uint32_t collect_cursor; /* where the next collection step starts */
+	uint32_t unused[6];
 	uint64_t pidns;         /* the pid namespace that holder pids belong to (0: unknown) */
 	struct own_record records[OWN_RECORDS];
 };
@@ -351,9 +353,14 @@ static void report_full(uint32_t used)
 			     used, OWN_RECORDS);
 }
 
-/* A collection when the books are past half full and enough allocations
- * were asked for since the last one (counted whether they succeeded or
- * not, so a full table is looked at again). One caller wins the CAS. */
+static uint32_t collect_range(uint32_t first, uint32_t count);
+
+/* A collection step when the books are past half full and enough
+ * allocations were asked for since the last one (counted whether they
+ * succeeded or not, so a full table is looked at again): the next 1/16 of
+ * the table, so that no one socket() pays for a whole pass (a 2^18-record
+ * pass takes milliseconds; a step, a fraction of one). One caller wins the
+ * CAS. */
 static void collect_if_due(void)
 {
 	uint32_t attempts = ADD(&shared->attempts, 1);
@@ -362,7 +369,9 @@ static void collect_if_due(void)
 	if (LOAD(&shared->used) < COLLECT_ABOVE || attempts - last < COLLECT_EVERY)
 		return;
 	if (CAS(&shared->collected_at, &last, attempts))
-		own_collect();
+		collect_range(__atomic_fetch_add(&shared->collect_cursor, COLLECT_CHUNK,
+						 __ATOMIC_ACQ_REL),
+			      COLLECT_CHUNK);
 }
 
 /* A record for a new socket, with one reference of this process; 0 when
@@ -484,7 +493,8 @@ static bool collect_record(struct own_record *r, struct pid_cache *cache, uint32
 	return false;
 }
 
-uint32_t own_collect(void)
+/* count records from `first` (wrapping), one pid cache for them all. */
+static uint32_t collect_range(uint32_t first, uint32_t count)
 {
 	struct pid_cache cache = { { 0 }, { false } };
 	uint32_t self = (uint32_t)self_key(), freed = 0;
@@ -492,14 +502,19 @@ uint32_t own_collect(void)
 
 	if (!shared || !pids_meaningful)
 		return 0;
-	for (uint32_t i = 0; i < OWN_RECORDS; i++) {
-		struct own_record *r = &shared->records[i];
+	for (uint32_t i = 0; i < count; i++) {
+		struct own_record *r = &shared->records[(first + i) & RECORDS_MASK];
 		if (LOAD(&r->cookie) && collect_record(r, &cache, self))
 			freed++;
 	}
 	errno = saved_errno;
 	SC_LOG(SC_LOG_DEBUG, "books: %u records freed, %u in use", freed, LOAD(&shared->used));
 	return freed;
+}
+
+uint32_t own_collect(void)
+{
+	return collect_range(0, OWN_RECORDS);
 }
 
 uint32_t own_records_in_use(void)

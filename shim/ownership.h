@@ -118,9 +118,9 @@ uint32_t own_records_room(void);
 
 /* Reclaims the references of family members that are gone (their pid no
  * longer exists) and frees records left with none; returns how many were
- * freed. Runs by itself from socket()/accept() when the books pass half
- * full, at most once per 1/16 of the table's allocations; never on the
- * close path. Async-signal-safe. */
+ * freed. A whole pass; by itself it runs in steps from socket()/accept()
+ * once the books are past half full (1/16 of the table every 1/256 of the
+ * table's allocations), never on the close path. Async-signal-safe. */
 uint32_t own_collect(void);
 
 #endif
