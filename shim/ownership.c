@@ -127,8 +127,14 @@ static int books_fd = -1;
 static bool pids_meaningful;
 static bool children_pids_meaningful; /* the same, for the fork in progress */
 
-/* The fork in progress in this process (serialised by fork_lock). */
-static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The fork in progress in this process (serialised by fork_lock). A signal
+ * handler that forks while its own thread is between prepare and parent
+ * gets EDEADLK from the error-checking lock and goes on without it
+ * (fork_nested): the two forks' epochs and tickets then mix, which can only
+ * leave references counted that no one releases (left alone), never one
+ * missing. */
+static pthread_mutex_t fork_lock = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
+static int fork_nested;
 static uint32_t fork_epoch;
 static uint32_t fork_ticket;
 
@@ -637,7 +643,8 @@ int own_max_fd(void)
 
 void own_fork_prepare(void)
 {
-	pthread_mutex_lock(&fork_lock);
+	if (pthread_mutex_lock(&fork_lock) == EDEADLK)
+		fork_nested++;
 	uint32_t epoch = ++fork_epoch;
 	uint32_t ticket = 0;
 
@@ -689,15 +696,19 @@ void own_fork_parent(pid_t pid)
 								 : HOLDER_NONE);
 	else if (pid > 0 && children_pids_meaningful)
 		each_counted(put_under, (uint64_t)(uint32_t)pid);
-	pthread_mutex_unlock(&fork_lock);
+	if (fork_nested)
+		fork_nested--;
+	else
+		pthread_mutex_unlock(&fork_lock);
 }
 
 void own_fork_child(void)
 {
 	/* The parent's thread holds the lock in the parent; the child's copy is
 	 * the child's alone. */
-	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_t fresh = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
 	fork_lock = fresh;
+	fork_nested = 0;
 	pids_meaningful = children_pids_meaningful;
 	for (int fd = 0; fd <= own_max_fd(); fd++) {
 		struct own_entry *e = entry_of(fd);

@@ -531,6 +531,25 @@ static void another_pid_namespace_never_collects_the_family(void **state)
 	close(go[1]);
 }
 
+static void fork_inside_prepare_does_not_deadlock(void **state)
+{
+	(void)state;
+
+	/* A signal handler forking while its thread is between prepare and
+	 * parent: the same thread asks for the lock again. */
+	own_track_new(170, 17001);
+	own_fork_prepare();
+	own_fork_prepare();
+	own_fork_parent(-1);
+	own_fork_parent(-1);
+	assert_int_equal(own_release(170, 17001, false), OWN_LAST); /* both given back */
+
+	own_track_new(171, 17101); /* and the lock works as before */
+	own_fork_prepare();
+	own_fork_parent(-1);
+	assert_int_equal(own_release(171, 17101, false), OWN_LAST);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -554,6 +573,7 @@ int main(void)
 		cmocka_unit_test(epoll_registration_under_a_closed_number_is_told),
 		cmocka_unit_test(epoll_registration_in_another_process_is_told),
 		cmocka_unit_test(another_pid_namespace_never_collects_the_family),
+		cmocka_unit_test(fork_inside_prepare_does_not_deadlock),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
