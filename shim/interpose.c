@@ -17,6 +17,7 @@
 #include "config.h"
 #include "log.h"
 #include "epoll_books.h"
+#include "heir.h"
 #include "ownership.h"
 #include "probe.h"
 #include "rawsys.h"
@@ -141,6 +142,7 @@ static bool make_way(int newfd)
 		return false;
 	bool held = reaper_yield_number(newfd);
 	own_yield_number(newfd);
+	heir_yield_number(newfd);
 	selffd_unmark(newfd);
 	return held;
 }
@@ -230,8 +232,10 @@ SC_EXPORT pid_t fork(void)
 	}
 	own_fork_prepare();
 	pid_t pid = real.fork();
-	if (pid == 0)
+	if (pid == 0) {
 		own_fork_child();
+		heir_after_fork_child();
+	}
 	else
 		own_fork_parent(pid < 0);
 	return pid;
@@ -413,15 +417,18 @@ SC_EXPORT __attribute__((noreturn)) void _Exit(int status)
 	_exit(status);
 }
 
-/* execve() drops the close-on-exec descriptors (and the shim's thread). */
+/* execve() drops the close-on-exec descriptors (and the shim's thread):
+ * what lingers then is up to a heir, which acts only if the exec succeeds. */
 SC_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
 	real_resolve();
 	if (!active())
 		return real.execve(path, argv, envp);
-	release_before_exec();
+	int ticket = release_before_exec();
 	NEW_PROGRAM_ENV(envp, env);
-	return real.execve(path, argv, env);
+	int r = real.execve(path, argv, env);
+	release_after_failed_exec(ticket);
+	return r;
 }
 
 SC_EXPORT int execv(const char *path, char *const argv[])
@@ -434,9 +441,11 @@ SC_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 	real_resolve();
 	if (!active())
 		return real.execvpe(file, argv, envp);
-	release_before_exec();
+	int ticket = release_before_exec();
 	NEW_PROGRAM_ENV(envp, env);
-	return real.execvpe(file, argv, env);
+	int r = real.execvpe(file, argv, env);
+	release_after_failed_exec(ticket);
+	return r;
 }
 
 SC_EXPORT int execvp(const char *file, char *const argv[])
@@ -449,9 +458,11 @@ SC_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	real_resolve();
 	if (!active())
 		return real.fexecve(fd, argv, envp);
-	release_before_exec();
+	int ticket = release_before_exec();
 	NEW_PROGRAM_ENV(envp, env);
-	return real.fexecve(fd, argv, env);
+	int r = real.fexecve(fd, argv, env);
+	release_after_failed_exec(ticket);
+	return r;
 }
 
 /* execl, execlp, execle: their arguments as an argv array on the stack. */

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "decide.h"
 #include "epoll_books.h"
+#include "heir.h"
 #include "linger.h"
 #include "log.h"
 #include "ownership.h"
@@ -98,7 +99,8 @@ void release_range(unsigned first, unsigned last)
 }
 
 /* Every socket still on the books, as if closed; then wait for the
- * background lingers, all within SAFECLOSE_EXIT_WAIT_MS. */
+ * background lingers, all within SAFECLOSE_EXIT_WAIT_MS. What exit and exec
+ * do when no heir can take over. */
 static void release_everything(bool only_cloexec, bool may_start_thread)
 {
 	int saved_errno = errno;
@@ -117,30 +119,127 @@ static void release_everything(bool only_cloexec, bool may_start_thread)
 	errno = saved_errno;
 }
 
-void release_at_exit(bool from_exit)
+static bool dies_at_exec(int fd)
 {
-	if (sc_cfg.mode == SC_MODE_OFF)
-		return;
-	if (sc_cfg.at_exit == SC_LINGER_OFF) {
-		reaper_wait_at_exit(); /* what was closed before still finishes */
-	} else {
-		/* exit() runs destructors before stdio's own flush: the bytes a
-		 * FILE still buffers for a socket must go out before its FIN. */
-		if (from_exit)
-			fflush(NULL);
-		release_everything(false, from_exit);
-	}
-	reaper_log_stats();
+	long flags = raw_syscall(SYS_fcntl, fd, F_GETFD);
+
+	return flags >= 0 && (flags & FD_CLOEXEC);
 }
 
-void release_before_exec(void)
+static bool connected_tcp(int fd)
 {
+	struct tcp_facts tcp;
+
+	return probe_tcp(fd, &tcp) && probe_state_connected(tcp.state);
+}
+
+/* At exec nothing changes before the exec has succeeded: the heir takes the
+ * close-on-exec sockets off the books then, and lingers on the connected
+ * ones that were the last reference. */
+static void plan_exec(struct heir_plan *plan)
+{
+	uint64_t booked;
+
+	for (int fd = 0; fd <= own_max_fd(); fd++) {
+		if (!own_lookup(fd, &booked) || !dies_at_exec(fd))
+			continue;
+		if (connected_tcp(fd))
+			heir_plan_socket(plan, fd);
+		else
+			heir_plan_release(plan, fd);
+	}
+}
+
+/* At exit every socket on the books is let go of now (the process cannot
+ * take it back); the heir lingers, once the process is gone, on the
+ * connected ones that were the last reference. */
+static void plan_exit(struct heir_plan *plan)
+{
+	uint64_t booked;
+
+	for (int fd = 0; fd <= own_max_fd(); fd++)
+		if (own_lookup(fd, &booked) && own_release(fd, probe_cookie(fd)) == OWN_LAST &&
+		    connected_tcp(fd))
+			heir_plan_socket(plan, fd);
+}
+
+/* No heir at exit after all: what the plan took off the books lingers here,
+ * and the process waits for it (today's SAFECLOSE_EXIT_WAIT_MS). */
+static void linger_plan_here(const struct heir_plan *plan, bool from_exit)
+{
+	struct release_how how = { sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms, from_exit };
+
+	if (from_exit)
+		fflush(NULL); /* destructors run before stdio's own flush */
+	for (int fd = 0; fd <= plan->top; fd++)
+		if (heir_plan_takes(plan, fd) && decide_should_linger(sc_cfg.mode, fd))
+			linger(fd, probe_cookie(fd), &how);
+	reaper_wait(how.until_ms);
+}
+
+static void exit_without_heir(bool from_exit)
+{
+	if (sc_cfg.at_exit == SC_LINGER_OFF) {
+		reaper_wait_at_exit(); /* what was closed before still finishes */
+		return;
+	}
+	if (from_exit)
+		fflush(NULL);
+	release_everything(false, from_exit);
+}
+
+void release_at_exit(bool from_exit)
+{
+	struct heir_plan plan;
+
 	if (sc_cfg.mode == SC_MODE_OFF)
 		return;
-	if (sc_cfg.at_exec == SC_LINGER_ON)
+	int saved_errno = errno;
+	if (!heir_plan_begin(&plan, HEIR_AT_EXIT)) {
+		exit_without_heir(from_exit);
+	} else {
+		if (sc_cfg.at_exit == SC_LINGER_ON)
+			plan_exit(&plan);
+		int ticket = heir_start(&plan);
+		if (ticket >= 0)
+			SC_LOG(SC_LOG_DEBUG, "exit: the heir takes over %d sockets", plan.sockets);
+		else if (ticket != HEIR_NOTHING)
+			linger_plan_here(&plan, from_exit);
+		heir_plan_end(&plan);
+	}
+	reaper_log_stats();
+	errno = saved_errno;
+}
+
+int release_before_exec(void)
+{
+	struct heir_plan plan;
+	int ticket = -1;
+	bool program = sc_cfg.at_exec == SC_LINGER_ON;
+
+	if (sc_cfg.mode == SC_MODE_OFF)
+		return -1;
+	int saved_errno = errno;
+	if (heir_plan_begin(&plan, HEIR_AT_EXEC)) {
+		if (program)
+			plan_exec(&plan);
+		ticket = heir_start(&plan);
+		heir_plan_end(&plan);
+	}
+	if (ticket >= 0)
+		SC_LOG(SC_LOG_DEBUG, "exec: the heir takes over %d sockets if it succeeds",
+		       plan.sockets);
+	else if (program)
 		release_everything(true, true);
 	else
 		reaper_wait_at_exit(); /* the shim's own descriptors are close-on-exec */
+	errno = saved_errno;
+	return ticket;
+}
+
+void release_after_failed_exec(int ticket)
+{
+	heir_stand_down(ticket);
 }
 
 /* Until our output is acknowledged, in place: for SAFECLOSE_LINGER=sync,

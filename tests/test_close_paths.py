@@ -31,6 +31,9 @@ def test_single_process(ab, build, method, error_size):
     check(ab, pipeline_spec(build, error_size, "--close", method))
 
 
+HEIR_EVENTS = {"exit": "exit", "_exit": "exit", "exec": "exec"}
+
+
 @pytest.mark.parametrize("method", [
     "exit",   # the child returns with the connection still open
     "_exit",  # shutdown(SHUT_WR) then _exit(), the connection still open
@@ -38,7 +41,16 @@ def test_single_process(ab, build, method, error_size):
     "exec",   # close-on-exec connection, the child execs
 ])
 def test_fork_per_connection_child(ab, build, method):
-    check(ab, pipeline_spec(build, UNREAD_INPUT, "--close", method, model="fork"))
+    spec = pipeline_spec(build, UNREAD_INPUT, "--close", method, model="fork")
+    spec["server"]["env"] = {"SAFECLOSE_LOG": "debug"}
+    _, with_ = check(ab, spec)
+    if method in HEIR_EVENTS:
+        # The child ended (or was replaced) with the connection still open:
+        # it handed the socket to the heir, which lingered on it once the
+        # child was gone; the child itself lingered on nothing.
+        log = with_["server"]["stderr"]
+        assert HEIR_EVENTS[method] + ": the heir takes over" in log, log
+        assert " lingered " not in log, log
 
 
 @pytest.mark.parametrize("model", ["single", "fork"])

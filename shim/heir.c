@@ -1,0 +1,469 @@
+/* heir.c: owns the heir, the process that lingers on what a program lets go
+ * of at exec and exit, and acts only once the kernel has shown that the
+ * program was really replaced or is gone.
+ *
+ * The program keeps one end of a close-on-exec socket pair (a pipe would
+ * raise SIGPIPE in the program if the heir were gone); the heir waits on
+ * the other. End-of-file means that every copy of the program's end is
+ * gone: the exec succeeded (the kernel dropped the close-on-exec
+ * descriptors) or the process ended (every thread's last write is queued
+ * before our FIN). A byte means the exec failed: the heir goes, touching
+ * nothing. So a failed exec finds its connections as they were, and an exit
+ * neither waits for lingers nor shuts a socket under a thread still writing.
+ *
+ * The heir is made with raw clone(): a copy of the address space (fork-like,
+ * no CLONE_VM), exit signal 0, so the program's wait(), waitpid(-1) and
+ * SIGCHLD handler never see it, and no atfork handler runs. An intermediate
+ * child makes it and exits at once, so it is reparented away and never
+ * becomes a child of the exec'd program. It is a copy of a possibly
+ * multithreaded process: it runs only raw syscalls and the shim's
+ * async-signal-safe machinery (the books' atomics, the probes, the linger
+ * machine), with every signal blocked; no malloc, no locks, no stdio, no
+ * log (descriptor 2 may be anything by then). It keeps only the sockets it
+ * will linger on (and the epoll sets they are in): never a listener, pipe or
+ * file of the program's, which would stay open behind the program's back. */
+#include "rawsys.h"
+#include "heir.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "config.h"
+#include "decide.h"
+#include "epoll_books.h"
+#include "fdspace.h"
+#include "linger.h"
+#include "log.h"
+#include "ownership.h"
+#include "probe.h"
+#include "real.h"
+#include "selffd.h"
+#include "shim.h"
+
+enum role {
+	ROLE_NONE,      /* closed in the heir at once */
+	ROLE_PROGRAM,   /* the program's socket: lingered when it was the last */
+	ROLE_RELEASE,   /* the program's, dies at the exec: off the books, not kept */
+	ROLE_SHIM,      /* lingering in the shim's thread: lingered on */
+	ROLE_EPOLL,     /* a set a program's socket is in: it leaves it first */
+	ROLE_TELL,      /* the pipe the heir waits on */
+};
+
+#define STAND_DOWN 'x'
+#define TICKETS 4
+#define CLOSE_LOOP_MAX (1ul << 20)
+
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+/* The ends this process keeps, one per heir (an exec in two threads at
+ * once makes two); -1 = free. */
+static int tells[TICKETS] = { -1, -1, -1, -1 };
+
+/* ---- the plan, made in the program ----------------------------------- */
+
+static void set_role(struct heir_plan *p, int fd, enum role role)
+{
+	if (fd < 0 || (uint32_t)fd >= p->size)
+		return;
+	p->roles[fd] = (uint8_t)role;
+	if (fd > p->top)
+		p->top = fd;
+}
+
+/* A socket of the shim's that the program still holds under a booked number
+ * (a read side shut for the program, to be shut for real later): the
+ * program's descriptor decides for it, never the shim's copy. */
+static bool booked_elsewhere(uint64_t cookie)
+{
+	uint64_t booked;
+
+	for (int fd = 0; cookie && fd <= own_max_fd(); fd++)
+		if (own_lookup(fd, &booked) && booked == cookie)
+			return true;
+	return false;
+}
+
+/* Every socket lingering in the shim's thread that the plan does not have. */
+static void plan_shim_sockets(struct heir_plan *p)
+{
+	for (int fd = 0; fd <= selffd_max() && (uint32_t)fd < p->size; fd++) {
+		if (p->roles[fd] == ROLE_NONE && selffd_owns(fd) && fd != own_books_fd() &&
+		    probe_is_tcp(fd) && !booked_elsewhere(probe_cookie(fd))) {
+			set_role(p, fd, ROLE_SHIM);
+			p->sockets++;
+		}
+	}
+}
+
+bool heir_plan_begin(struct heir_plan *p, enum heir_event event)
+{
+	int saved_errno = errno;
+
+	*p = (struct heir_plan){ .event = event, .size = fdspace_size(), .top = -1 };
+	p->roles = fdspace_map(p->size, 1, MAP_PRIVATE);
+	if (p->roles)
+		plan_shim_sockets(p);
+	errno = saved_errno;
+	return p->roles != NULL;
+}
+
+/* An epoll set (anonymous inode) rather than whatever the program opened at
+ * a number the books name from earlier. */
+static bool anon_inode(int fd)
+{
+	struct stat st;
+
+	return raw_syscall(SYS_fstat, fd, &st) == 0 && (st.st_mode & S_IFMT) == 0;
+}
+
+void heir_plan_socket(struct heir_plan *p, int fd)
+{
+	int sets[EPB_SETS_MAX];
+	int n = epb_sets_of(fd, sets);
+
+	set_role(p, fd, ROLE_PROGRAM);
+	p->sockets++;
+	for (int i = 0; i < n; i++)
+		if ((uint32_t)sets[i] < p->size && p->roles[sets[i]] == ROLE_NONE &&
+		    anon_inode(sets[i]))
+			set_role(p, sets[i], ROLE_EPOLL);
+}
+
+void heir_plan_release(struct heir_plan *p, int fd)
+{
+	set_role(p, fd, ROLE_RELEASE);
+}
+
+bool heir_plan_takes(const struct heir_plan *p, int fd)
+{
+	return fd >= 0 && fd <= p->top && p->roles[fd] == ROLE_PROGRAM;
+}
+
+void heir_plan_end(struct heir_plan *p)
+{
+	if (p->roles)
+		munmap(p->roles, p->size);
+	p->roles = NULL;
+}
+
+/* ---- the heir --------------------------------------------------------- */
+
+static __attribute__((noreturn)) void leave(int status)
+{
+	for (;;)
+		raw_syscall(SYS_exit_group, status);
+}
+
+/* close_range(first, last), or one close at a time where the kernel or a
+ * seccomp filter refuses it (up to the descriptor limit). */
+static void close_between(unsigned first, unsigned last)
+{
+	struct rlimit rl;
+
+	if (first > last || raw_syscall(SYS_close_range, first, last, 0) == 0)
+		return;
+	if (raw_syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) < 0 ||
+	    rl.rlim_cur > CLOSE_LOOP_MAX)
+		rl.rlim_cur = CLOSE_LOOP_MAX;
+	for (unsigned long fd = first; fd <= last && fd < rl.rlim_cur; fd++)
+		raw_syscall(SYS_close, fd);
+}
+
+static bool kept(uint8_t role)
+{
+	return role != ROLE_NONE && role != ROLE_RELEASE;
+}
+
+static void keep_only_planned(const struct heir_plan *p)
+{
+	unsigned from = 0;
+
+	for (int fd = 0; fd <= p->top; fd++) {
+		if (!kept(p->roles[fd]))
+			continue;
+		if ((unsigned)fd > from)
+			close_between(from, (unsigned)fd - 1);
+		from = (unsigned)fd + 1;
+	}
+	close_between(from, UINT_MAX);
+}
+
+/* True at end-of-file: the program is replaced or gone. False when it
+ * stood the heir down, or did not end within SAFECLOSE_LINGER_MS (a copy
+ * of the pipe kept somewhere the shim could not see): then it is not known
+ * for sure, and the heir touches nothing. */
+static bool program_gone(int listen_end)
+{
+	struct pollfd pfd = { .fd = listen_end, .events = POLLIN };
+	struct timespec bound = { sc_cfg.linger_ms / 1000, sc_cfg.linger_ms % 1000 * 1000000 };
+	char byte;
+
+	if (raw_syscall(SYS_ppoll, &pfd, 1, &bound, NULL, 0) != 1)
+		return false;
+	return raw_syscall(SYS_read, listen_end, &byte, 1) == 0;
+}
+
+struct heir_linger {
+	struct sc_linger l;
+	uint64_t cookie;
+	uint64_t due;
+	bool done;
+};
+
+struct lingers {
+	struct heir_linger *each;
+	struct pollfd *pfd;
+	int n, cap;
+};
+
+static bool lingering_already(const struct lingers *ls, uint64_t cookie)
+{
+	for (int i = 0; i < ls->n; i++)
+		if (ls->each[i].cookie == cookie)
+			return true;
+	return false;
+}
+
+static void take_on(struct lingers *ls, int fd, uint64_t cookie, uint64_t now)
+{
+	if (ls->n == ls->cap || lingering_already(ls, cookie)) {
+		raw_syscall(SYS_close, fd);
+		return;
+	}
+	struct heir_linger *h = &ls->each[ls->n];
+	/* The FIN goes out now, after every byte the program queued. */
+	linger_begin(&h->l, fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms, now);
+	h->cookie = cookie;
+	h->due = now;
+	h->done = false;
+	ls->pfd[ls->n] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	ls->n++;
+}
+
+/* The program's socket: at exec, off the books now that the exec took its
+ * descriptor; lingered when that was the last reference and a close would
+ * lose something, closed otherwise. */
+static void take_program_socket(const struct heir_plan *p, struct lingers *ls, int fd,
+				uint64_t now)
+{
+	uint64_t cookie = probe_cookie(fd);
+	enum own_verdict verdict = p->event == HEIR_AT_EXEC ? own_release(fd, cookie) : OWN_LAST;
+
+	if (verdict == OWN_LAST && decide_should_linger(sc_cfg.mode, fd) &&
+	    epb_remove_everywhere(fd))
+		take_on(ls, fd, cookie, now);
+	else
+		raw_syscall(SYS_close, fd);
+}
+
+static void gather(const struct heir_plan *p, struct lingers *ls)
+{
+	uint64_t now = sc_now_ms(), booked;
+
+	for (int fd = 0; fd <= p->top; fd++) {
+		if (p->roles[fd] == ROLE_PROGRAM)
+			take_program_socket(p, ls, fd, now);
+		else if (p->roles[fd] == ROLE_RELEASE && own_lookup(fd, &booked))
+			own_release(fd, booked);
+	}
+	for (int fd = 0; fd <= p->top; fd++)
+		if (p->roles[fd] == ROLE_SHIM)
+			take_on(ls, fd, probe_cookie(fd), now);
+	for (int fd = 0; fd <= p->top; fd++)
+		if (p->roles[fd] == ROLE_EPOLL)
+			raw_syscall(SYS_close, fd);
+}
+
+/* Steps the sockets that have input or whose time has come; returns the
+ * earliest next time (UINT64_MAX: every linger is over). */
+static uint64_t step_due(struct lingers *ls, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (int i = 0; i < ls->n; i++) {
+		struct heir_linger *h = &ls->each[i];
+		struct linger_wait wait;
+
+		if (h->done)
+			continue;
+		if (ls->pfd[i].revents || h->due <= now) {
+			if (!linger_step(&h->l, now, &wait)) {
+				linger_finish(&h->l);
+				raw_syscall(SYS_close, h->l.fd);
+				h->done = true;
+				ls->pfd[i].fd = -1;
+				continue;
+			}
+			h->due = now + (uint64_t)wait.timeout_ms;
+			/* A read side shut for good polls readable for good: the
+			 * timer alone then. */
+			ls->pfd[i].fd = wait.readable ? h->l.fd : -1;
+		}
+		ls->pfd[i].revents = 0;
+		if (h->due < next)
+			next = h->due;
+	}
+	return next;
+}
+
+static void linger_all(struct lingers *ls)
+{
+	uint64_t now = sc_now_ms(), next;
+
+	while ((next = step_due(ls, now)) != UINT64_MAX) {
+		uint64_t wait_ms = next > now ? next - now : 0;
+		struct timespec ts = { (time_t)(wait_ms / 1000), (long)(wait_ms % 1000) * 1000000 };
+		raw_syscall(SYS_ppoll, ls->pfd, ls->n, &ts, NULL, 0);
+		now = sc_now_ms();
+	}
+}
+
+static __attribute__((noreturn)) void heir_main(struct heir_plan *p, int listen_end)
+{
+	struct lingers ls = { .cap = p->sockets };
+
+	sc_log_level = -1; /* descriptor 2 is not ours to write to any more */
+	raw_syscall(SYS_chdir, "/");
+	raw_syscall(SYS_prctl, PR_SET_NAME, "safeclose-heir", 0, 0, 0);
+	set_role(p, listen_end, ROLE_TELL);
+	keep_only_planned(p);
+	if (!program_gone(listen_end))
+		leave(0);
+	ls.each = fdspace_map((size_t)ls.cap + 1, sizeof *ls.each, MAP_PRIVATE);
+	ls.pfd = fdspace_map((size_t)ls.cap + 1, sizeof *ls.pfd, MAP_PRIVATE);
+	if (!ls.each || !ls.pfd)
+		ls.cap = 0; /* closes what it holds, as the kernel would have */
+	gather(p, &ls);
+	linger_all(&ls);
+	leave(0);
+}
+
+/* ---- making it -------------------------------------------------------- */
+
+/* clone() without CLONE_VM and exit signal 0: 0 in the child, as fork. */
+static long clone_process(void)
+{
+	return raw_syscall(SYS_clone, 0, 0, 0, 0, 0);
+}
+
+/* The intermediate child: makes the heir and exits at once (1: it could not). */
+static __attribute__((noreturn)) void make_heir(struct heir_plan *p, int listen_end)
+{
+	long pid = clone_process();
+
+	if (pid == 0)
+		heir_main(p, listen_end);
+	leave(pid < 0 ? 1 : 0);
+}
+
+static bool spawn(struct heir_plan *plan, int listen_end)
+{
+	/* Every signal blocked from before the clone: no handler of the
+	 * program's ever runs in the copies. The heir keeps them blocked. */
+	uint64_t all = ~0ull, old;
+	int status = 0;
+	long pid, waited;
+
+	raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
+	pid = clone_process();
+	if (pid == 0)
+		make_heir(plan, listen_end); /* on its own copy of the plan */
+	do
+		waited = pid > 0 ? raw_syscall(SYS_wait4, pid, &status, __WCLONE, NULL) : -1;
+	while (waited < 0 && pid > 0 && errno == EINTR);
+	raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
+	return waited == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static int claim_ticket(int tell)
+{
+	for (int i = 0; i < TICKETS; i++) {
+		int free_slot = -1;
+		if (__atomic_compare_exchange_n(&tells[i], &free_slot, tell, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return i;
+	}
+	return -1;
+}
+
+int heir_start(struct heir_plan *p)
+{
+	int saved_errno = errno, ends[2], ticket = -1;
+
+	if (!p->roles)
+		return -1;
+	/* Handed to the thread since the plan began (another thread closing):
+	 * theirs too. */
+	plan_shim_sockets(p);
+	if (!p->sockets)
+		return HEIR_NOTHING;
+	if (raw_syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) < 0) {
+		errno = saved_errno;
+		return -1;
+	}
+	/* Our end among the shim's own numbers: the program's bulk closes go
+	 * around it and a fork child drops it (reaper's atfork). */
+	int tell = selffd_move_high(ends[1], true);
+	if (tell >= 0 && (ticket = claim_ticket(tell)) < 0)
+		selffd_close(tell);
+	if (ticket >= 0 && !spawn(p, ends[0])) {
+		STORE(&tells[ticket], -1);
+		selffd_close(tell);
+		ticket = -1;
+	}
+	raw_syscall(SYS_close, ends[0]);
+	errno = saved_errno;
+	return ticket;
+}
+
+static void tell_stand_down(int tell)
+{
+	raw_syscall(SYS_sendto, tell, &(char){ STAND_DOWN }, 1, MSG_NOSIGNAL | MSG_DONTWAIT,
+		    NULL, 0);
+}
+
+void heir_stand_down(int ticket)
+{
+	int saved_errno = errno;
+
+	if (ticket < 0 || ticket >= TICKETS)
+		return;
+	int tell = __atomic_exchange_n(&tells[ticket], -1, __ATOMIC_ACQ_REL);
+	if (tell >= 0) {
+		tell_stand_down(tell);
+		selffd_close(tell);
+	}
+	errno = saved_errno;
+}
+
+void heir_yield_number(int fd)
+{
+	int saved_errno = errno;
+
+	for (int i = 0; fd >= 0 && i < TICKETS; i++) {
+		if (LOAD(&tells[i]) != fd)
+			continue;
+		int moved = selffd_relocate(fd, true);
+		if (moved < 0)
+			tell_stand_down(fd); /* losing it must not read as our end */
+		STORE(&tells[i], moved);
+	}
+	errno = saved_errno;
+}
+
+void heir_after_fork_child(void)
+{
+	for (int i = 0; i < TICKETS; i++) {
+		int tell = __atomic_exchange_n(&tells[i], -1, __ATOMIC_ACQ_REL);
+		if (tell >= 0 && selffd_owns(tell))
+			selffd_close(tell);
+	}
+}

@@ -1,0 +1,23 @@
+"""No harm at exec and exit: a failed exec leaves every connection as it
+was, and exit() never shuts a connection another thread still writes to.
+
+Both programs (test-apps/nh_exec_fails.c, nh_exit_writer.c) run without and
+with the shim and must observe exactly the same thing (harness/noharm.py)."""
+
+
+def test_failed_exec_leaves_connections_alone(noharm):
+    # execve() of a missing path and execvp() through three PATH entries,
+    # with a close-on-exec connection holding output the peer has not
+    # taken: each returns ENOENT at once, the connection still takes writes
+    # and stays in the epoll set, and the peer later gets every byte.
+    plain, _ = noharm("nh_exec_fails")
+    assert "write after the failed execs: 10" in plain.stdout, plain.stdout
+    assert "peer received: 65546 bytes, then end of stream" in plain.stdout, plain.stdout
+
+
+def test_exit_while_another_thread_writes(noharm):
+    # exit(0) in the main thread while a second thread streams to a socket:
+    # status 0, not SIGPIPE (141).
+    plain, _ = noharm("nh_exit_writer")
+    assert "child: exited with status 0" in plain.stdout, plain.stdout
+    assert "peer: end of stream after the data" in plain.stdout, plain.stdout
