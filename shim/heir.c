@@ -14,8 +14,12 @@
  * The heir is made with raw clone(): a copy of the address space (fork-like,
  * no CLONE_VM), exit signal 0, so the program's wait(), waitpid(-1) and
  * SIGCHLD handler never see it, and no atfork handler runs. An intermediate
- * child makes it and exits at once, so it is reparented away and never
- * becomes a child of the exec'd program. It is a copy of a possibly
+ * child makes it and exits at once, so it is reparented away (to init or
+ * the nearest subreaper, like any daemon) and never becomes a child of the
+ * exec'd program; when this process is itself where orphans go (PID 1, a
+ * subreaper) it is made directly and stays a clone child instead. PID 1's
+ * exit kills its whole namespace, so there no heir is made (the caller
+ * lingers in place, as before the heir existed). It is a copy of a possibly
  * multithreaded process: it runs only raw syscalls and the shim's
  * async-signal-safe machinery (the books' atomics, the probes, the linger
  * machine), with every signal blocked; no malloc, no locks, no stdio, no
@@ -364,23 +368,52 @@ static __attribute__((noreturn)) void make_heir(struct heir_plan *p, int listen_
 	leave(pid < 0 ? 1 : 0);
 }
 
+/* Where orphans of ours go: when it is this very process (PID 1 of a
+ * namespace, or a child subreaper), a heir made through an intermediate
+ * would come back to it as an ordinary child (SIGCHLD, seen by wait()); one
+ * made directly stays a clone child that only __WALL waits see. */
+static bool orphans_come_back(void)
+{
+	int subreaper = 0;
+
+	return raw_syscall(SYS_getpid) == 1 ||
+	       (raw_syscall(SYS_prctl, PR_GET_CHILD_SUBREAPER, &subreaper, 0, 0, 0) == 0 &&
+		subreaper);
+}
+
+/* Waits for the intermediate child. When another thread's waitpid(-1,
+ * __WALL) took it first, the heir may well exist: it is then taken to (if
+ * it does not, nothing lingers, as without the shim, which is the safe
+ * side: a fallback beside a live heir could act twice). */
+static bool intermediate_made_it(long pid)
+{
+	int status = 0;
+	long waited;
+
+	do
+		waited = raw_syscall(SYS_wait4, pid, &status, __WCLONE, NULL);
+	while (waited < 0 && errno == EINTR);
+	if (waited < 0)
+		return errno == ECHILD;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 static bool spawn(struct heir_plan *plan, int listen_end)
 {
 	/* Every signal blocked from before the clone: no handler of the
 	 * program's ever runs in the copies. The heir keeps them blocked. */
 	uint64_t all = ~0ull, old;
-	int status = 0;
-	long pid, waited;
+	bool direct = orphans_come_back(), made;
 
 	raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
-	pid = clone_process();
+	long pid = clone_process();
+	if (pid == 0 && direct)
+		heir_main(plan, listen_end); /* on its own copy of the plan */
 	if (pid == 0)
-		make_heir(plan, listen_end); /* on its own copy of the plan */
-	do
-		waited = pid > 0 ? raw_syscall(SYS_wait4, pid, &status, __WCLONE, NULL) : -1;
-	while (waited < 0 && pid > 0 && errno == EINTR);
+		make_heir(plan, listen_end);
+	made = pid > 0 && (direct || intermediate_made_it(pid));
 	raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
-	return waited == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	return made;
 }
 
 static int claim_ticket(int tell)
@@ -398,7 +431,9 @@ int heir_start(struct heir_plan *p)
 {
 	int saved_errno = errno, ends[2], ticket = -1;
 
-	if (!p->roles)
+	/* PID 1 ending ends its namespace, and the kernel kills every process
+	 * left in it, a heir too: it lingers in place instead. */
+	if (!p->roles || (p->event == HEIR_AT_EXIT && raw_syscall(SYS_getpid) == 1))
 		return -1;
 	/* Handed to the thread since the plan began (another thread closing):
 	 * theirs too. */

@@ -9,14 +9,19 @@
  * which holds the program (an upgrade re-exec that fails, a shell or
  * Python's os.execvp trying each entry). It prints what it observes, one
  * fact a line: what each exec returned and how soon, whether the connection
- * still takes writes, whether it is still in the epoll set, and, after the
- * program closes it, everything the peer received.
+ * still takes writes, whether it is still in the epoll set, whether the
+ * program has a child to wait for (it made none), and, after the program
+ * closes it, everything the peer received. With --subreaper the program is
+ * a child subreaper first (as supervisors and container inits are), so
+ * that orphans of its descendants come back to it.
  *
- * usage: nh_exec_fails
+ * usage: nh_exec_fails [--subreaper]
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 
 #include "common.h"
 
@@ -25,7 +30,7 @@
 
 static void usage(const char *msg)
 {
-	usage_exit("nh_exec_fails", msg, "usage: nh_exec_fails\n");
+	usage_exit("nh_exec_fails", msg, "usage: nh_exec_fails [--subreaper]\n");
 }
 
 /* A connected pair on loopback: *server as accept4(SOCK_CLOEXEC) gives it,
@@ -103,9 +108,10 @@ int main(int argc, char **argv)
 {
 	int server, peer;
 
-	(void)argv;
-	if (argc != 1)
-		usage("no arguments");
+	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--subreaper") != 0))
+		usage("unknown argument");
+	if (argc == 2 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		die("prctl");
 	setvbuf(stdout, NULL, _IONBF, 0);
 	connect_pair(&server, &peer);
 	int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -120,6 +126,9 @@ int main(int argc, char **argv)
 	ev.events = EPOLLIN | EPOLLOUT;
 	int r = epoll_ctl(ep, EPOLL_CTL_MOD, server, &ev);
 	printf("epoll_ctl MOD after the failed execs: %d %s\n", r, r < 0 ? errname(errno) : "");
+	pid_t child = waitpid(-1, NULL, WNOHANG);
+	printf("waitpid(-1) after the failed execs: %d %s\n", (int)child,
+	       child < 0 ? errname(errno) : "");
 	printf("close: %d\n", close(server));
 	report_peer(peer);
 	return 0;
