@@ -5,6 +5,8 @@ descriptor numbers, the bounds, the cap, fork and exit."""
 
 import json
 
+import pytest
+
 from harness.checks import assert_failure_without_shim, aborts
 from test_pipeline import V4, server_stats
 
@@ -105,22 +107,25 @@ def test_fork_after_a_lingering_close(ab, build):
     assert server_stats(with_)["helper_max_sockets"] == 0, dump(with_)
 
 
-def test_exit_does_not_wait_for_lingering_sockets(netns_run, build):
-    # pipeserver exits right after its one connection, whose client keeps
-    # sending after the reply and never closes. The exit does not wait (and
-    # SAFECLOSE_EXIT_WAIT_MS=0 cuts nothing short any more): the server
+@pytest.mark.parametrize("ending,args", [("exit", []), ("exec", ["--then-exec", "/bin/true"])])
+def test_exit_and_exec_do_not_wait_for_lingering_sockets(ab, build, ending, args):
+    # pipeserver ends right after its one connection, whose client keeps
+    # sending after the reply and never closes: it returns from main, or
+    # replaces itself with /bin/true (an upgrade re-exec). Neither waits
+    # (and SAFECLOSE_EXIT_WAIT_MS=0 cuts nothing short any more): the server
     # process is gone at once, and the linger goes on after it, in the heir,
     # until SAFECLOSE_LINGER_MS (2 s). The client gets the whole reply and
     # the end of stream, and is cut off only at that bound, well after the
     # server has exited.
-    spec = {"server": dict(server(build), preload=build.shim,
+    spec = {"server": dict(server(build, *args),
                            env={"SAFECLOSE_LINGER_MS": "2000", "SAFECLOSE_EXIT_WAIT_MS": "0"}),
             "clients": [client(build, "--forever", "--timeout-ms", "8000")]}
-    result = netns_run(spec)
+    without, with_ = ab(spec)
 
-    c = result["clients"][0]
-    assert (c["error_reply"], c["end"]) == ("complete", "eof"), dump(result)
-    assert c["reset_ms"] >= 2000, dump(result)
-    srv = result["server"]
-    assert (srv["rc"], srv["stopped_by"]) == (0, "exit"), dump(result)
-    assert srv["exited_s"] is not None and srv["exited_s"] < c["reset_ms"] / 1000 - 1, dump(result)
+    assert_failure_without_shim(without, "line")
+    c = with_["clients"][0]
+    assert (c["error_reply"], c["end"]) == ("complete", "eof"), dump(with_)
+    assert c["reset_ms"] >= 2000, dump(with_)
+    srv = with_["server"]
+    assert (srv["rc"], srv["stopped_by"]) == (0, "exit"), dump(with_)
+    assert srv["exited_s"] is not None and srv["exited_s"] < c["reset_ms"] / 1000 - 1, dump(with_)
