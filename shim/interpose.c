@@ -42,7 +42,8 @@ __attribute__((constructor)) static void safeclose_init(void)
 	sc_cfg = cfg;
 	if (sc_cfg.mode != SC_MODE_OFF) {
 		own_init();
-		own_adopt_inherited(sc_cfg.inherited == SC_INHERITED_OWN);
+		if (sc_role_accepted())
+			own_adopt_inherited(sc_cfg.inherited == SC_INHERITED_OWN);
 		own_publish_books();
 		reaper_init();
 	}
@@ -93,7 +94,7 @@ SC_EXPORT int socket(int domain, int type, int protocol)
 {
 	int fd = real.socket(domain, type, protocol);
 
-	if (fd >= 0 && active() && is_tcp_request(domain, type, protocol))
+	if (fd >= 0 && active() && sc_role_connected() && is_tcp_request(domain, type, protocol))
 		track_tcp(fd);
 	return fd;
 }
@@ -104,7 +105,8 @@ static void track_accepted(int listener, int fd)
 {
 	uint64_t cookie;
 
-	if (fd >= 0 && active() && (own_lookup(listener, &cookie) || probe_is_tcp(fd)))
+	if (fd >= 0 && active() && sc_role_accepted() &&
+	    (own_lookup(listener, &cookie) || probe_is_tcp(fd)))
 		track_tcp(fd);
 }
 
@@ -355,7 +357,7 @@ SC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	}
 	ssize_t n = real.recvmsg(fd, msg, flags);
 
-	if (n >= 0 && active() && msg && msg->msg_controllen) {
+	if (n >= 0 && active() && sc_role_accepted() && msg && msg->msg_controllen) {
 		int saved_errno = errno;
 		each_passed_fd(msg, track_if_tcp);
 		errno = saved_errno;
