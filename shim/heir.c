@@ -17,9 +17,10 @@
  * child makes it and exits at once, so it is reparented away (to init or
  * the nearest subreaper, like any daemon) and never becomes a child of the
  * exec'd program; when this process is itself where orphans go (PID 1, a
- * subreaper) it is made directly and stays a clone child instead. PID 1's
- * exit kills its whole namespace, so there no heir is made (the caller
- * lingers in place, as before the heir existed). It is a copy of a possibly
+ * subreaper) it is made directly and stays a clone child instead. No heir
+ * is made at an exit that may end the whole pid namespace (PID 1, or a
+ * child of a container init): the kernel would kill it (the caller lingers
+ * in place, as before the heir existed). It is a copy of a possibly
  * multithreaded process: it runs only raw syscalls and the shim's
  * async-signal-safe machinery (the books' atomics, the probes, the linger
  * machine), with every signal blocked; no malloc, no locks, no stdio, no
@@ -381,6 +382,26 @@ static bool orphans_come_back(void)
 		subreaper);
 }
 
+#define INIT_PID_NS_INODE 0xEFFFFFFCu /* PROC_PID_INIT_INO: the host's */
+
+/* The kernel kills every process of a pid namespace when its init ends, a
+ * heir too. That is this process's own exit when it is PID 1; and container
+ * inits (tini, docker --init, dumb-init, catatonit, bubblewrap) end as soon
+ * as their one child does, so a child of PID 1 outside the host's
+ * namespace (or where /proc cannot say) is at the same risk. Those linger
+ * in place at exit, as before the heir existed. */
+static bool namespace_may_end_with_us(void)
+{
+	struct stat st;
+
+	if (raw_syscall(SYS_getpid) == 1)
+		return true;
+	if (raw_syscall(SYS_getppid) != 1)
+		return false;
+	return raw_syscall(SYS_newfstatat, AT_FDCWD, "/proc/self/ns/pid", &st, 0) < 0 ||
+	       st.st_ino != INIT_PID_NS_INODE;
+}
+
 /* Waits for the intermediate child. When another thread's waitpid(-1,
  * __WALL) took it first, the heir may well exist: it is then taken to (if
  * it does not, nothing lingers, as without the shim, which is the safe
@@ -431,9 +452,7 @@ int heir_start(struct heir_plan *p)
 {
 	int saved_errno = errno, ends[2], ticket = -1;
 
-	/* PID 1 ending ends its namespace, and the kernel kills every process
-	 * left in it, a heir too: it lingers in place instead. */
-	if (!p->roles || (p->event == HEIR_AT_EXIT && raw_syscall(SYS_getpid) == 1))
+	if (!p->roles || (p->event == HEIR_AT_EXIT && namespace_may_end_with_us()))
 		return -1;
 	/* Handed to the thread since the plan began (another thread closing):
 	 * theirs too. */

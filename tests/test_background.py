@@ -107,6 +107,13 @@ def test_fork_after_a_lingering_close(ab, build):
     assert server_stats(with_)["helper_max_sockets"] == 0, dump(with_)
 
 
+def under_a_shell(server_spec):
+    """The server as the child of a shell, as under a service manager: not
+    the direct child of its namespace's init, which might end the namespace
+    with it (as container inits like tini do)."""
+    return dict(server_spec, argv=["/bin/sh", "-c", '"$@"; exit $?', "sh"] + server_spec["argv"])
+
+
 @pytest.mark.parametrize("ending,args", [("exit", []), ("exec", ["--then-exec", "/bin/true"])])
 def test_exit_and_exec_do_not_wait_for_lingering_sockets(ab, build, ending, args):
     # pipeserver ends right after its one connection, whose client keeps
@@ -117,7 +124,7 @@ def test_exit_and_exec_do_not_wait_for_lingering_sockets(ab, build, ending, args
     # until SAFECLOSE_LINGER_MS (2 s). The client gets the whole reply and
     # the end of stream, and is cut off only at that bound, well after the
     # server has exited.
-    spec = {"server": dict(server(build, *args),
+    spec = {"server": dict(under_a_shell(server(build, *args)),
                            env={"SAFECLOSE_LINGER_MS": "2000", "SAFECLOSE_EXIT_WAIT_MS": "0"}),
             "clients": [client(build, "--forever", "--timeout-ms", "8000")]}
     without, with_ = ab(spec)
@@ -129,3 +136,23 @@ def test_exit_and_exec_do_not_wait_for_lingering_sockets(ab, build, ending, args
     srv = with_["server"]
     assert (srv["rc"], srv["stopped_by"]) == (0, "exit"), dump(with_)
     assert srv["exited_s"] is not None and srv["exited_s"] < c["reset_ms"] / 1000 - 1, dump(with_)
+
+
+def test_exit_of_a_container_inits_child_lingers_in_place(ab, build):
+    # The same server as the direct child of its pid namespace's init (the
+    # scenario runner here; tini or docker --init in a container, which end
+    # the namespace, and so would kill a heir, as soon as their child
+    # exits). There the exit lingers in place, as it did before the heir:
+    # the server exits only once the linger is over, at SAFECLOSE_LINGER_MS
+    # (2 s, within SAFECLOSE_EXIT_WAIT_MS), and the reply still arrives whole.
+    spec = {"server": dict(server(build), env={"SAFECLOSE_LINGER_MS": "2000"}),
+            "clients": [client(build, "--forever", "--timeout-ms", "8000")]}
+    without, with_ = ab(spec)
+
+    assert_failure_without_shim(without, "line")
+    c = with_["clients"][0]
+    assert (c["error_reply"], c["end"]) == ("complete", "eof"), dump(with_)
+    assert c["reset_ms"] >= 2000, dump(with_)
+    srv = with_["server"]
+    assert (srv["rc"], srv["stopped_by"]) == (0, "exit"), dump(with_)
+    assert srv["exited_s"] is not None and srv["exited_s"] >= 1.5, dump(with_)
