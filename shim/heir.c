@@ -33,6 +33,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -58,7 +59,11 @@ enum role {
 	ROLE_RELEASE,   /* the program's, dies at the exec: off the books, not kept */
 	ROLE_SHIM,      /* lingering in the shim's thread: lingered on */
 	ROLE_EPOLL,     /* a set a program's socket is in: it leaves it first */
-	ROLE_TELL,      /* the pipe the heir waits on */
+	/* A ROLE_PROGRAM socket the program itself let go of (another thread's
+	 * close) while its exec was under way, noted by heir_note_release(): */
+	ROLE_CLOSING,       /* being taken off the books (unknown outcome) */
+	ROLE_CLOSED_LAST,   /* off the books, it was the last reference */
+	ROLE_CLOSED_SHARED, /* off the books, someone else still holds it */
 };
 
 #define STAND_DOWN 'x'
@@ -68,17 +73,68 @@ enum role {
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
-/* The ends this process keeps, one per heir (an exec in two threads at
- * once makes two); -1 = free. */
-static int tells[TICKETS] = { -1, -1, -1, -1 };
+/* A slot per heir under way (an exec in two threads at once makes two):
+ * its plan's roles, in memory shared with the heir (so that a close made
+ * meanwhile can note there what it did, and the heir read it), kept for
+ * the next plan rather than unmapped (a close may be writing there); our
+ * end of its socket pair; whether closes note into it (an exec's plan). */
+struct slot {
+	int busy;
+	int tell;       /* -1: no heir */
+	int noting;
+	int top_used;   /* roles set up to here, cleared by the next plan */
+	uint8_t *roles;
+	uint32_t size;
+};
+
+static struct slot slots[TICKETS] = {
+	{ 0, -1, 0, -1, NULL, 0 }, { 0, -1, 0, -1, NULL, 0 },
+	{ 0, -1, 0, -1, NULL, 0 }, { 0, -1, 0, -1, NULL, 0 },
+};
+
+static int claim_slot(void)
+{
+	for (int i = 0; i < TICKETS; i++) {
+		int free_slot = 0;
+		if (__atomic_compare_exchange_n(&slots[i].busy, &free_slot, 1, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return i;
+	}
+	return -1;
+}
+
+/* The slot's roles, cleared of the last plan; NULL when it has none. */
+static uint8_t *fresh_roles(struct slot *sl)
+{
+	if (!sl->roles) {
+		sl->size = fdspace_size();
+		sl->roles = fdspace_map(sl->size, 1, MAP_SHARED);
+		sl->top_used = -1;
+	}
+	if (sl->roles && sl->top_used >= 0)
+		memset(sl->roles, 0, (size_t)sl->top_used + 1);
+	sl->top_used = -1;
+	return sl->roles;
+}
+
+static void free_slot(int i)
+{
+	STORE(&slots[i].noting, 0);
+	STORE(&slots[i].busy, 0);
+}
 
 /* ---- the plan, made in the program ----------------------------------- */
+
+static uint8_t role_of(const struct heir_plan *p, int fd)
+{
+	return __atomic_load_n(&p->roles[fd], __ATOMIC_ACQUIRE);
+}
 
 static void set_role(struct heir_plan *p, int fd, enum role role)
 {
 	if (fd < 0 || (uint32_t)fd >= p->size)
 		return;
-	p->roles[fd] = (uint8_t)role;
+	__atomic_store_n(&p->roles[fd], (uint8_t)role, __ATOMIC_RELEASE); /* closes note there too */
 	if (fd > p->top)
 		p->top = fd;
 }
@@ -100,7 +156,7 @@ static bool booked_elsewhere(uint64_t cookie)
 static void plan_shim_sockets(struct heir_plan *p)
 {
 	for (int fd = 0; fd <= selffd_max() && (uint32_t)fd < p->size; fd++) {
-		if (p->roles[fd] == ROLE_NONE && selffd_owns(fd) && fd != own_books_fd() &&
+		if (role_of(p, fd) == ROLE_NONE && selffd_owns(fd) && fd != own_books_fd() &&
 		    probe_is_tcp(fd) && !booked_elsewhere(probe_cookie(fd))) {
 			set_role(p, fd, ROLE_SHIM);
 			p->sockets++;
@@ -112,12 +168,22 @@ bool heir_plan_begin(struct heir_plan *p, enum heir_event event)
 {
 	int saved_errno = errno;
 
-	*p = (struct heir_plan){ .event = event, .size = fdspace_size(), .top = -1 };
-	p->roles = fdspace_map(p->size, 1, MAP_PRIVATE);
-	if (p->roles)
-		plan_shim_sockets(p);
+	*p = (struct heir_plan){ .event = event, .top = -1, .slot = claim_slot() };
+	if (p->slot < 0)
+		return false;
+	struct slot *sl = &slots[p->slot];
+	p->roles = fresh_roles(sl);
+	p->size = sl->size;
+	if (!p->roles) {
+		free_slot(p->slot);
+		errno = saved_errno;
+		return false;
+	}
+	/* From now on a close of a planned socket says what it did. */
+	STORE(&sl->noting, event == HEIR_AT_EXEC);
+	plan_shim_sockets(p);
 	errno = saved_errno;
-	return p->roles != NULL;
+	return true;
 }
 
 /* An epoll set (anonymous inode) rather than whatever the program opened at
@@ -137,7 +203,7 @@ void heir_plan_socket(struct heir_plan *p, int fd)
 	set_role(p, fd, ROLE_PROGRAM);
 	p->sockets++;
 	for (int i = 0; i < n; i++)
-		if ((uint32_t)sets[i] < p->size && p->roles[sets[i]] == ROLE_NONE &&
+		if ((uint32_t)sets[i] < p->size && role_of(p, sets[i]) == ROLE_NONE &&
 		    anon_inode(sets[i]))
 			set_role(p, sets[i], ROLE_EPOLL);
 }
@@ -149,14 +215,18 @@ void heir_plan_release(struct heir_plan *p, int fd)
 
 bool heir_plan_takes(const struct heir_plan *p, int fd)
 {
-	return fd >= 0 && fd <= p->top && p->roles[fd] == ROLE_PROGRAM;
+	return fd >= 0 && fd <= p->top && role_of(p, fd) == ROLE_PROGRAM;
 }
 
 void heir_plan_end(struct heir_plan *p)
 {
-	if (p->roles)
-		munmap(p->roles, p->size);
+	if (p->slot < 0)
+		return;
+	slots[p->slot].top_used = p->top;
+	if (!p->started)
+		free_slot(p->slot);
 	p->roles = NULL;
+	p->slot = -1;
 }
 
 /* ---- the heir --------------------------------------------------------- */
@@ -187,12 +257,14 @@ static bool kept(uint8_t role)
 	return role != ROLE_NONE && role != ROLE_RELEASE;
 }
 
-static void keep_only_planned(const struct heir_plan *p)
+
+static void keep_only_planned(const struct heir_plan *p, int listen_end)
 {
 	unsigned from = 0;
+	int top = p->top > listen_end ? p->top : listen_end;
 
-	for (int fd = 0; fd <= p->top; fd++) {
-		if (!kept(p->roles[fd]))
+	for (int fd = 0; fd <= top; fd++) {
+		if (fd != listen_end && (fd > p->top || !kept(role_of(p, fd))))
 			continue;
 		if ((unsigned)fd > from)
 			close_between(from, (unsigned)fd - 1);
@@ -269,21 +341,41 @@ static void take_program_socket(const struct heir_plan *p, struct lingers *ls, i
 		raw_syscall(SYS_close, fd);
 }
 
+/* A program's socket another thread let go of while the exec was under
+ * way: the books are done with it. When that came after the heir was made
+ * (its copy still on the heir's books), the heir's copy is that socket,
+ * and the program's own hand-off died with the exec: lingered on when it
+ * was the last reference. Before, the number may name anything: closed. */
+static void take_closed_socket(struct lingers *ls, int fd, uint8_t role, uint64_t now)
+{
+	uint64_t booked, cookie = probe_cookie(fd);
+
+	if (role == ROLE_CLOSED_LAST && own_lookup(fd, &booked) && booked == cookie &&
+	    decide_should_linger(sc_cfg.mode, fd) && epb_remove_everywhere(fd))
+		take_on(ls, fd, cookie, now);
+	else
+		raw_syscall(SYS_close, fd);
+}
+
 static void gather(const struct heir_plan *p, struct lingers *ls)
 {
 	uint64_t now = sc_now_ms(), booked;
 
 	for (int fd = 0; fd <= p->top; fd++) {
-		if (p->roles[fd] == ROLE_PROGRAM)
+		uint8_t role = role_of(p, fd);
+		if (role == ROLE_PROGRAM)
 			take_program_socket(p, ls, fd, now);
-		else if (p->roles[fd] == ROLE_RELEASE && own_lookup(fd, &booked))
+		else if (role == ROLE_CLOSING || role == ROLE_CLOSED_LAST ||
+			 role == ROLE_CLOSED_SHARED)
+			take_closed_socket(ls, fd, role, now);
+		else if (role == ROLE_RELEASE && own_lookup(fd, &booked))
 			own_release(fd, booked);
 	}
 	for (int fd = 0; fd <= p->top; fd++)
-		if (p->roles[fd] == ROLE_SHIM)
+		if (role_of(p, fd) == ROLE_SHIM)
 			take_on(ls, fd, probe_cookie(fd), now);
 	for (int fd = 0; fd <= p->top; fd++)
-		if (p->roles[fd] == ROLE_EPOLL)
+		if (role_of(p, fd) == ROLE_EPOLL)
 			raw_syscall(SYS_close, fd);
 }
 
@@ -331,15 +423,14 @@ static void linger_all(struct lingers *ls)
 	}
 }
 
-static __attribute__((noreturn)) void heir_main(struct heir_plan *p, int listen_end)
+static __attribute__((noreturn)) void heir_main(const struct heir_plan *p, int listen_end)
 {
 	struct lingers ls = { .cap = p->sockets };
 
 	sc_log_level = -1; /* descriptor 2 is not ours to write to any more */
 	raw_syscall(SYS_chdir, "/");
 	raw_syscall(SYS_prctl, PR_SET_NAME, "safeclose-heir", 0, 0, 0);
-	set_role(p, listen_end, ROLE_TELL);
-	keep_only_planned(p);
+	keep_only_planned(p, listen_end);
 	if (!program_gone(listen_end))
 		leave(0);
 	ls.each = fdspace_map((size_t)ls.cap + 1, sizeof *ls.each, MAP_PRIVATE);
@@ -360,7 +451,7 @@ static long clone_process(void)
 }
 
 /* The intermediate child: makes the heir and exits at once (1: it could not). */
-static __attribute__((noreturn)) void make_heir(struct heir_plan *p, int listen_end)
+static __attribute__((noreturn)) void make_heir(const struct heir_plan *p, int listen_end)
 {
 	long pid = clone_process();
 
@@ -419,7 +510,7 @@ static bool intermediate_made_it(long pid)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-static bool spawn(struct heir_plan *plan, int listen_end)
+static bool spawn(const struct heir_plan *plan, int listen_end)
 {
 	/* Every signal blocked from before the clone: no handler of the
 	 * program's ever runs in the copies. The heir keeps them blocked. */
@@ -429,7 +520,7 @@ static bool spawn(struct heir_plan *plan, int listen_end)
 	raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
 	long pid = clone_process();
 	if (pid == 0 && direct)
-		heir_main(plan, listen_end); /* on its own copy of the plan */
+		heir_main(plan, listen_end);
 	if (pid == 0)
 		make_heir(plan, listen_end);
 	made = pid > 0 && (direct || intermediate_made_it(pid));
@@ -437,20 +528,9 @@ static bool spawn(struct heir_plan *plan, int listen_end)
 	return made;
 }
 
-static int claim_ticket(int tell)
-{
-	for (int i = 0; i < TICKETS; i++) {
-		int free_slot = -1;
-		if (__atomic_compare_exchange_n(&tells[i], &free_slot, tell, false,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			return i;
-	}
-	return -1;
-}
-
 int heir_start(struct heir_plan *p)
 {
-	int saved_errno = errno, ends[2], ticket = -1;
+	int saved_errno = errno, ends[2];
 
 	if (!p->roles || (p->event == HEIR_AT_EXIT && namespace_may_end_with_us()))
 		return -1;
@@ -466,16 +546,15 @@ int heir_start(struct heir_plan *p)
 	/* Our end among the shim's own numbers: the program's bulk closes go
 	 * around it and a fork child drops it (reaper's atfork). */
 	int tell = selffd_move_high(ends[1], true);
-	if (tell >= 0 && (ticket = claim_ticket(tell)) < 0)
+	STORE(&slots[p->slot].tell, tell);
+	p->started = tell >= 0 && spawn(p, ends[0]);
+	if (!p->started && tell >= 0) {
+		STORE(&slots[p->slot].tell, -1);
 		selffd_close(tell);
-	if (ticket >= 0 && !spawn(p, ends[0])) {
-		STORE(&tells[ticket], -1);
-		selffd_close(tell);
-		ticket = -1;
 	}
 	raw_syscall(SYS_close, ends[0]);
 	errno = saved_errno;
-	return ticket;
+	return p->started ? p->slot : -1;
 }
 
 static void tell_stand_down(int tell)
@@ -490,12 +569,37 @@ void heir_stand_down(int ticket)
 
 	if (ticket < 0 || ticket >= TICKETS)
 		return;
-	int tell = __atomic_exchange_n(&tells[ticket], -1, __ATOMIC_ACQ_REL);
+	STORE(&slots[ticket].noting, 0);
+	int tell = __atomic_exchange_n(&slots[ticket].tell, -1, __ATOMIC_ACQ_REL);
 	if (tell >= 0) {
 		tell_stand_down(tell);
 		selffd_close(tell);
 	}
+	free_slot(ticket);
 	errno = saved_errno;
+}
+
+/* Turns fd's role from `from` into `to` in every plan closes note into. A
+ * note that reaches a slot being reused is still true: it is about this
+ * very descriptor being let go of now. */
+static void note(int fd, uint8_t from, uint8_t to)
+{
+	for (int i = 0; fd >= 0 && i < TICKETS; i++) {
+		uint8_t *roles = LOAD(&slots[i].roles), expected = from;
+		if (LOAD(&slots[i].noting) && roles && (uint32_t)fd < slots[i].size)
+			__atomic_compare_exchange_n(&roles[fd], &expected, to, false,
+						    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	}
+}
+
+void heir_note_releasing(int fd)
+{
+	note(fd, ROLE_PROGRAM, ROLE_CLOSING);
+}
+
+void heir_note_released(int fd, bool last)
+{
+	note(fd, ROLE_CLOSING, last ? ROLE_CLOSED_LAST : ROLE_CLOSED_SHARED);
 }
 
 void heir_yield_number(int fd)
@@ -503,12 +607,12 @@ void heir_yield_number(int fd)
 	int saved_errno = errno;
 
 	for (int i = 0; fd >= 0 && i < TICKETS; i++) {
-		if (LOAD(&tells[i]) != fd)
+		if (LOAD(&slots[i].tell) != fd)
 			continue;
 		int moved = selffd_relocate(fd, true);
 		if (moved < 0)
 			tell_stand_down(fd); /* losing it must not read as our end */
-		STORE(&tells[i], moved);
+		STORE(&slots[i].tell, moved);
 	}
 	errno = saved_errno;
 }
@@ -516,8 +620,13 @@ void heir_yield_number(int fd)
 void heir_after_fork_child(void)
 {
 	for (int i = 0; i < TICKETS; i++) {
-		int tell = __atomic_exchange_n(&tells[i], -1, __ATOMIC_ACQ_REL);
+		/* The parent's: shared with it and its heirs, so this process
+		 * maps its own when it needs one, and ends no heir of theirs. */
+		if (slots[i].roles)
+			munmap(slots[i].roles, slots[i].size);
+		int tell = slots[i].tell;
 		if (tell >= 0 && selffd_owns(tell))
 			selffd_close(tell);
+		slots[i] = (struct slot){ .tell = -1, .top_used = -1 };
 	}
 }

@@ -12,15 +12,19 @@ enum heir_event { HEIR_AT_EXEC, HEIR_AT_EXIT };
 /* What the heir is to take over, one role per descriptor number. */
 struct heir_plan {
 	enum heir_event event;
+	int slot;     /* one of a few, -1: none */
 	uint8_t *roles;
 	uint32_t size;
 	int top;      /* highest number with a role, -1: none */
 	int sockets;  /* sockets the heir would linger on */
+	bool started; /* a heir runs on it */
 };
 
 /* Starts a plan: every socket lingering in the shim's background thread is
  * in it (its descriptors are close-on-exec and die with the process). False
- * when there is no memory for it. Async-signal-safe. */
+ * when there is no room for it (no memory, or several already under way).
+ * An exec's plan takes notes from the close path from now on (below).
+ * Async-signal-safe. */
 bool heir_plan_begin(struct heir_plan *p, enum heir_event event);
 
 /* One of the program's sockets, connected and let go of at the event. At
@@ -37,6 +41,7 @@ void heir_plan_release(struct heir_plan *p, int fd);
  * to linger on them itself after all). */
 bool heir_plan_takes(const struct heir_plan *p, int fd);
 
+/* Done with the plan (a heir that started keeps what it needs). */
 void heir_plan_end(struct heir_plan *p);
 
 /* Makes the heir (a process of its own, invisible to the program's wait()
@@ -53,6 +58,13 @@ int heir_start(struct heir_plan *p);
 /* The exec failed: the heir of `ticket` closes its copies, touching
  * nothing, and goes. errno is preserved. */
 void heir_stand_down(int ticket);
+
+/* Called by the close path around taking fd off the books, while an exec
+ * may be under way in another thread: a socket the heir was to take off the
+ * books itself is done with, and `last` says whether the heir's copy is the
+ * last reference once the exec has dropped the program's own. */
+void heir_note_releasing(int fd);
+void heir_note_released(int fd, bool last);
 
 /* dup2/dup3 onto fd: when fd is our end of a heir's socket pair, it moves
  * elsewhere (its closing would tell the heir the program is gone). */

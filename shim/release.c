@@ -54,7 +54,10 @@ static void linger(int fd, uint64_t cookie, const struct release_how *how)
 static void release_tracked(int fd, const struct release_how *how)
 {
 	uint64_t cookie = probe_cookie(fd);
+
+	heir_note_releasing(fd); /* an exec in another thread planned it */
 	enum own_verdict verdict = own_release(fd, cookie);
+	heir_note_released(fd, verdict == OWN_LAST);
 
 	if (verdict == OWN_LAST && decide_should_linger(sc_cfg.mode, fd))
 		linger(fd, cookie, how);

@@ -106,3 +106,20 @@ def test_exit_and_exec_lingering_can_be_turned_off(netns_run, build, method, set
     client = result["clients"][0]
     assert (client["error_reply"], client["end"]) != ("complete", "eof"), result
     assert result["counters"]["TCPAbortOnClose"] + result["counters"]["TCPAbortOnData"] > 0
+
+
+def test_exec_while_a_child_still_serves(ab, build):
+    # The parent holds the connection (close-on-exec) beside the child it
+    # forked to serve it, and re-execs itself at once. Whichever comes
+    # first, the child's close or the exec, lets go of a shared socket;
+    # the second one is the last reference and lingers (the heir's copy,
+    # when the exec came last). Nothing shuts the connection while the
+    # child still serves it.
+    spec = {"server": {"argv": [app(build, "execparent"), "--listen", V4,
+                                "--error-size", str(UNREAD_INPUT)],
+                       "ready": "line", "exits": True},
+            "clients": [{"argv": [build.pipeclient, "--connect", V4]}]}
+    without, with_ = ab(spec)
+    assert_failure_without_shim(without, "line")
+    assert_clean_with_shim(with_, "line")
+    assert json.loads(with_["server"]["stdout"].splitlines()[-1]) == {"conns": 1, "errors": 0}
