@@ -211,6 +211,7 @@ void heir_plan_socket(struct heir_plan *p, int fd)
 void heir_plan_release(struct heir_plan *p, int fd)
 {
 	set_role(p, fd, ROLE_RELEASE);
+	p->releases++;
 }
 
 bool heir_plan_takes(const struct heir_plan *p, int fd)
@@ -537,7 +538,7 @@ int heir_start(struct heir_plan *p)
 	/* Handed to the thread since the plan began (another thread closing):
 	 * theirs too. */
 	plan_shim_sockets(p);
-	if (!p->sockets)
+	if (!p->sockets && !p->releases)
 		return HEIR_NOTHING;
 	if (raw_syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) < 0) {
 		errno = saved_errno;

@@ -17,6 +17,7 @@ struct heir_plan {
 	uint32_t size;
 	int top;      /* highest number with a role, -1: none */
 	int sockets;  /* sockets the heir would linger on */
+	int releases; /* sockets it would only take off the books */
 	bool started; /* a heir runs on it */
 };
 

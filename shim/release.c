@@ -229,12 +229,13 @@ int release_before_exec(void)
 		ticket = heir_start(&plan);
 		heir_plan_end(&plan);
 	}
+	/* No heir could be made: released here, as a close, as before. */
 	if (ticket >= 0)
 		SC_LOG(SC_LOG_DEBUG, "exec: the heir takes over %d sockets if it succeeds",
 		       plan.sockets);
-	else if (program)
+	else if (ticket != HEIR_NOTHING && program)
 		release_everything(true, true);
-	else
+	else if (ticket != HEIR_NOTHING)
 		reaper_wait_at_exit(); /* the shim's own descriptors are close-on-exec */
 	errno = saved_errno;
 	return ticket;
