@@ -22,7 +22,7 @@
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
 static pid_t followed; /* 0: not yet known */
-static __thread bool in_fork_wrapper;
+static __thread bool in_fork_wrapper __attribute__((tls_model("initial-exec")));
 
 static pid_t raw_getpid(void)
 {
