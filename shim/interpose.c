@@ -273,8 +273,9 @@ SC_EXPORT pid_t fork(void)
  * its child is a process the shim does not follow (self.h), in which every
  * wrapper goes straight through. */
 
-/* The environment an exec'd or spawned program gets: the family's books,
- * and the mark that our references were counted for it. On the stack. */
+/* The environment an exec'd or spawned program gets: the one it was given,
+ * plus, when that loads the shim again, the family's books and the mark that
+ * our references were counted for it (own_exec_env). On the stack. */
 #define NEW_PROGRAM_ENV(envp, name)                                     \
 	size_t envc_ = 0;                                               \
 	while ((envp) && (envp)[envc_])                                 \
