@@ -293,10 +293,13 @@ SC_EXPORT int posix_spawn(pid_t *pid, const char *path,
 	real_resolve();
 	if (!acting())
 		return real.posix_spawn(pid, path, actions, attr, argv, envp);
-	spawn_hold_for_actions(actions);
+	struct spawn_holds held;
+	spawn_hold_for_actions(actions, &held);
 	NEW_PROGRAM_ENV(envp, env);
 	int r = real.posix_spawn(pid, path, actions, attr, argv, env);
 	own_exec_env_done();
+	if (r != 0)
+		spawn_holds_undo(&held); /* no program started */
 	return r;
 }
 
@@ -307,47 +310,60 @@ SC_EXPORT int posix_spawnp(pid_t *pid, const char *file,
 	real_resolve();
 	if (!acting())
 		return real.posix_spawnp(pid, file, actions, attr, argv, envp);
-	spawn_hold_for_actions(actions);
+	struct spawn_holds held;
+	spawn_hold_for_actions(actions, &held);
 	NEW_PROGRAM_ENV(envp, env);
 	int r = real.posix_spawnp(pid, file, actions, attr, argv, env);
 	own_exec_env_done();
+	if (r != 0)
+		spawn_holds_undo(&held); /* no program started */
 	return r;
 }
 
 /* glibc's popen(), system() and wordexp()'s command substitution call
  * posix_spawn by an internal alias, out of the wrapper's reach: their shell
- * inherits every socket that is not close-on-exec. */
-static void hold_for_shell(void)
+ * inherits every socket that is not close-on-exec (popen's file actions only
+ * place and close pipes). Given back only when no shell was started. */
+static void hold_for_shell(struct spawn_holds *held)
 {
 	real_resolve();
+	held->n = 0;
 	if (acting())
-		own_hold_inherited();
+		spawn_hold_for_actions(NULL, held);
 }
 
 SC_EXPORT FILE *popen(const char *command, const char *type)
 {
-	hold_for_shell();
-	if (!real.popen) {
+	struct spawn_holds held;
+
+	hold_for_shell(&held);
+	FILE *f = real.popen ? real.popen(command, type) : NULL;
+	if (!f)
+		spawn_holds_undo(&held);
+	if (!real.popen)
 		errno = ENOSYS;
-		return NULL;
-	}
-	return real.popen(command, type);
+	return f;
 }
 
 SC_EXPORT int system(const char *command)
 {
-	hold_for_shell();
-	if (!real.system) {
+	struct spawn_holds held;
+
+	hold_for_shell(&held);
+	int r = real.system ? real.system(command) : -1;
+	if (r == -1)
+		spawn_holds_undo(&held);
+	if (!real.system)
 		errno = ENOSYS;
-		return -1;
-	}
-	return real.system(command);
+	return r;
 }
 
 SC_EXPORT int wordexp(const char *words, wordexp_t *result, int flags)
 {
+	struct spawn_holds held = { .n = 0 };
+
 	if (!(flags & WRDE_NOCMD))
-		hold_for_shell();
+		hold_for_shell(&held);
 	if (!real.wordexp)
 		return WRDE_NOSPACE;
 	return real.wordexp(words, result, flags);
@@ -491,12 +507,23 @@ SC_EXPORT __attribute__((noreturn)) void _Exit(int status)
  * a child the shim does not follow (vfork, clone), nothing of the parent's is
  * released: the sockets the child's descriptors refer to are marked held by
  * the new program instead. */
-static void before_exec(void)
+static void before_exec(struct spawn_holds *held)
 {
+	held->n = 0;
 	if (sc_self())
 		release_before_exec();
 	else
-		spawn_hold_open_sockets();
+		spawn_hold_open_sockets(held);
+}
+
+/* The exec failed: nothing was handed to a new program. */
+static void exec_failed(struct spawn_holds *held)
+{
+	int saved_errno = errno;
+
+	own_exec_env_done();
+	spawn_holds_undo(held);
+	errno = saved_errno;
 }
 
 SC_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
@@ -504,10 +531,11 @@ SC_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 	real_resolve();
 	if (!active())
 		return real.execve(path, argv, envp);
-	before_exec();
+	struct spawn_holds held;
+	before_exec(&held);
 	NEW_PROGRAM_ENV(envp, env);
 	int r = real.execve(path, argv, env);
-	own_exec_env_done();
+	exec_failed(&held);
 	return r;
 }
 
@@ -521,10 +549,11 @@ SC_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 	real_resolve();
 	if (!active())
 		return real.execvpe(file, argv, envp);
-	before_exec();
+	struct spawn_holds held;
+	before_exec(&held);
 	NEW_PROGRAM_ENV(envp, env);
 	int r = real.execvpe(file, argv, env);
-	own_exec_env_done();
+	exec_failed(&held);
 	return r;
 }
 
@@ -538,10 +567,11 @@ SC_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	real_resolve();
 	if (!active())
 		return real.fexecve(fd, argv, envp);
-	before_exec();
+	struct spawn_holds held;
+	before_exec(&held);
 	NEW_PROGRAM_ENV(envp, env);
 	int r = real.fexecve(fd, argv, env);
-	own_exec_env_done();
+	exec_failed(&held);
 	return r;
 }
 

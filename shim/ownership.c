@@ -383,6 +383,16 @@ void own_give_away(int fd)
 		record_get(rec);
 }
 
+void own_take_back(int fd)
+{
+	struct own_entry *e = entry_of(fd);
+	uint32_t rec = e ? LOAD(&e->rec) : 0;
+
+	/* This descriptor's own reference remains, so this is never the last. */
+	if (rec)
+		record_put(rec, LOAD(&e->cookie));
+}
+
 void own_hold_inherited(void)
 {
 	int saved_errno = errno;

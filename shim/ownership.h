@@ -60,6 +60,10 @@ void own_fork_child_uncounted(void);
  * socket now, out of the shim's sight; no close of ours lingers on it. */
 void own_give_away(int fd);
 
+/* Undoes one own_give_away(fd) that did not happen after all (a spawn or
+ * exec that failed: no program holds the socket). */
+void own_take_back(int fd);
+
 /* posix_spawn(): every socket on the books that the spawned program inherits
  * (not close-on-exec) is also held by someone the shim cannot follow: count a
  * reference that is never released, so no close of ours lingers on it. */

@@ -130,6 +130,24 @@ static void apply(struct child_fds *c, const struct glibc_spawn_action *a)
 	}
 }
 
+static void hold(struct spawn_holds *h, int fd)
+{
+	uint64_t cookie;
+
+	if (!own_lookup(fd, &cookie))
+		return;
+	own_give_away(fd);
+	if (h->n < SPAWN_HOLDS_MAX)
+		h->fd[h->n++] = fd;
+}
+
+void spawn_holds_undo(struct spawn_holds *h)
+{
+	for (int i = 0; i < h->n; i++)
+		own_take_back(h->fd[i]);
+	h->n = 0;
+}
+
 static bool is_cloexec(int fd)
 {
 	long flags = raw_syscall(SYS_fcntl, fd, F_GETFD);
@@ -138,13 +156,10 @@ static bool is_cloexec(int fd)
 }
 
 /* Everything on the books, close-on-exec or not. */
-static void hold_every_socket(void)
+static void hold_every_socket(struct spawn_holds *h)
 {
-	uint64_t cookie;
-
 	for (int fd = 0; fd <= own_max_fd(); fd++)
-		if (own_lookup(fd, &cookie))
-			own_give_away(fd);
+		hold(h, fd);
 }
 
 static bool touched(const struct child_fds *c, int fd)
@@ -155,46 +170,60 @@ static bool touched(const struct child_fds *c, int fd)
 	return false;
 }
 
-void spawn_hold_for_actions(const posix_spawn_file_actions_t *actions)
+/* The descriptors the program inherits as they are: not close-on-exec, and
+ * untouched by the actions c (NULL: there are none). */
+static void hold_inherited(struct spawn_holds *h, const struct child_fds *c)
+{
+	int below = c ? c->closed_from : INT32_MAX;
+
+	for (int fd = 0; fd <= own_max_fd() && fd < below; fd++)
+		if ((!c || !touched(c, fd)) && own_lookup(fd, &(uint64_t){ 0 }) && !is_cloexec(fd))
+			hold(h, fd);
+}
+
+/* The child's descriptors after the actions; NULL when they cannot be
+ * followed (a layout or a kind of action this file does not know). */
+static struct child_fds *follow(const posix_spawn_file_actions_t *actions)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	int saved_errno = errno;
-
-	if (!actions || actions->__used <= 0) {
-		own_hold_inherited();
-		return;
-	}
-	pthread_once(&once, check_layout);
-	int used = actions->__used;
-	if (!layout_checked || used > MAX_ACTIONS || used > actions->__allocated ||
-	    !actions->__actions) {
-		hold_every_socket();
-		errno = saved_errno;
-		return;
-	}
 	const struct glibc_spawn_action *act = (const void *)actions->__actions;
+	int used = actions->__used;
+
+	pthread_once(&once, check_layout);
+	if (!layout_checked || used > MAX_ACTIONS || used > actions->__allocated || !act)
+		return NULL;
 	struct child_fds *c = calloc(1, sizeof *c);
-	if (!c) {
-		hold_every_socket();
-		errno = saved_errno;
-		return;
-	}
+	if (!c)
+		return NULL;
 	c->closed_from = INT32_MAX;
 	for (int i = 0; i < used; i++) {
 		if (act[i].tag >= DO_TAGS) {
-			hold_every_socket(); /* a kind this file does not know */
-			goto out;
+			free(c);
+			return NULL;
 		}
 		apply(c, &act[i]);
 	}
-	for (int i = 0; i < c->n; i++)
-		if (c->touched[i].from >= 0)
-			own_give_away(c->touched[i].from);
-	for (int fd = 0; fd <= own_max_fd() && fd < c->closed_from; fd++)
-		if (!touched(c, fd) && own_lookup(fd, &(uint64_t){ 0 }) && !is_cloexec(fd))
-			own_give_away(fd);
-out:
-	free(c);
+	return c;
+}
+
+void spawn_hold_for_actions(const posix_spawn_file_actions_t *actions, struct spawn_holds *h)
+{
+	int saved_errno = errno;
+
+	h->n = 0;
+	if (!actions || actions->__used <= 0) {
+		hold_inherited(h, NULL);
+	} else {
+		struct child_fds *c = follow(actions);
+		for (int i = 0; c && i < c->n; i++)
+			if (c->touched[i].from >= 0)
+				hold(h, c->touched[i].from);
+		if (c)
+			hold_inherited(h, c);
+		else
+			hold_every_socket(h); /* cannot follow them: take them all as held */
+		free(c);
+	}
 	errno = saved_errno;
 }
 
@@ -230,18 +259,19 @@ static int fd_number(const char *name)
 
 /* In a vfork child: no allocation, no stdio, the directory read into a
  * buffer on the stack with getdents64. */
-void spawn_hold_open_sockets(void)
+void spawn_hold_open_sockets(struct spawn_holds *h)
 {
 	int saved_errno = errno;
 	char buf[2048];
 	long n;
 
+	h->n = 0;
 	if (own_max_fd() < 0)
 		return;
 	int dir = (int)raw_syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
 				   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0) {
-		hold_every_socket(); /* cannot see them: take them all as held */
+		hold_every_socket(h); /* cannot see them: take them all as held */
 		errno = saved_errno;
 		return;
 	}
@@ -254,7 +284,7 @@ void spawn_hold_open_sockets(void)
 			if (fd < 0 || fd == dir || is_cloexec(fd))
 				continue;
 			if ((cookie = probe_cookie(fd)) && (from = booked_fd_of(cookie)) >= 0)
-				own_give_away(from);
+				hold(h, from);
 		}
 	}
 	raw_syscall(SYS_close, dir);

@@ -1,7 +1,8 @@
 /* test_spawned.c: which of our sockets a posix_spawn'd program holds,
  * followed through its file actions: inherited when not close-on-exec, put
  * in place by dup2 (close-on-exec or not, through a chain of dup2s), not
- * held when an action closes it first; and the books' descriptor, let go of
+ * held when an action closes it first, given back when the spawn failed;
+ * and the books' descriptor, let go of
  * when the program's bulk close covers it. */
 #include <setjmp.h>
 #include <spawn.h>
@@ -26,11 +27,12 @@ static int setup(void **state)
 
 /* A tracked socket, close-on-exec or not; the verdict of its close after
  * a spawn with the given actions (NULL: none). */
-static enum own_verdict close_after_spawn(bool cloexec, void (*add)(posix_spawn_file_actions_t *,
-								    int fd))
+static enum own_verdict spawn_then_close(bool cloexec, bool failed,
+					  void (*add)(posix_spawn_file_actions_t *, int fd))
 {
 	struct tcp_pair p;
 	posix_spawn_file_actions_t fa;
+	struct spawn_holds held;
 
 	assert_int_equal(tcp_pair_open(&p), 0);
 	fcntl(p.server, F_SETFD, cloexec ? FD_CLOEXEC : 0);
@@ -38,11 +40,19 @@ static enum own_verdict close_after_spawn(bool cloexec, void (*add)(posix_spawn_
 	posix_spawn_file_actions_init(&fa);
 	if (add)
 		add(&fa, p.server);
-	spawn_hold_for_actions(add ? &fa : NULL);
+	spawn_hold_for_actions(add ? &fa : NULL, &held);
 	posix_spawn_file_actions_destroy(&fa);
+	if (failed)
+		spawn_holds_undo(&held);
 	enum own_verdict v = own_release(p.server, probe_cookie(p.server));
 	tcp_pair_close(&p);
 	return v;
+}
+
+static enum own_verdict close_after_spawn(bool cloexec,
+					   void (*add)(posix_spawn_file_actions_t *, int fd))
+{
+	return spawn_then_close(cloexec, false, add);
 }
 
 static void onto_stdout(posix_spawn_file_actions_t *fa, int fd)
@@ -103,6 +113,15 @@ static void closed_by_an_action_is_not_held(void **state)
 	assert_int_equal(close_after_spawn(true, dup_then_closed), OWN_LAST);
 }
 
+/* A spawn that failed started no program: nothing stays held. */
+static void a_failed_spawn_gives_everything_back(void **state)
+{
+	(void)state;
+	assert_int_equal(spawn_then_close(false, true, NULL), OWN_LAST);
+	assert_int_equal(spawn_then_close(true, true, onto_stdout), OWN_LAST);
+	assert_int_equal(spawn_then_close(true, true, through_a_chain), OWN_LAST);
+}
+
 static void bulk_close_lets_go_of_the_books(void **state)
 {
 	(void)state;
@@ -129,6 +148,7 @@ int main(void)
 		cmocka_unit_test(inherited_unless_cloexec),
 		cmocka_unit_test(dup2_hands_it_over_even_when_cloexec),
 		cmocka_unit_test(closed_by_an_action_is_not_held),
+		cmocka_unit_test(a_failed_spawn_gives_everything_back),
 		cmocka_unit_test(bulk_close_lets_go_of_the_books),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
