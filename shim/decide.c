@@ -5,13 +5,26 @@
 #include "config.h"
 #include "probe.h"
 
+/* Under `pending`, a reset costs the program something only when it has sent
+ * the peer something: output still on its way, or earlier output the peer's
+ * kernel holds but its application may not have read yet (a RST makes the
+ * peer's kernel drop that). A connection that never carried a byte of ours
+ * and is closed with input unread is an abort (an upload refused without a
+ * word, a peer cut off): the reset is what tells the sender to stop. */
+static bool something_to_protect(int fd, const struct tcp_facts *facts)
+{
+	if (facts->output_waits)
+		return true;
+	return facts->bytes_acked > 0 && probe_unread(fd) > 0;
+}
+
 bool decide_should_linger(long mode, int fd)
 {
 	struct tcp_facts facts;
 
 	if (mode == SC_MODE_OFF || !probe_tcp(fd, &facts) || !probe_state_connected(facts.state))
 		return false;
-	if (mode == SC_MODE_PENDING && !facts.output_waits && probe_unread(fd) == 0)
+	if (mode == SC_MODE_PENDING && !something_to_protect(fd, &facts))
 		return false;
 	return !probe_abortive_linger(fd);
 }

@@ -49,16 +49,40 @@ static void idle_connection_lingers_only_when_always(void **state)
 	tcp_pair_close(&p);
 }
 
+/* The server has replied (the peer's kernel holds the reply, acknowledged),
+ * and input is unread: a reset now would make the peer drop that reply. */
+static void replied(struct tcp_pair *p)
+{
+	assert_int_equal(write(p->server, "OK 13\n", 6), 6);
+	assert_true(wait_acknowledged(p->server));
+}
+
 static void unread_input_lingers(void **state)
 {
 	(void)state;
 	struct tcp_pair p;
 
 	assert_int_equal(tcp_pair_open(&p), 0);
+	replied(&p);
 	assert_int_equal(write(p.client, "GET 14\n", 7), 7);
 	assert_true(wait_input(p.server, 7));
 	assert_true(decide_should_linger(SC_MODE_PENDING, p.server));
 	assert_false(decide_should_linger(SC_MODE_OFF, p.server));
+	tcp_pair_close(&p);
+}
+
+/* Nothing of the server's ever went out: closing with input unread is an
+ * abort (an upload refused), and the reset is how the sender learns it. */
+static void unread_input_without_a_reply_is_an_abort(void **state)
+{
+	(void)state;
+	struct tcp_pair p;
+
+	assert_int_equal(tcp_pair_open(&p), 0);
+	assert_int_equal(write(p.client, "PUT 1\n", 6), 6);
+	assert_true(wait_input(p.server, 6));
+	assert_false(decide_should_linger(SC_MODE_PENDING, p.server));
+	assert_true(decide_should_linger(SC_MODE_ALWAYS, p.server));
 	tcp_pair_close(&p);
 }
 
@@ -97,6 +121,7 @@ static void peer_finished_with_unread_input_lingers(void **state)
 	struct tcp_pair p;
 
 	assert_int_equal(tcp_pair_open(&p), 0);
+	replied(&p);
 	assert_int_equal(write(p.client, "GET 14\n", 7), 7);
 	shutdown(p.client, SHUT_WR);
 	assert_true(wait_state(p.server, TCP_CLOSE_WAIT));
@@ -133,6 +158,7 @@ int main(void)
 		cmocka_unit_test(other_descriptors_never_linger),
 		cmocka_unit_test(idle_connection_lingers_only_when_always),
 		cmocka_unit_test(unread_input_lingers),
+		cmocka_unit_test(unread_input_without_a_reply_is_an_abort),
 		cmocka_unit_test(unacknowledged_output_lingers),
 		cmocka_unit_test(application_half_closed_still_lingers),
 		cmocka_unit_test(peer_finished_with_unread_input_lingers),
