@@ -151,34 +151,34 @@ static void made_way(bool held)
 		reaper_number_yielded();
 }
 
-SC_EXPORT int dup2(int oldfd, int newfd)
+/* dup2/dup3 over newfd. A call the kernel refuses before it looks at any
+ * descriptor (fs/file.c: dup3 with flags other than O_CLOEXEC, or onto
+ * itself) goes straight through: it must act on nothing. */
+static int replace_fd(int oldfd, int newfd, int flags, bool is_dup3)
 {
 	bool held = false;
 
+	if (is_dup3 && ((flags & ~O_CLOEXEC) || oldfd == newfd))
+		return real.dup3(oldfd, newfd, flags);
 	if (active()) {
 		release_before_replace(oldfd, newfd);
 		held = make_way(newfd);
 	}
-	int fd = real.dup2(oldfd, newfd);
+	int fd = is_dup3 ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
 	made_way(held);
 	if (fd >= 0)
 		own_track_dup(oldfd, fd);
 	return fd;
 }
 
+SC_EXPORT int dup2(int oldfd, int newfd)
+{
+	return replace_fd(oldfd, newfd, 0, false);
+}
+
 SC_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
-	bool held = false;
-
-	if (active()) {
-		release_before_replace(oldfd, newfd);
-		held = make_way(newfd);
-	}
-	int fd = real.dup3(oldfd, newfd, flags);
-	made_way(held);
-	if (fd >= 0)
-		own_track_dup(oldfd, fd);
-	return fd;
+	return replace_fd(oldfd, newfd, flags, true);
 }
 
 /* fcntl's third argument is an int or a pointer; glibc itself reads it as a
@@ -280,9 +280,18 @@ SC_EXPORT int posix_spawnp(pid_t *pid, const char *file,
 	return real.posix_spawnp(pid, file, actions, attr, argv, env);
 }
 
+/* close_range() that the kernel refuses outright (unknown flags, first above
+ * last) or that only marks close-on-exec goes straight through: it lets go
+ * of nothing, so nothing may be released. */
+static bool close_range_releases(unsigned first, unsigned last, int flags)
+{
+	return !(flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) &&
+	       !(flags & CLOSE_RANGE_CLOEXEC) && first <= last;
+}
+
 SC_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-	if (!active() || (flags & CLOSE_RANGE_CLOEXEC) || first > last)
+	if (!active() || !close_range_releases(first, last, flags))
 		return real.close_range(first, last, flags);
 	release_range(first, last);
 	return selffd_close_range_around(first, last, flags);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <stdio.h>
 
@@ -77,13 +78,23 @@ void release_before_close(int fd)
 	release_with(fd, &on_close);
 }
 
+/* What dup2/dup3 check before they drop newfd (fs/file.c): oldfd open and
+ * not newfd itself, newfd under the soft RLIMIT_NOFILE. */
+static bool replace_will_succeed(int oldfd, int newfd)
+{
+	struct rlimit rl;
+
+	return oldfd != newfd && raw_syscall(SYS_fcntl, oldfd, F_GETFD) >= 0 &&
+	       (raw_syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) < 0 ||
+		(rlim_t)newfd < rl.rlim_cur);
+}
+
 void release_before_replace(int oldfd, int newfd)
 {
 	int saved_errno = errno;
 	uint64_t booked;
 
-	if (oldfd != newfd && own_lookup(newfd, &booked) &&
-	    raw_syscall(SYS_fcntl, oldfd, F_GETFD) >= 0)
+	if (own_lookup(newfd, &booked) && replace_will_succeed(oldfd, newfd))
 		release_before_close(newfd);
 	errno = saved_errno;
 }
