@@ -289,18 +289,41 @@ static bool close_range_releases(unsigned first, unsigned last, int flags)
 	       !(flags & CLOSE_RANGE_CLOEXEC) && first <= last;
 }
 
+/* close_range() is there (an older kernel or a seccomp filter may refuse
+ * it): one empty range, so nothing is released for a call that fails. */
+static bool close_range_works(void)
+{
+	int saved_errno = errno;
+	bool works = real.close_range(~0u, ~0u, 0) == 0;
+
+	errno = saved_errno;
+	return works;
+}
+
 SC_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-	if (!active() || !close_range_releases(first, last, flags))
+	if (!active() || !close_range_releases(first, last, flags) || !close_range_works())
 		return real.close_range(first, last, flags);
 	release_range(first, last);
 	return selffd_close_range_around(first, last, flags);
 }
 
+/* glibc's closefrom: close_range, or where that is refused, a walk of
+ * /proc/self/fd (ours goes around the shim's descriptors); when neither can
+ * be done, glibc's own decides (it ends the program, as without the shim). */
 SC_EXPORT void closefrom(int lowfd)
 {
-	if (lowfd >= 0)
-		close_range((unsigned)lowfd, ~0u, 0);
+	int from = lowfd > 0 ? lowfd : 0;
+
+	real_resolve();
+	if (!active()) {
+		real.closefrom(lowfd);
+		return;
+	}
+	int saved_errno = errno;
+	if (close_range((unsigned)from, ~0u, 0) < 0 && !release_close_from(from))
+		real.closefrom(from);
+	errno = saved_errno;
 }
 
 /* glibc closes an fdopen()ed socket inside fclose, out of reach of close():

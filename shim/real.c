@@ -40,6 +40,11 @@ static int raw_close_range(unsigned first, unsigned last, int flags)
 {
 	return (int)raw_syscall(SYS_close_range, first, last, flags);
 }
+/* Before glibc is bound: what glibc's closefrom does first. */
+static void raw_closefrom(int lowfd)
+{
+	raw_syscall(SYS_close_range, lowfd > 0 ? lowfd : 0, ~0u, 0);
+}
 static ssize_t raw_recvmsg(int fd, struct msghdr *m, int f)
 {
 	return raw_syscall(SYS_recvmsg, fd, m, f);
@@ -102,6 +107,7 @@ struct real_fns real = {
 	.fcntl64 = raw_fcntl,
 	.epoll_ctl = raw_epoll_ctl,
 	.close_range = raw_close_range,
+	.closefrom = raw_closefrom,
 	.recvmsg = raw_recvmsg,
 	.sendmsg = raw_sendmsg,
 	.syscall = raw_syscall_variadic,
@@ -146,6 +152,7 @@ static void resolve_once(void)
 	bind_next((void **)&real.fork, "fork");
 	bind_next((void **)&real.epoll_ctl, "epoll_ctl");
 	bind_next((void **)&real.close_range, "close_range");
+	bind_next((void **)&real.closefrom, "closefrom");
 	bind_next((void **)&real.fclose, "fclose");
 	bind_next((void **)&real.recvmsg, "recvmsg");
 	bind_next((void **)&real.sendmsg, "sendmsg");

@@ -19,6 +19,7 @@ typedef int (*fcntl_fn)(int, int, ...);
 typedef pid_t (*fork_fn)(void);
 typedef int (*epoll_ctl_fn)(int, int, int, struct epoll_event *);
 typedef int (*close_range_fn)(unsigned, unsigned, int);
+typedef void (*closefrom_fn)(int);
 typedef int (*fclose_fn)(FILE *);
 typedef ssize_t (*msg_fn)(int, struct msghdr *, int);
 typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
@@ -47,6 +48,7 @@ struct real_fns {
 	fork_fn fork;
 	epoll_ctl_fn epoll_ctl;
 	close_range_fn close_range;
+	closefrom_fn closefrom;
 	fclose_fn fclose;
 	msg_fn recvmsg;
 	sendmsg_fn sendmsg;

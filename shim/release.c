@@ -6,6 +6,7 @@
  * without a syscall. */
 #include "release.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -21,6 +22,7 @@
 #include "ownership.h"
 #include "probe.h"
 #include "rawsys.h"
+#include "real.h"
 #include "reaper.h"
 #include "selffd.h"
 #include "shim.h"
@@ -106,6 +108,66 @@ void release_range(unsigned first, unsigned last)
 	for (long fd = first; fd <= (long)last && fd <= top; fd++)
 		if (!selffd_owns((int)fd))
 			release_before_close((int)fd);
+}
+
+/* One descriptor closed by the shim on the program's behalf, as its close()
+ * would (never one of the shim's own). */
+static void close_for_program(int fd)
+{
+	if (selffd_owns(fd))
+		return;
+	release_before_close(fd);
+	real.close(fd);
+}
+
+static int open_fd_dir(void)
+{
+	return (int)raw_syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
+				O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* Closes the numbers listed in one getdents64 batch; true when it closed any
+ * (the listing then starts again: closing shifts the directory's offsets). */
+static bool close_listed(const char *batch, long size, int from, int dir)
+{
+	bool closed = false;
+
+	for (long at = 0; at < size;) {
+		const struct dirent64 *e = (const void *)(batch + at);
+		int fd = 0;
+
+		at += e->d_reclen;
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		for (const char *c = e->d_name; *c >= '0' && *c <= '9'; c++)
+			fd = fd * 10 + (*c - '0');
+		if (fd == dir || fd < from || selffd_owns(fd))
+			continue;
+		close_for_program(fd);
+		closed = true;
+	}
+	return closed;
+}
+
+bool release_close_from(int lowfd)
+{
+	int saved_errno = errno, dir = open_fd_dir();
+	char batch[1024] __attribute__((aligned(8)));
+	long n;
+
+	if (dir < 0 && errno == EMFILE) {
+		close_for_program(lowfd++); /* glibc too makes room this way */
+		dir = open_fd_dir();
+	}
+	if (dir < 0)
+		return false;
+	while ((n = raw_syscall(SYS_getdents64, dir, batch, sizeof batch)) > 0)
+		if (close_listed(batch, n, lowfd, dir) &&
+		    raw_syscall(SYS_lseek, dir, 0, SEEK_SET) != 0)
+			break;
+	raw_syscall(SYS_close, dir);
+	errno = saved_errno;
+	return n == 0;
 }
 
 /* Every socket still on the books, as if closed; then wait for the

@@ -2,9 +2,19 @@
 and with the shim (the `noharm` fixture) and asserts it saw the same thing.
 
 - failing calls act on nothing (dup3, close_range refused by the kernel);
+- closefrom() where close_range is refused (seccomp) still closes;
 """
 
 
 def test_failing_calls_act_on_nothing(noharm):
     plain, _ = noharm("nh_failing_calls")
     assert "EINVAL" in plain.stdout and "EPIPE" not in plain.stdout
+
+
+def test_closefrom_without_close_range(noharm):
+    # A seccomp filter refuses close_range (ENOSYS): glibc's closefrom walks
+    # /proc/self/fd instead, and so must the shim's; a refused close_range
+    # itself lets go of nothing.
+    plain, _ = noharm("nh_closefrom_fallback")
+    assert "close_range: -1 ENOSYS" in plain.stdout
+    assert "after closefrom, open from 5 up:\n" in plain.stdout
