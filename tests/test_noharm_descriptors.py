@@ -3,6 +3,7 @@ and with the shim (the `noharm` fixture) and asserts it saw the same thing.
 
 - failing calls act on nothing (dup3, close_range refused by the kernel);
 - closefrom() where close_range is refused (seccomp) still closes;
+- no log line goes into a socket on descriptor 2 (inetd style);
 """
 
 
@@ -18,3 +19,15 @@ def test_closefrom_without_close_range(noharm):
     plain, _ = noharm("nh_closefrom_fallback")
     assert "close_range: -1 ENOSYS" in plain.stdout
     assert "after closefrom, open from 5 up:\n" in plain.stdout
+
+
+def test_no_log_line_into_a_connection(noharm):
+    # inetd style: the connection is the handler's descriptors 0, 1 and 2.
+    # Even at debug level, the client receives exactly the reply.
+    from harness.noharm import assert_same
+
+    plain, shimmed = noharm("nh_log_socket", shim_env={"SAFECLOSE_LOG": "debug"},
+                            check=False)
+    assert_same(plain, shimmed, allow_stderr=True)
+    assert "client received:REPLY\\n\n" in plain.stdout
+    assert "safeclose" in shimmed.stderr  # it did log, where a log belongs
