@@ -4,6 +4,7 @@ and with the shim (the `noharm` fixture) and asserts it saw the same thing.
 - failing calls act on nothing (dup3, close_range refused by the kernel);
 - closefrom() where close_range is refused (seccomp) still closes;
 - no log line goes into a socket on descriptor 2 (inetd style);
+- SO_LINGER {1, N} set by the program: its close is the kernel's;
 """
 
 
@@ -31,3 +32,10 @@ def test_no_log_line_into_a_connection(noharm):
     assert_same(plain, shimmed, allow_stderr=True)
     assert "client received:REPLY\\n\n" in plain.stdout
     assert "safeclose" in shimmed.stderr  # it did log, where a log belongs
+
+
+def test_so_linger_chosen_by_the_program(noharm):
+    # SO_LINGER {1, N}: the kernel's close blocks up to N seconds, as the
+    # program asked; the shim must neither return at once nor block its exit.
+    plain, _ = noharm("nh_so_linger")
+    assert "{1, 1}: 0 ok, blocked" in plain.stdout
