@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +63,7 @@ static int active(void)
 	return sc_cfg.mode != SC_MODE_OFF;
 }
 
-SC_EXPORT int close(int fd)
+static int close_common(int fd)
 {
 	if (!active())
 		return real.close(fd);
@@ -72,6 +73,16 @@ SC_EXPORT int close(int fd)
 	}
 	release_before_close(fd);
 	return real.close(fd);
+}
+
+/* close() is a cancellation point: with a cancellation pending, glibc's
+ * ends the thread before it closes anything, so the shim acts on it first,
+ * where nothing has been done yet (the release path itself has none). */
+SC_EXPORT int close(int fd)
+{
+	if (active())
+		pthread_testcancel();
+	return close_common(fd);
 }
 
 /* A TCP socket the program now holds: on the books, and the background
@@ -409,7 +420,7 @@ SC_EXPORT long syscall(long number, ...)
 	SYSCALL_VARARGS(number, a);
 	switch (active() ? number : -1) {
 	case SYS_close:
-		return close((int)a[0]);
+		return close_common((int)a[0]); /* syscall() is no cancellation point */
 	case SYS_close_range:
 		return close_range((unsigned)a[0], (unsigned)a[1], (int)a[2]);
 #ifdef SYS_dup2

@@ -153,7 +153,7 @@ void linger_run_in_place(int fd, uint64_t linger_ms, uint64_t idle_ms)
 		/* Without POLLIN to wait on, a socket shut both ways polls as hung
 		 * up at once: sleep on no descriptor rather than spin. */
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		poll(&p, wait.readable ? 1 : 0, wait.timeout_ms);
+		raw_poll(&p, wait.readable ? 1 : 0, wait.timeout_ms);
 	}
 	linger_finish(&l);
 	SC_LOG(SC_LOG_DEBUG, "fd %d lingered %llu ms, discarded %llu bytes, end: %s", fd,

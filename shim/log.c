@@ -2,6 +2,7 @@
  * single write(2) per line, prefixed with the pid and the function, never
  * into a socket. errno is left as the caller had it. */
 #include "log.h"
+#include "rawsys.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -152,8 +153,8 @@ void sc_log_write(int level, const char *func, const char *fmt, ...)
 		n = sizeof line - 2;
 	line[n++] = '\n';
 	if (!stderr_is_socket()) {
-		ssize_t unused = write(STDERR_FILENO, line, n);
-		(void)unused;
+		/* Raw: write() is a cancellation point, and this may run in close(). */
+		raw_syscall(SYS_write, STDERR_FILENO, line, n);
 	}
 	errno = saved_errno;
 }

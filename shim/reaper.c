@@ -366,8 +366,7 @@ static void *reaper_main(void *unused)
 		pthread_mutex_unlock(&lock);
 		if (n > 0) {
 			/* Gather what comes in the next moment into one wake-up. */
-			struct timespec gather = { 0, 1000 * 1000 };
-			nanosleep(&gather, NULL);
+			raw_sleep_ms(1);
 		}
 	}
 	return NULL;
@@ -447,7 +446,7 @@ static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)
 	}
 	int base = selffd_base(&quota);
 	if (ADD(&lingering, 1) <= quota && epb_remove_everywhere(fd)) {
-		int keep = real.fcntl(fd, F_DUPFD_CLOEXEC, base);
+		int keep = (int)raw_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
 		if (keep >= 0) {
 			struct handoff h = { keep, kind, cookie, sc_now_ms() };
 			/* The FIN goes out now, as the kernel's own close would send
@@ -455,7 +454,8 @@ static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)
 			if (kind == HAND_LINGER)
 				raw_syscall(SYS_shutdown, keep, SHUT_WR);
 			selffd_mark(keep);
-			handed = write(LOAD(&pipe_w), &h, sizeof h) == (ssize_t)sizeof h;
+			handed = raw_syscall(SYS_write, LOAD(&pipe_w), &h, sizeof h) ==
+				 (long)sizeof h;
 			if (!handed)
 				selffd_close(keep);
 		}
@@ -497,8 +497,7 @@ void reaper_wait(uint64_t until_ms)
 	/* Polls the count in short sleeps rather than waiting on a condition
 	 * variable, so that _exit() may call it from a signal handler. */
 	while (LOAD(&state) == RUNNING && LOAD(&lingering) > 0 && sc_now_ms() < until_ms) {
-		struct timespec slice = { 0, 5 * 1000 * 1000 };
-		nanosleep(&slice, NULL);
+		raw_sleep_ms(5);
 	}
 }
 

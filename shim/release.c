@@ -117,7 +117,7 @@ static void close_for_program(int fd)
 	if (selffd_owns(fd))
 		return;
 	release_before_close(fd);
-	real.close(fd);
+	raw_syscall(SYS_close, fd); /* as glibc's fallback: no cancellation point */
 }
 
 static int open_fd_dir(void)
@@ -225,7 +225,7 @@ static void wait_output_acknowledged(int fd)
 
 	while (probe_tcp(fd, &tcp) && tcp.output_waits && !probe_state_peer_done(tcp.state) &&
 	       sc_now_ms() < until)
-		poll(NULL, 0, LINGER_TICK_MS);
+		raw_sleep_ms(LINGER_TICK_MS);
 }
 
 int release_shutdown_read(int fd, int how)
