@@ -85,12 +85,10 @@ SC_EXPORT int close(int fd)
 	return close_common(fd);
 }
 
-/* A TCP socket the program now holds: on the books, and the background
- * thread started here, in a normal context, before any close needs it. */
+/* A TCP socket the program now holds: on the books. */
 static void track_tcp(int fd)
 {
 	own_track_socket(fd);
-	reaper_start();
 }
 
 static int is_tcp_request(int domain, int type, int protocol)
@@ -105,6 +103,8 @@ SC_EXPORT int socket(int domain, int type, int protocol)
 
 	if (fd >= 0 && active() && is_tcp_request(domain, type, protocol))
 		track_tcp(fd);
+	if (active())
+		reaper_safe_point();
 	return fd;
 }
 
@@ -116,6 +116,8 @@ static void track_accepted(int listener, int fd)
 
 	if (fd >= 0 && active() && (own_lookup(listener, &cookie) || probe_is_tcp(fd)))
 		track_tcp(fd);
+	if (active())
+		reaper_safe_point();
 }
 
 SC_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
@@ -229,6 +231,8 @@ SC_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 		epb_added(epfd, fd);
 	else if (r == 0 && active() && op == EPOLL_CTL_DEL)
 		epb_deleted(epfd, fd);
+	if (active())
+		reaper_safe_point();
 	return r;
 }
 
@@ -351,6 +355,8 @@ SC_EXPORT int fclose(FILE *stream)
 		errno = saved_errno;
 		release_before_close(fd);
 	}
+	if (active())
+		reaper_safe_point(); /* stdio: never in a signal handler */
 	return real.fclose(stream);
 }
 
@@ -543,7 +549,11 @@ SC_EXPORT int shutdown(int fd, int how)
 
 	if (!active() || how == SHUT_WR || !own_lookup(fd, &cookie))
 		return real.shutdown(fd, how);
-	return release_shutdown_read(fd, how);
+	int r = release_shutdown_read(fd, how);
+	/* The deferred read shutdown needs the thread now: a thread of the
+	 * program may be blocked reading, waiting for it. */
+	reaper_safe_point();
+	return r;
 }
 
 /* After the program's shutdown(SHUT_RD), its reads see end-of-file, as they

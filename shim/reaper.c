@@ -1,19 +1,29 @@
-/* reaper.c: owns lingering in the background. One thread, started lazily,
- * holds every socket whose close was handed off under a descriptor of the
- * shim's own (high, close-on-exec), steps the linger machine on epoll events
- * and on timers, and closes each socket at the machine's end.
+/* reaper.c: owns lingering in the background. One thread holds every socket
+ * whose close was handed off under a descriptor of the shim's own (high,
+ * close-on-exec), steps the linger machine on epoll events and on timers,
+ * and closes each socket at the machine's end.
  *
- * The hand-off from close() is async-signal-safe: a duplicate descriptor and
- * one write of a fixed-size record to a non-blocking pipe; no lock is taken.
+ * The hand-off from close() is async-signal-safe: a duplicate descriptor,
+ * the FIN, and one write of a fixed-size record to a non-blocking pipe (the
+ * queue, made on first use with pipe2); no lock is taken, and no thread is
+ * ever started there. Kept alive by its duplicate, a queued socket is not
+ * orphaned: late input is queued by the kernel, not answered with a reset.
+ * The thread is started only at safe points, calls no signal handler may
+ * make (reaper_safe_point), once work is queued: a program that never
+ * lingers has no thread. When the process ends with work queued and no
+ * thread (_exit, often from a signal handler), the queued sockets linger in
+ * place (drain_in_place).
+ *
  * The thread's tables are touched only by the thread, under `lock`, which
  * exists so that fork() sees them consistent; the child keeps none of the
- * shim's descriptors and starts its own thread when it needs one. */
+ * shim's descriptors and makes its own queue when it needs one. */
 #include "rawsys.h"
 #include "reaper.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -63,9 +73,12 @@ struct timer {
 };
 
 enum { STOPPED, STARTING, RUNNING, FAILED };
+enum { QUEUE_NONE, QUEUE_MAKING, QUEUE_READY };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int state = STOPPED;
+static int queue_state = QUEUE_NONE;
+static int thread_wanted; /* work was queued while no thread ran */
 static int pipe_r = -1, pipe_w = -1, epfd = -1;
 static int lingering;
 static uint64_t n_handed, n_released, n_fallbacks;
@@ -101,11 +114,6 @@ bool reaper_yield_number(int fd)
 void reaper_number_yielded(void)
 {
 	pthread_mutex_unlock(&lock);
-}
-
-bool reaper_running(void)
-{
-	return LOAD(&state) == RUNNING;
 }
 
 /* ---- timers: a binary heap of wake-ups ---------------------------------- */
@@ -315,7 +323,7 @@ static void take_handoffs(uint64_t now)
 	struct handoff batch[BATCH];
 	ssize_t n;
 
-	while ((n = real.read(LOAD(&pipe_r), batch, sizeof batch)) > 0)
+	while ((n = raw_syscall(SYS_read, LOAD(&pipe_r), batch, sizeof batch)) > 0)
 		for (ssize_t k = 0; k < n / (ssize_t)sizeof *batch; k++)
 			adopt(&batch[k], now);
 }
@@ -372,23 +380,126 @@ static void *reaper_main(void *unused)
 	return NULL;
 }
 
+/* ---- no thread: the queue drained in place ------------------------------ */
+
+#define DRAIN_BATCH 16
+
+/* One queued record, taken up in place: a linger to run (true), or done
+ * with at once (a number the program took over; a read side to shut, which
+ * the ending process no longer needs). */
+static bool drain_take(const struct handoff *h, struct sc_linger *l)
+{
+	if (probe_cookie(h->fd) == h->cookie && h->kind == HAND_LINGER) {
+		linger_resume(l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
+			      h->start_ms);
+		return true;
+	}
+	if (probe_cookie(h->fd) == h->cookie)
+		selffd_close(h->fd);
+	ADD(&n_released, 1);
+	ADD(&lingering, -1);
+	return false;
+}
+
+static void drain_end(struct sc_linger *l)
+{
+	linger_finish(l);
+	SC_LOG(SC_LOG_DEBUG, "fd %d lingered %llu ms in place (no thread), discarded %llu bytes, end: %s",
+	       l->fd, (unsigned long long)(sc_now_ms() - l->start_ms),
+	       (unsigned long long)l->discarded, linger_end_name(l->end));
+	selffd_close(l->fd);
+	ADD(&n_released, 1);
+	ADD(&lingering, -1);
+}
+
+/* Steps a batch of lingers together until each ends or until_ms passes. */
+static void drain_batch(struct sc_linger *ls, int live, uint64_t until_ms)
+{
+	while (live) {
+		struct pollfd p[DRAIN_BATCH];
+		uint64_t now = sc_now_ms();
+		int timeout = until_ms > now ? (int)(until_ms - now) : 0;
+
+		for (int i = 0; i < live; i++) {
+			struct linger_wait wait;
+			if (now >= until_ms || !linger_step(&ls[i], now, &wait)) {
+				drain_end(&ls[i]);
+				ls[i--] = ls[--live];
+				continue;
+			}
+			/* A socket without POLLIN to wait on (read side shut)
+			 * polls hung up at once: on the timer only. */
+			p[i] = (struct pollfd){ .fd = wait.readable ? ls[i].fd : -1, .events = POLLIN };
+			if (wait.timeout_ms < timeout)
+				timeout = wait.timeout_ms;
+		}
+		if (live)
+			raw_poll(p, (unsigned long)live, timeout);
+	}
+}
+
+/* No thread runs: every queued socket lingers here, a batch at a time, until
+ * it ends or until_ms. Async-signal-safe (the batch is on the stack). */
+static void drain_in_place(uint64_t until_ms)
+{
+	struct handoff queued[DRAIN_BATCH];
+	struct sc_linger ls[DRAIN_BATCH];
+	long n;
+
+	if (LOAD(&queue_state) != QUEUE_READY)
+		return;
+	while ((n = raw_syscall(SYS_read, LOAD(&pipe_r), queued, sizeof queued)) > 0) {
+		int live = 0;
+		for (long k = 0; k < n / (long)sizeof *queued; k++)
+			live += drain_take(&queued[k], &ls[live]);
+		drain_batch(ls, live, until_ms);
+	}
+}
+
 /* ---- starting, handing off, fork, exit ---------------------------------- */
+
+/* The hand-off queue: a non-blocking pipe at two numbers of the shim's,
+ * made on first use, from close() itself (pipe2 and fcntl are
+ * async-signal-safe). False when it is not there (it could not be made, or
+ * another thread is making it right now: that hand-off falls back). */
+static bool queue_ready(void)
+{
+	int expected = QUEUE_NONE, p[2];
+
+	if (LOAD(&queue_state) == QUEUE_READY)
+		return true;
+	if (!__atomic_compare_exchange_n(&queue_state, &expected, QUEUE_MAKING, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return false;
+	bool made = raw_syscall(SYS_pipe2, p, O_CLOEXEC | O_NONBLOCK) == 0;
+	if (made) {
+		/* Room for a burst of hand-offs (64 KiB holds only 2730 of them);
+		 * the kernel caps this at fs.pipe-max-size, and a full pipe means
+		 * fallback. */
+		raw_syscall(SYS_fcntl, p[1], F_SETPIPE_SZ, 1 << 20);
+		STORE(&pipe_r, selffd_move_high(p[0], true));
+		STORE(&pipe_w, selffd_move_high(p[1], true));
+		made = LOAD(&pipe_r) >= 0 && LOAD(&pipe_w) >= 0;
+		if (!made) {
+			if (LOAD(&pipe_r) >= 0)
+				selffd_close(LOAD(&pipe_r));
+			if (LOAD(&pipe_w) >= 0)
+				selffd_close(LOAD(&pipe_w));
+			STORE(&pipe_r, -1);
+			STORE(&pipe_w, -1);
+		}
+	}
+	STORE(&queue_state, made ? QUEUE_READY : QUEUE_NONE);
+	return made;
+}
 
 static bool start_thread(void)
 {
-	int p[2];
-
-	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+	if (!queue_ready())
 		return false;
-	/* Room for a burst of hand-offs (64 KiB holds only 2730 of them); the
-	 * kernel caps this at fs.pipe-max-size, and a full pipe means fallback. */
-	real.fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
-	pipe_r = selffd_move_high(p[0], true);
-	pipe_w = selffd_move_high(p[1], true);
 	epfd = selffd_move_high(epoll_create1(EPOLL_CLOEXEC), true);
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = PIPE_TAG };
-	if (pipe_r < 0 || pipe_w < 0 || epfd < 0 ||
-	    raw_syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, pipe_r, &ev) < 0)
+	if (epfd < 0 || raw_syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, pipe_r, &ev) < 0)
 		goto fail;
 
 	/* The thread takes none of the program's signals. */
@@ -406,31 +517,36 @@ static bool start_thread(void)
 	if (rc == 0)
 		return true;
 fail:
-	if (pipe_r >= 0)
-		selffd_close(pipe_r);
-	if (pipe_w >= 0)
-		selffd_close(pipe_w);
 	if (epfd >= 0)
 		selffd_close(epfd);
-	pipe_r = pipe_w = epfd = -1;
+	epfd = -1;
 	return false;
 }
 
-void reaper_start(void)
+static void start(void)
 {
 	int expected = STOPPED;
 
-	if (sc_cfg.where != SC_LINGER_ASYNC || LOAD(&state) != STOPPED ||
+	if (LOAD(&state) != STOPPED ||
 	    !__atomic_compare_exchange_n(&state, &expected, STARTING, false, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE))
 		return;
 	int saved_errno = errno;
+	STORE(&thread_wanted, 0); /* what is queued from now on, the thread reads */
 	bool ok = start_thread();
-	if (!ok)
+	STORE(&state, ok ? RUNNING : FAILED);
+	if (!ok) {
 		sc_log_write(SC_LOG_ERROR, __func__,
 			     "cannot start the background thread; lingering closes will only half-close and drain");
-	STORE(&state, ok ? RUNNING : FAILED);
+		drain_in_place(sc_now_ms()); /* what was queued: released now */
+	}
 	errno = saved_errno;
+}
+
+void reaper_safe_point(void)
+{
+	if (LOAD(&thread_wanted))
+		start();
 }
 
 static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)
@@ -438,9 +554,7 @@ static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)
 	int saved_errno = errno, quota;
 	bool handed = false;
 
-	if (LOAD(&state) == STOPPED)
-		reaper_start();
-	if (LOAD(&state) != RUNNING) {
+	if (LOAD(&state) == FAILED || !queue_ready()) {
 		ADD(&n_fallbacks, 1);
 		return false;
 	}
@@ -462,6 +576,8 @@ static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)
 	}
 	if (handed) {
 		ADD(&n_handed, 1);
+		if (LOAD(&state) != RUNNING)
+			STORE(&thread_wanted, 1);
 	} else {
 		ADD(&n_fallbacks, 1);
 		ADD(&lingering, -1);
@@ -494,6 +610,8 @@ void reaper_log_stats(void)
 
 void reaper_wait(uint64_t until_ms)
 {
+	if (LOAD(&state) != RUNNING)
+		drain_in_place(until_ms);
 	/* Polls the count in short sleeps rather than waiting on a condition
 	 * variable, so that _exit() may call it from a signal handler. */
 	while (LOAD(&state) == RUNNING && LOAD(&lingering) > 0 && sc_now_ms() < until_ms) {
@@ -525,6 +643,8 @@ static void after_fork_child(void)
 	nslots = free_head = nheap = heap_cap = 0;
 	pipe_r = pipe_w = epfd = -1;
 	STORE(&lingering, 0);
+	STORE(&thread_wanted, 0);
+	STORE(&queue_state, QUEUE_NONE);
 	STORE(&state, STOPPED);
 	pthread_mutex_unlock(&lock);
 }

@@ -28,14 +28,12 @@
 #include "shim.h"
 
 /* How a letting-go may linger: until when at the latest (0: the usual
- * bounds), and whether it may start the background thread (not from
- * _exit(), which signal handlers call). */
+ * bounds). */
 struct release_how {
 	uint64_t until_ms;
-	bool may_start_thread;
 };
 
-static const struct release_how on_close = { 0, true };
+static const struct release_how on_close = { 0 };
 
 static void linger(int fd, uint64_t cookie, const struct release_how *how)
 {
@@ -45,9 +43,7 @@ static void linger(int fd, uint64_t cookie, const struct release_how *how)
 		uint64_t left = how->until_ms > now ? how->until_ms - now : 0;
 		bound = left < bound ? left : bound;
 	}
-	bool in_place = sc_cfg.where == SC_LINGER_SYNC ||
-			(!reaper_running() && !how->may_start_thread);
-	if (in_place)
+	if (sc_cfg.where == SC_LINGER_SYNC)
 		linger_run_in_place(fd, bound, (uint64_t)sc_cfg.idle_ms);
 	else if (!reaper_hand_off(fd, cookie))
 		linger_release_now(fd);
@@ -172,11 +168,10 @@ bool release_close_from(int lowfd)
 
 /* Every socket still on the books, as if closed; then wait for the
  * background lingers, all within SAFECLOSE_EXIT_WAIT_MS. */
-static void release_everything(bool only_cloexec, bool may_start_thread)
+static void release_everything(bool only_cloexec)
 {
 	int saved_errno = errno;
-	struct release_how how = { sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms,
-				   may_start_thread };
+	struct release_how how = { sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms };
 	uint64_t booked;
 
 	for (int fd = 0; fd <= own_max_fd(); fd++) {
@@ -194,6 +189,8 @@ void release_at_exit(bool from_exit)
 {
 	if (sc_cfg.mode == SC_MODE_OFF)
 		return;
+	if (from_exit)
+		reaper_safe_point(); /* not _exit(): signal handlers call that one */
 	if (sc_cfg.at_exit == SC_LINGER_OFF) {
 		reaper_wait_at_exit(); /* what was closed before still finishes */
 	} else {
@@ -201,7 +198,7 @@ void release_at_exit(bool from_exit)
 		 * FILE still buffers for a socket must go out before its FIN. */
 		if (from_exit)
 			fflush(NULL);
-		release_everything(false, from_exit);
+		release_everything(false);
 	}
 	reaper_log_stats();
 }
@@ -211,7 +208,7 @@ void release_before_exec(void)
 	if (sc_cfg.mode == SC_MODE_OFF)
 		return;
 	if (sc_cfg.at_exec == SC_LINGER_ON)
-		release_everything(true, true);
+		release_everything(true);
 	else
 		reaper_wait_at_exit(); /* the shim's own descriptors are close-on-exec */
 }
