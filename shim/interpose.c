@@ -341,6 +341,32 @@ SC_EXPORT void closefrom(int lowfd)
 	errno = saved_errno;
 }
 
+/* unshare(CLONE_NEWUSER) and setns() into a user or mount namespace want
+ * the caller alone in its process, and fail with EINVAL beside the shim's
+ * thread: when the thread runs, it is paused for one retry and resumed. The
+ * retry's result is the call's (EINVAL again when the program has threads
+ * of its own). */
+static int retried_alone(int r, bool is_setns, int a, int b)
+{
+	if (r == 0 || errno != EINVAL || !active() || !reaper_pause())
+		return r;
+	r = is_setns ? real.setns(a, b) : real.unshare(a);
+	int saved_errno = errno;
+	reaper_resume();
+	errno = saved_errno;
+	return r;
+}
+
+SC_EXPORT int unshare(int flags)
+{
+	return retried_alone(real.unshare(flags), false, flags, 0);
+}
+
+SC_EXPORT int setns(int fd, int nstype)
+{
+	return retried_alone(real.setns(fd, nstype), true, fd, nstype);
+}
+
 /* glibc closes an fdopen()ed socket inside fclose, out of reach of close():
  * flush what the stream buffers first, so the FIN follows it. */
 SC_EXPORT int fclose(FILE *stream)
@@ -439,6 +465,10 @@ SC_EXPORT long syscall(long number, ...)
 		return epoll_ctl((int)a[0], (int)a[1], (int)a[2], (struct epoll_event *)a[3]);
 	case SYS_shutdown:
 		return shutdown((int)a[0], (int)a[1]);
+	case SYS_unshare:
+		return unshare((int)a[0]);
+	case SYS_setns:
+		return setns((int)a[0], (int)a[1]);
 	default:
 		return real.syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 	}

@@ -45,6 +45,8 @@ static void raw_closefrom(int lowfd)
 {
 	raw_syscall(SYS_close_range, lowfd > 0 ? lowfd : 0, ~0u, 0);
 }
+static int raw_unshare(int flags) { return (int)raw_syscall(SYS_unshare, flags); }
+static int raw_setns(int fd, int type) { return (int)raw_syscall(SYS_setns, fd, type); }
 static ssize_t raw_recvmsg(int fd, struct msghdr *m, int f)
 {
 	return raw_syscall(SYS_recvmsg, fd, m, f);
@@ -118,6 +120,8 @@ struct real_fns real = {
 	._exit = raw_exit,
 	._Exit = raw_exit,
 	.execve = raw_execve,
+	.unshare = raw_unshare,
+	.setns = raw_setns,
 };
 
 /* True when fn lives in the shim's own object: dlsym(RTLD_NEXT) must never
@@ -168,6 +172,8 @@ static void resolve_once(void)
 	bind_next((void **)&real.fexecve, "fexecve");
 	bind_next((void **)&real.posix_spawn, "posix_spawn");
 	bind_next((void **)&real.posix_spawnp, "posix_spawnp");
+	bind_next((void **)&real.unshare, "unshare");
+	bind_next((void **)&real.setns, "setns");
 }
 
 void real_resolve(void)

@@ -20,6 +20,8 @@ typedef pid_t (*fork_fn)(void);
 typedef int (*epoll_ctl_fn)(int, int, int, struct epoll_event *);
 typedef int (*close_range_fn)(unsigned, unsigned, int);
 typedef void (*closefrom_fn)(int);
+typedef int (*unshare_fn)(int);
+typedef int (*setns_fn)(int, int);
 typedef int (*fclose_fn)(FILE *);
 typedef ssize_t (*msg_fn)(int, struct msghdr *, int);
 typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
@@ -64,6 +66,8 @@ struct real_fns {
 	fexecve_fn fexecve;
 	spawn_fn posix_spawn;
 	spawn_fn posix_spawnp;
+	unshare_fn unshare;
+	setns_fn setns;
 };
 
 /* Until real_resolve() has run, every entry is a raw-syscall stand-in, so a

@@ -47,7 +47,7 @@
 #define PIPE_TAG UINT64_MAX
 #define BATCH 64
 
-enum handoff_kind { HAND_LINGER, HAND_SHUT_READ };
+enum handoff_kind { HAND_LINGER, HAND_SHUT_READ, HAND_QUIT };
 
 struct handoff {
 	int32_t fd;
@@ -80,6 +80,8 @@ static int state = STOPPED;
 static int queue_state = QUEUE_NONE;
 static int thread_wanted; /* work was queued while no thread ran */
 static int pipe_r = -1, pipe_w = -1, epfd = -1;
+static pthread_t thread;
+static int thread_tid;
 static int lingering;
 static uint64_t n_handed, n_released, n_fallbacks;
 
@@ -318,14 +320,22 @@ static void adopt(const struct handoff *h, uint64_t now)
 	schedule(i, now + (uint64_t)wait.timeout_ms);
 }
 
-static void take_handoffs(uint64_t now)
+/* True when a quit message came (reaper_pause): the thread leaves its loop
+ * after this batch; what follows it in the queue waits for the restart. */
+static bool take_handoffs(uint64_t now)
 {
 	struct handoff batch[BATCH];
 	ssize_t n;
+	bool quit = false;
 
-	while ((n = raw_syscall(SYS_read, LOAD(&pipe_r), batch, sizeof batch)) > 0)
-		for (ssize_t k = 0; k < n / (ssize_t)sizeof *batch; k++)
-			adopt(&batch[k], now);
+	while (!quit && (n = raw_syscall(SYS_read, LOAD(&pipe_r), batch, sizeof batch)) > 0)
+		for (ssize_t k = 0; k < n / (ssize_t)sizeof *batch; k++) {
+			if (batch[k].kind == HAND_QUIT)
+				quit = true;
+			else
+				adopt(&batch[k], now);
+		}
+	return quit;
 }
 
 static void run_due_timers(uint64_t now)
@@ -354,9 +364,11 @@ static int next_timeout(void)
 static void *reaper_main(void *unused)
 {
 	struct epoll_event events[BATCH];
+	bool quit = false;
 
 	(void)unused;
-	for (;;) {
+	STORE(&thread_tid, (int)raw_syscall(SYS_gettid));
+	while (!quit) {
 		int n = epoll_wait(LOAD(&epfd), events, BATCH, next_timeout());
 		pthread_mutex_lock(&lock);
 		uint64_t now = sc_now_ms();
@@ -365,14 +377,14 @@ static void *reaper_main(void *unused)
 			uint32_t i = (uint32_t)data;
 
 			if (data == PIPE_TAG)
-				take_handoffs(now);
+				quit |= take_handoffs(now);
 			else if (i && i <= nslots && slots[i - 1].used &&
 				 slots[i - 1].gen == (uint32_t)(data >> 32))
 				slot_step(i, now);
 		}
 		run_due_timers(now);
 		pthread_mutex_unlock(&lock);
-		if (n > 0) {
+		if (n > 0 && !quit) {
 			/* Gather what comes in the next moment into one wake-up. */
 			raw_sleep_ms(1);
 		}
@@ -493,34 +505,39 @@ static bool queue_ready(void)
 	return made;
 }
 
-static bool start_thread(void)
+/* The thread's epoll set, watching the queue; made once, and kept while
+ * the thread is paused (it holds the lingering sockets' registrations). */
+static bool epoll_ready(void)
 {
-	if (!queue_ready())
-		return false;
+	if (epfd >= 0)
+		return true;
 	epfd = selffd_move_high(epoll_create1(EPOLL_CLOEXEC), true);
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = PIPE_TAG };
-	if (epfd < 0 || raw_syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, pipe_r, &ev) < 0)
-		goto fail;
-
-	/* The thread takes none of the program's signals. */
-	sigset_t all, old;
-	pthread_attr_t attr;
-	pthread_t thread;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	int rc = pthread_create(&thread, &attr, reaper_main, NULL);
-	pthread_attr_destroy(&attr);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc == 0)
+	if (epfd >= 0 && raw_syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, pipe_r, &ev) == 0)
 		return true;
-fail:
 	if (epfd >= 0)
 		selffd_close(epfd);
 	epfd = -1;
 	return false;
+}
+
+static bool start_thread(void)
+{
+	if (!queue_ready() || !epoll_ready())
+		return false;
+
+	/* The thread takes none of the program's signals. Joinable, so that
+	 * reaper_pause() can know it is gone. */
+	sigset_t all, old;
+	pthread_attr_t attr;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	int rc = pthread_create(&thread, &attr, reaper_main, NULL);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc == 0;
 }
 
 static void start(void)
@@ -547,6 +564,40 @@ void reaper_safe_point(void)
 {
 	if (LOAD(&thread_wanted))
 		start();
+}
+
+/* pthread_join returns once the thread's tid is cleared, a moment before
+ * the kernel takes it out of the thread group: wait for that (bounded). */
+static void wait_task_gone(int tid)
+{
+	int pid = (int)raw_syscall(SYS_getpid);
+
+	for (int i = 0; i < 1000 && raw_syscall(SYS_tgkill, pid, tid, 0) == 0; i++)
+		raw_sleep_ms(1);
+}
+
+bool reaper_pause(void)
+{
+	int expected = RUNNING;
+
+	if (!__atomic_compare_exchange_n(&state, &expected, STARTING, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return false;
+	int saved_errno = errno;
+	struct handoff quit = { -1, HAND_QUIT, 0, 0 };
+	bool sent = raw_syscall(SYS_write, LOAD(&pipe_w), &quit, sizeof quit) == (long)sizeof quit;
+	if (sent) {
+		pthread_join(thread, NULL);
+		wait_task_gone(LOAD(&thread_tid));
+	}
+	STORE(&state, sent ? STOPPED : RUNNING);
+	errno = saved_errno;
+	return sent;
+}
+
+void reaper_resume(void)
+{
+	start();
 }
 
 static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)

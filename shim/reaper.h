@@ -26,6 +26,15 @@ bool reaper_shut_read_later(int fd, uint64_t cookie);
  * starts here. One atomic load otherwise. */
 void reaper_safe_point(void);
 
+/* For a call that needs the caller alone in its process (unshare with
+ * CLONE_NEWUSER, setns into a user or mount namespace): the thread, when it
+ * runs, leaves its loop at a quit message and exits, keeping its tables,
+ * its epoll set and the queue (hand-offs meanwhile are queued); true when it
+ * was running and is now gone. reaper_resume() starts it again, and it
+ * carries on with the same sockets. From a normal context only. */
+bool reaper_pause(void);
+void reaper_resume(void);
+
 /* The program is about to take number fd (one of the shim's) for a file of
  * its own: the thread's pipe or epoll set there moves elsewhere. A lingering
  * socket there is let go with it; then the thread is held (true returned)
