@@ -23,6 +23,7 @@
 #include "rawsys.h"
 #include "real.h"
 #include "reaper.h"
+#include "room.h"
 #include "selffd.h"
 #include "release.h"
 #include "shim.h"
@@ -99,7 +100,7 @@ static int is_tcp_request(int domain, int type, int protocol)
 
 SC_EXPORT int socket(int domain, int type, int protocol)
 {
-	int fd = real.socket(domain, type, protocol);
+	int fd = WITH_ROOM(1, real.socket(domain, type, protocol));
 
 	if (fd >= 0 && active() && is_tcp_request(domain, type, protocol))
 		track_tcp(fd);
@@ -122,7 +123,7 @@ static void track_accepted(int listener, int fd)
 
 SC_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	int conn = real.accept(fd, addr, len);
+	int conn = WITH_ROOM(1, real.accept(fd, addr, len));
 
 	track_accepted(fd, conn);
 	return conn;
@@ -130,7 +131,7 @@ SC_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 
 SC_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-	int conn = real.accept4(fd, addr, len, flags);
+	int conn = WITH_ROOM(1, real.accept4(fd, addr, len, flags));
 
 	track_accepted(fd, conn);
 	return conn;
@@ -138,7 +139,7 @@ SC_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 
 SC_EXPORT int dup(int fd)
 {
-	int copy = real.dup(fd);
+	int copy = WITH_ROOM(1, real.dup(fd));
 
 	if (copy >= 0)
 		own_track_dup(fd, copy);
@@ -198,7 +199,8 @@ SC_EXPORT int dup3(int oldfd, int newfd, int flags)
  * pointer, which carries either through unchanged. */
 static int fcntl_common(fcntl_fn fn, int fd, int cmd, void *arg)
 {
-	int r = fn(fd, cmd, arg);
+	bool dups = cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC;
+	int r = dups ? WITH_ROOM(1, fn(fd, cmd, arg)) : fn(fd, cmd, arg);
 
 	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
 		own_track_dup(fd, r);

@@ -168,6 +168,7 @@ const char *linger_end_name(enum linger_end end)
 	case LINGER_PEER_DONE: return "peer finished";
 	case LINGER_IDLE: return "idle bound";
 	case LINGER_TIMEOUT: return "total bound";
+	case LINGER_NO_ROOM: return "the program needed the number";
 	default: return "running";
 	}
 }

@@ -518,6 +518,16 @@ size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][48
 	return n;
 }
 
+bool own_give_back_books(void)
+{
+	int fd = __atomic_exchange_n(&books_fd, -1, __ATOMIC_ACQ_REL);
+
+	if (fd < 0)
+		return false;
+	selffd_close(fd);
+	return true;
+}
+
 void own_yield_number(int fd)
 {
 	if (fd < 0 || LOAD(&books_fd) != fd)

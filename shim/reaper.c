@@ -79,6 +79,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int state = STOPPED;
 static int queue_state = QUEUE_NONE;
 static int thread_wanted; /* work was queued while no thread ran */
+static int queue_users;   /* hand-offs between their look at the queue and their write */
 static int pipe_r = -1, pipe_w = -1, epfd = -1;
 static pthread_t thread;
 static int thread_tid;
@@ -468,6 +469,118 @@ static void drain_in_place(uint64_t until_ms)
 	}
 }
 
+/* ---- descriptor pressure: numbers given back to the program ------------- */
+
+/* The slot that has lingered longest; a read side still to be shut only
+ * when no linger is left (ending it early may draw the reset it avoids).
+ * 0 when there is none. */
+static uint32_t longest_lingering(void)
+{
+	uint32_t best = 0;
+
+	for (uint32_t i = 1; i <= nslots; i++) {
+		const struct slot *s = &slots[i - 1], *b = best ? &slots[best - 1] : NULL;
+		if (s->used && (!b || (b->shut_read && !s->shut_read) ||
+				(b->shut_read == s->shut_read && s->l.start_ms < b->l.start_ms)))
+			best = i;
+	}
+	return best;
+}
+
+/* Ends one linger with the no-wait fallback (its FIN is out; what arrived
+ * is discarded) and frees its number. Under `lock`. False when none left. */
+static bool end_one_linger(void)
+{
+	uint32_t i = longest_lingering();
+	struct handoff h;
+	struct sc_linger l;
+
+	if (i) {
+		struct slot *s = &slots[i - 1];
+		bool ours = probe_cookie(s->l.fd) == s->cookie;
+		if (ours && s->shut_read)
+			raw_syscall(SYS_shutdown, s->l.fd, SHUT_RD);
+		s->l.end = LINGER_NO_ROOM;
+		slot_end(i, ours);
+		return true;
+	}
+	/* Queued and not yet taken up (the thread reads the queue under
+	 * `lock`, which is held here). A pause's quit message goes back. */
+	if (LOAD(&queue_state) != QUEUE_READY ||
+	    raw_syscall(SYS_read, LOAD(&pipe_r), &h, sizeof h) != (long)sizeof h)
+		return false;
+	if (h.kind == HAND_QUIT) {
+		raw_syscall(SYS_write, LOAD(&pipe_w), &h, sizeof h);
+		return false;
+	}
+	if (drain_take(&h, &l)) {
+		l.end = LINGER_NO_ROOM;
+		drain_end(&l);
+	}
+	return true;
+}
+
+/* pthread_mutex_trylock, a few times: a signal handler may have interrupted
+ * this very thread while it held the lock (fork, dup2 making way). */
+static bool lock_briefly(void)
+{
+	for (int i = 0; i < 20; i++) {
+		if (pthread_mutex_trylock(&lock) == 0)
+			return true;
+		raw_sleep_ms(1);
+	}
+	return false;
+}
+
+/* No linger left: the thread's own descriptors (queue and epoll set) go
+ * back too; the thread is paused for good, and queue, set and thread are
+ * made again when a close next hands off. Returns the numbers freed. */
+static int give_back_fixed(void)
+{
+	int expected = QUEUE_READY, freed = 0;
+
+	if (LOAD(&lingering) != 0 || (LOAD(&state) == RUNNING && !reaper_pause()) ||
+	    LOAD(&state) == STARTING)
+		return 0;
+	if (__atomic_compare_exchange_n(&queue_state, &expected, QUEUE_MAKING, false,
+					__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+		/* Hand-offs already past their look finish their write first. */
+		for (int i = 0; i < 100 && __atomic_load_n(&queue_users, __ATOMIC_SEQ_CST); i++)
+			raw_sleep_ms(1);
+		if (__atomic_load_n(&queue_users, __ATOMIC_SEQ_CST) || LOAD(&lingering)) {
+			STORE(&queue_state, QUEUE_READY);
+			return 0;
+		}
+		selffd_close(LOAD(&pipe_r));
+		selffd_close(LOAD(&pipe_w));
+		STORE(&pipe_r, -1);
+		STORE(&pipe_w, -1);
+		STORE(&queue_state, QUEUE_NONE);
+		freed += 2;
+	}
+	if (epfd >= 0) {
+		selffd_close(epfd);
+		epfd = -1;
+		freed++;
+	}
+	return freed;
+}
+
+int reaper_make_room(int need)
+{
+	int freed = 0, saved_errno = errno;
+
+	if (!lock_briefly())
+		return 0;
+	while (freed < need && end_one_linger())
+		freed++;
+	pthread_mutex_unlock(&lock);
+	if (freed < need)
+		freed += give_back_fixed();
+	errno = saved_errno;
+	return freed;
+}
+
 /* ---- starting, handing off, fork, exit ---------------------------------- */
 
 /* The hand-off queue: a non-blocking pipe at two numbers of the shim's,
@@ -511,7 +624,7 @@ static bool epoll_ready(void)
 {
 	if (epfd >= 0)
 		return true;
-	epfd = selffd_move_high(epoll_create1(EPOLL_CLOEXEC), true);
+	epfd = selffd_move_high((int)raw_syscall(SYS_epoll_create1, EPOLL_CLOEXEC), true);
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = PIPE_TAG };
 	if (epfd >= 0 && raw_syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, pipe_r, &ev) == 0)
 		return true;
@@ -521,10 +634,12 @@ static bool epoll_ready(void)
 	return false;
 }
 
-static bool start_thread(void)
+/* 1: started; 0: no descriptor for the queue or the epoll set (try again
+ * at a later safe point); -1: no thread can be made. */
+static int start_thread(void)
 {
 	if (!queue_ready() || !epoll_ready())
-		return false;
+		return 0;
 
 	/* The thread takes none of the program's signals. Joinable, so that
 	 * reaper_pause() can know it is gone. */
@@ -537,7 +652,7 @@ static bool start_thread(void)
 	int rc = pthread_create(&thread, &attr, reaper_main, NULL);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return rc == 0;
+	return rc == 0 ? 1 : -1;
 }
 
 static void start(void)
@@ -550,13 +665,13 @@ static void start(void)
 		return;
 	int saved_errno = errno;
 	STORE(&thread_wanted, 0); /* what is queued from now on, the thread reads */
-	bool ok = start_thread();
-	STORE(&state, ok ? RUNNING : FAILED);
-	if (!ok) {
+	int started = start_thread();
+	if (started < 0)
 		sc_log_write(SC_LOG_ERROR, __func__,
 			     "cannot start the background thread; lingering closes will only half-close and drain");
+	if (started <= 0)
 		drain_in_place(sc_now_ms()); /* what was queued: released now */
-	}
+	STORE(&state, started > 0 ? RUNNING : started == 0 ? STOPPED : FAILED);
 	errno = saved_errno;
 }
 
@@ -583,11 +698,14 @@ bool reaper_pause(void)
 	if (!__atomic_compare_exchange_n(&state, &expected, STARTING, false, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE))
 		return false;
-	int saved_errno = errno;
+	int saved_errno = errno, cancel;
 	struct handoff quit = { -1, HAND_QUIT, 0, 0 };
 	bool sent = raw_syscall(SYS_write, LOAD(&pipe_w), &quit, sizeof quit) == (long)sizeof quit;
 	if (sent) {
+		/* pthread_join is a cancellation point: not in the shim's steps. */
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
 		pthread_join(thread, NULL);
+		pthread_setcancelstate(cancel, NULL);
 		wait_task_gone(LOAD(&thread_tid));
 	}
 	STORE(&state, sent ? STOPPED : RUNNING);
@@ -605,8 +723,13 @@ static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)
 	int saved_errno = errno, quota;
 	bool handed = false;
 
+	/* Counted before the look at the queue, so that give_back_fixed()
+	 * never closes it under a write (seq_cst both sides). */
+	__atomic_add_fetch(&queue_users, 1, __ATOMIC_SEQ_CST);
 	if (LOAD(&state) == FAILED || !queue_ready()) {
+		__atomic_sub_fetch(&queue_users, 1, __ATOMIC_SEQ_CST);
 		ADD(&n_fallbacks, 1);
+		errno = saved_errno;
 		return false;
 	}
 	int base = selffd_base(&quota);
@@ -625,6 +748,7 @@ static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)
 				selffd_close(keep);
 		}
 	}
+	__atomic_sub_fetch(&queue_users, 1, __ATOMIC_SEQ_CST);
 	if (handed) {
 		ADD(&n_handed, 1);
 		if (LOAD(&state) != RUNNING)

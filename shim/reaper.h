@@ -35,6 +35,15 @@ void reaper_safe_point(void);
 bool reaper_pause(void);
 void reaper_resume(void);
 
+/* The program was refused a descriptor (EMFILE, ENFILE): give numbers back,
+ * at least `need` if there are that many. First the lingers that have run
+ * longest, ended with the no-wait fallback (FIN out, input discarded), as
+ * nginx drops reusable connections under descriptor pressure; with no
+ * linger left, the thread's own queue and epoll set (the thread is paused;
+ * all are made again at the next hand-off). Returns how many were freed.
+ * errno is preserved. */
+int reaper_make_room(int need);
+
 /* The program is about to take number fd (one of the shim's) for a file of
  * its own: the thread's pipe or epoll set there moves elsewhere. A lingering
  * socket there is let go with it; then the thread is held (true returned)

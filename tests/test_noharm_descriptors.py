@@ -5,7 +5,10 @@ and with the shim (the `noharm` fixture) and asserts it saw the same thing.
 - closefrom() where close_range is refused (seccomp) still closes;
 - no log line goes into a socket on descriptor 2 (inetd style);
 - SO_LINGER {1, N} set by the program: its close is the kernel's;
+- at RLIMIT_NOFILE (64, 1024) the program gets every descriptor it would alone;
 """
+
+import pytest
 
 
 def test_failing_calls_act_on_nothing(noharm):
@@ -39,3 +42,14 @@ def test_so_linger_chosen_by_the_program(noharm):
     # program asked; the shim must neither return at once nor block its exit.
     plain, _ = noharm("nh_so_linger")
     assert "{1, 1}: 0 ok, blocked" in plain.stdout
+
+
+@pytest.mark.parametrize("limit", [64, 1024])
+@pytest.mark.parametrize("started_under_it", [False, True])
+def test_descriptor_limit(noharm, limit, started_under_it):
+    # At its RLIMIT_NOFILE a program gets every number it would alone: the
+    # shim gives back what it holds (lingers, the longest first; then its
+    # thread's queue and epoll set; then the books' descriptor, which sits
+    # under the limit only when the whole family started under it).
+    plain, _ = noharm("nh_fd_limit", limit, nofile=limit if started_under_it else None)
+    assert "then EMFILE" in plain.stdout
