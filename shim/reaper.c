@@ -398,16 +398,22 @@ static void *reaper_main(void *unused)
 #define DRAIN_BATCH 16
 
 /* One queued record, taken up in place: a linger to run (true), or done
- * with at once (a number the program took over; a read side to shut, which
- * the ending process no longer needs). */
-static bool drain_take(const struct handoff *h, struct sc_linger *l)
+ * with at once (false): a number the program took over, or a read side to
+ * shut, shut now only when the process goes on (shut_read_now; an ending
+ * process lingers that socket itself, and a real SHUT_RD would make the
+ * kernel reset what the peer still sends). */
+static bool drain_take(const struct handoff *h, struct sc_linger *l, bool shut_read_now)
 {
-	if (probe_cookie(h->fd) == h->cookie && h->kind == HAND_LINGER) {
+	bool ours = probe_cookie(h->fd) == h->cookie;
+
+	if (ours && h->kind == HAND_LINGER) {
 		linger_resume(l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
 			      h->start_ms);
 		return true;
 	}
-	if (probe_cookie(h->fd) == h->cookie)
+	if (ours && shut_read_now)
+		raw_syscall(SYS_shutdown, h->fd, SHUT_RD);
+	if (ours)
 		selffd_close(h->fd);
 	ADD(&n_released, 1);
 	ADD(&lingering, -1);
@@ -464,7 +470,7 @@ static void drain_in_place(uint64_t until_ms)
 	while ((n = raw_syscall(SYS_read, LOAD(&pipe_r), queued, sizeof queued)) > 0) {
 		int live = 0;
 		for (long k = 0; k < n / (long)sizeof *queued; k++)
-			live += drain_take(&queued[k], &ls[live]);
+			live += drain_take(&queued[k], &ls[live], false);
 		drain_batch(ls, live, until_ms);
 	}
 }
@@ -488,8 +494,9 @@ static uint32_t longest_lingering(void)
 }
 
 /* Ends one linger with the no-wait fallback (its FIN is out; what arrived
- * is discarded) and frees its number. Under `lock`. False when none left. */
-static bool end_one_linger(void)
+ * is discarded). Under `lock`. 1: a number was freed; 0: a linger ended
+ * whose number the program had already taken over; -1: none left. */
+static int end_one_linger(void)
 {
 	uint32_t i = longest_lingering();
 	struct handoff h;
@@ -502,22 +509,23 @@ static bool end_one_linger(void)
 			raw_syscall(SYS_shutdown, s->l.fd, SHUT_RD);
 		s->l.end = LINGER_NO_ROOM;
 		slot_end(i, ours);
-		return true;
+		return ours;
 	}
 	/* Queued and not yet taken up (the thread reads the queue under
 	 * `lock`, which is held here). A pause's quit message goes back. */
 	if (LOAD(&queue_state) != QUEUE_READY ||
 	    raw_syscall(SYS_read, LOAD(&pipe_r), &h, sizeof h) != (long)sizeof h)
-		return false;
+		return -1;
 	if (h.kind == HAND_QUIT) {
 		raw_syscall(SYS_write, LOAD(&pipe_w), &h, sizeof h);
-		return false;
+		return -1;
 	}
-	if (drain_take(&h, &l)) {
+	bool ours = probe_cookie(h.fd) == h.cookie;
+	if (drain_take(&h, &l, true)) {
 		l.end = LINGER_NO_ROOM;
 		drain_end(&l);
 	}
-	return true;
+	return ours;
 }
 
 /* pthread_mutex_trylock, a few times: a signal handler may have interrupted
@@ -572,8 +580,8 @@ int reaper_make_room(int need)
 
 	if (!lock_briefly())
 		return 0;
-	while (freed < need && end_one_linger())
-		freed++;
+	for (int ended; freed < need && (ended = end_one_linger()) >= 0;)
+		freed += ended;
 	pthread_mutex_unlock(&lock);
 	if (freed < need)
 		freed += give_back_fixed();
