@@ -1,11 +1,13 @@
 /* nh_fd_limit.c: a program at its RLIMIT_NOFILE gets exactly as many
  * descriptors as it would alone. Run as `nh_fd_limit SOFT`: it sets its soft
  * limit and re-executes itself, so that everything loaded starts under it.
- * Then it closes 8 connections with unread input (what a lingering close
- * acts on; their peers stay open), opens another socket, and opens files
- * until EMFILE; prints how many it got, then what other descriptor-creating
- * calls do once a few numbers are free again, and at the limit. */
+ * Then, for each of several descriptor-creating calls (open, fopen, opendir,
+ * socket, pipe, eventfd, dup): it closes 8 connections with unread input
+ * (what a lingering close acts on; their peers stay open), makes
+ * descriptors until EMFILE, prints how many it got, and drops them again.
+ * Last, socketpair with one and with two numbers free. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -19,45 +21,84 @@
 
 #define LINGERS 8
 
-static void report(const char *what, int r)
+/* One way of making descriptors: how many it makes per call. */
+struct creator {
+	const char *name;
+	int per_call;
+	int (*make)(void);
+};
+
+static int by_open(void) { return open("/dev/null", O_RDONLY); }
+static int by_fopen(void)
 {
-	printf("  %s: %s\n", what, r >= 0 ? "ok" : strerrorname_np(errno));
+	FILE *f = fopen("/dev/null", "r");
+	return f ? fileno(f) : -1; /* never closed with fclose: the fill is dropped by number */
+}
+static int by_opendir(void)
+{
+	DIR *d = opendir("/");
+	return d ? dirfd(d) : -1;
+}
+static int by_socket(void) { return socket(AF_INET, SOCK_STREAM, 0); }
+static int by_pipe(void)
+{
+	int p[2];
+	return pipe(p) < 0 ? -1 : p[1];
+}
+static int by_eventfd(void) { return eventfd(0, EFD_CLOEXEC); }
+static int by_dup(void) { return dup(0); }
+
+static const struct creator creators[] = {
+	{ "open", 1, by_open },       { "fopen", 1, by_fopen }, { "opendir", 1, by_opendir },
+	{ "socket", 1, by_socket },   { "pipe", 2, by_pipe },   { "eventfd", 1, by_eventfd },
+	{ "dup", 1, by_dup },
+};
+
+/* Connections closed with unread input (what a lingering close acts on);
+ * their peers stay open, in clients[]. */
+static void close_lingering(int clients[LINGERS])
+{
+	for (int i = 0; i < LINGERS; i++)
+		close(tcp_pair(&clients[i]));
+	int other = socket(AF_INET, SOCK_STREAM, 0);
+	close(other);
 }
 
-static int files_until_full(int *last)
+/* Descriptors until EMFILE; then every descriptor above `keep` goes. */
+static void fill(const struct creator *c, int keep)
 {
-	int n = 0, fd;
+	int made = 0;
 
-	while ((fd = open("/dev/null", O_RDONLY)) >= 0) {
-		*last = fd;
-		n++;
-	}
-	printf("opened %d files, then %s\n", n, strerrorname_np(errno));
-	return n;
+	errno = 0;
+	while (c->make() >= 0)
+		made += c->per_call;
+	printf("%s: %d descriptors, then %s\n", c->name, made, strerrorname_np(errno));
+	closefrom(keep + 1);
 }
 
 static void run(void)
 {
-	int clients[LINGERS], last = -1, p[2];
+	int clients[LINGERS];
+	int keep = dup(0); /* the highest number the program keeps */
 
-	for (int i = 0; i < LINGERS; i++)
-		close(tcp_pair(&clients[i]));
-	int other = socket(AF_INET, SOCK_STREAM, 0);
-	files_until_full(&last);
-
-	printf("with three numbers free again:\n");
+	close(keep);
+	keep--;
+	for (size_t i = 0; i < sizeof creators / sizeof *creators; i++) {
+		close_lingering(clients);
+		fill(&creators[i], keep); /* the peers go too */
+	}
+	printf("socketpair at the limit, one number free:\n");
+	close_lingering(clients);
+	int sv[2], last = -1, fd;
+	while ((fd = open("/dev/null", O_RDONLY)) >= 0)
+		last = fd;
 	close(last);
+	errno = 0;
+	int r = socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	printf("  socketpair: %s\n", r == 0 ? "ok" : strerrorname_np(errno));
 	close(last - 1);
-	close(last - 2);
-	report("pipe", pipe(p));
-	report("eventfd", eventfd(0, EFD_CLOEXEC));
-	report("epoll_create1", epoll_create1(EPOLL_CLOEXEC));
-	report("socket", socket(AF_INET, SOCK_STREAM, 0));
-	report("dup", dup(0));
-	report("fcntl F_DUPFD_CLOEXEC", fcntl(0, F_DUPFD_CLOEXEC, 0));
-	for (int i = 0; i < LINGERS; i++)
-		close(clients[i]);
-	close(other);
+	r = socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	printf("  and with two: %s\n", r == 0 ? "ok" : strerrorname_np(errno));
 }
 
 int main(int argc, char **argv)
