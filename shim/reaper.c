@@ -540,16 +540,11 @@ static bool lock_briefly(void)
 	return false;
 }
 
-/* No linger left: the thread's own descriptors (queue and epoll set) go
- * back too; the thread is paused for good, and queue, set and thread are
- * made again when a close next hands off. Returns the numbers freed. */
-static int give_back_fixed(void)
+/* The queue and the epoll set, closed; the caller holds the state. */
+static int close_fixed(void)
 {
 	int expected = QUEUE_READY, freed = 0;
 
-	if (LOAD(&lingering) != 0 || (LOAD(&state) == RUNNING && !reaper_pause()) ||
-	    LOAD(&state) == STARTING)
-		return 0;
 	if (__atomic_compare_exchange_n(&queue_state, &expected, QUEUE_MAKING, false,
 					__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
 		/* Hand-offs already past their look finish their write first. */
@@ -571,6 +566,28 @@ static int give_back_fixed(void)
 		epfd = -1;
 		freed++;
 	}
+	return freed;
+}
+
+/* No linger left: the thread's own descriptors (queue and epoll set) go
+ * back too; the thread is paused for good, and queue, set and thread are
+ * made again when a close next hands off. Returns the numbers freed. */
+static int give_back_fixed(void)
+{
+	int before = STOPPED;
+
+	if (LOAD(&lingering) != 0 || (LOAD(&state) == RUNNING && !reaper_pause()))
+		return 0;
+	/* Held in STARTING meanwhile, so that no safe point starts the thread
+	 * on the descriptors being closed. */
+	if (!__atomic_compare_exchange_n(&state, &before, STARTING, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE) &&
+	    (before != FAILED ||
+	     !__atomic_compare_exchange_n(&state, &before, STARTING, false, __ATOMIC_ACQ_REL,
+					  __ATOMIC_ACQUIRE)))
+		return 0;
+	int freed = close_fixed();
+	STORE(&state, before);
 	return freed;
 }
 
