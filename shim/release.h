@@ -20,6 +20,13 @@ void release_before_replace(int oldfd, int newfd);
  * (never the shim's own). */
 void release_range(unsigned first, unsigned last);
 
+/* closefrom(lowfd) where close_range() is refused: as glibc does then, walk
+ * /proc/self/fd (getdents64 into a fixed buffer) and close every number from
+ * lowfd up, each through the release path, never the shim's own. False when
+ * the directory cannot be read (glibc's own fallback then decides).
+ * Async-signal-safe. */
+bool release_close_from(int lowfd);
+
 /* The process is ending with sockets still open: linger them like a close,
  * bounded by SAFECLOSE_EXIT_WAIT_MS, and wait for the background lingers.
  * from_exit: exit() or return from main (stdio is flushed first);
