@@ -20,7 +20,7 @@ APP_CFLAGS   := -std=gnu11 $(WARN) -pthread $(CFLAGS)
 SHIM_SRCS := $(wildcard shim/*.c)
 SHIM_OBJS := $(SHIM_SRCS:shim/%.c=$(BUILD)/shim/%.o)
 # Everything but the entry points: what unit tests and tools link directly.
-CORE_OBJS := $(filter-out $(BUILD)/shim/interpose.o,$(SHIM_OBJS))
+CORE_OBJS := $(filter-out $(BUILD)/shim/interpose.o $(BUILD)/shim/creators.o,$(SHIM_OBJS))
 
 APPS      := $(patsubst test-apps/%.c,$(BUILD)/%,$(wildcard test-apps/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

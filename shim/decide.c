@@ -26,5 +26,8 @@ bool decide_should_linger(long mode, int fd)
 		return false;
 	if (mode == SC_MODE_PENDING && !something_to_protect(fd, &facts))
 		return false;
-	return !probe_abortive_linger(fd);
+	/* SO_LINGER {1, N}: the kernel's close blocks as the program asked (a
+	 * hand-off would return at once, and the shim's own final close would
+	 * block instead); {1, 0}: an abortive close on purpose. */
+	return !probe_linger_chosen(fd);
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "rawsys.h"
 #include "real.h"
 #include "reaper.h"
+#include "room.h"
 #include "selffd.h"
 #include "spawned.h"
 #include "self.h"
@@ -87,7 +89,7 @@ static bool known_to_shim(int fd)
 	return selffd_owns(fd) || own_lookup(fd, &booked);
 }
 
-SC_EXPORT int close(int fd)
+static int close_common(int fd)
 {
 	if (!active() || (known_to_shim(fd) && !sc_self()))
 		return real.close(fd);
@@ -99,14 +101,22 @@ SC_EXPORT int close(int fd)
 	return real.close(fd);
 }
 
-/* A TCP socket the program now holds: on the books, and the background
- * thread started here, in a normal context, before any close needs it. */
+/* close() is a cancellation point: with a cancellation pending, glibc's
+ * ends the thread before it closes anything, so the shim acts on it first,
+ * where nothing has been done yet (the release path itself has none). */
+SC_EXPORT int close(int fd)
+{
+	if (active())
+		pthread_testcancel();
+	return close_common(fd);
+}
+
+/* A TCP socket the program now holds: on the books. */
 static void track_tcp(int fd)
 {
 	if (!sc_self())
 		return;
 	own_track_socket(fd);
-	reaper_start();
 }
 
 static int is_tcp_request(int domain, int type, int protocol)
@@ -117,10 +127,12 @@ static int is_tcp_request(int domain, int type, int protocol)
 
 SC_EXPORT int socket(int domain, int type, int protocol)
 {
-	int fd = real.socket(domain, type, protocol);
+	int fd = WITH_ROOM(1, real.socket(domain, type, protocol));
 
 	if (fd >= 0 && active() && sc_role_connected() && is_tcp_request(domain, type, protocol))
 		track_tcp(fd);
+	if (active())
+		reaper_safe_point();
 	return fd;
 }
 
@@ -133,11 +145,13 @@ static void track_accepted(int listener, int fd)
 	if (fd >= 0 && active() && sc_role_accepted() &&
 	    (own_lookup(listener, &cookie) || probe_is_tcp(fd)))
 		track_tcp(fd);
+	if (active())
+		reaper_safe_point();
 }
 
 SC_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	int conn = real.accept(fd, addr, len);
+	int conn = WITH_ROOM(1, real.accept(fd, addr, len));
 
 	track_accepted(fd, conn);
 	return conn;
@@ -145,7 +159,7 @@ SC_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 
 SC_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-	int conn = real.accept4(fd, addr, len, flags);
+	int conn = WITH_ROOM(1, real.accept4(fd, addr, len, flags));
 
 	track_accepted(fd, conn);
 	return conn;
@@ -153,7 +167,7 @@ SC_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 
 SC_EXPORT int dup(int fd)
 {
-	int copy = real.dup(fd);
+	int copy = WITH_ROOM(1, real.dup(fd));
 
 	if (copy >= 0 && acting())
 		own_track_dup(fd, copy);
@@ -180,41 +194,42 @@ static void made_way(bool held)
 		reaper_number_yielded();
 }
 
-SC_EXPORT int dup2(int oldfd, int newfd)
+/* dup2/dup3 over newfd. A call the kernel refuses before it looks at any
+ * descriptor (fs/file.c: dup3 with flags other than O_CLOEXEC, or onto
+ * itself) goes straight through: it must act on nothing. */
+static int replace_fd(int oldfd, int newfd, int flags, bool is_dup3)
 {
 	bool held = false, act = acting();
 
+	if (is_dup3 && ((flags & ~O_CLOEXEC) || oldfd == newfd))
+		return real.dup3(oldfd, newfd, flags);
 	if (act) {
 		release_before_replace(oldfd, newfd);
 		held = make_way(newfd);
 	}
-	int fd = real.dup2(oldfd, newfd);
+	int fd = is_dup3 ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
 	made_way(held);
 	if (fd >= 0 && act)
 		own_track_dup(oldfd, fd);
 	return fd;
 }
 
+SC_EXPORT int dup2(int oldfd, int newfd)
+{
+	return replace_fd(oldfd, newfd, 0, false);
+}
+
 SC_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
-	bool held = false, act = acting();
-
-	if (act) {
-		release_before_replace(oldfd, newfd);
-		held = make_way(newfd);
-	}
-	int fd = real.dup3(oldfd, newfd, flags);
-	made_way(held);
-	if (fd >= 0 && act)
-		own_track_dup(oldfd, fd);
-	return fd;
+	return replace_fd(oldfd, newfd, flags, true);
 }
 
 /* fcntl's third argument is an int or a pointer; glibc itself reads it as a
  * pointer, which carries either through unchanged. */
 static int fcntl_common(fcntl_fn fn, int fd, int cmd, void *arg)
 {
-	int r = fn(fd, cmd, arg);
+	bool dups = cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC;
+	int r = dups ? WITH_ROOM(1, fn(fd, cmd, arg)) : fn(fd, cmd, arg);
 
 	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && acting())
 		own_track_dup(fd, r);
@@ -249,6 +264,8 @@ SC_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 		epb_added(epfd, fd);
 	else
 		epb_deleted(epfd, fd);
+	if (active())
+		reaper_safe_point();
 	return r;
 }
 
@@ -374,19 +391,77 @@ SC_EXPORT int wordexp(const char *words, wordexp_t *result, int flags)
 	return real.wordexp(words, result, flags);
 }
 
+/* close_range() that the kernel refuses outright (unknown flags, first above
+ * last) or that only marks close-on-exec goes straight through: it lets go
+ * of nothing, so nothing may be released. */
+static bool close_range_releases(unsigned first, unsigned last, int flags)
+{
+	return !(flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) &&
+	       !(flags & CLOSE_RANGE_CLOEXEC) && first <= last;
+}
+
+/* close_range() is there (an older kernel or a seccomp filter may refuse
+ * it): one empty range, so nothing is released for a call that fails. */
+static bool close_range_works(void)
+{
+	int saved_errno = errno;
+	bool works = real.close_range(~0u, ~0u, 0) == 0;
+
+	errno = saved_errno;
+	return works;
+}
+
 SC_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-	if ((flags & CLOSE_RANGE_CLOEXEC) || first > last || !acting())
+	if (!acting() || !close_range_releases(first, last, flags) || !close_range_works())
 		return real.close_range(first, last, flags);
 	own_let_go_of_books(first, last); /* "close all": the books go too */
 	release_range(first, last);
 	return selffd_close_range_around(first, last, flags);
 }
 
+/* glibc's closefrom: close_range, or where that is refused, a walk of
+ * /proc/self/fd (ours goes around the shim's descriptors); when neither can
+ * be done, glibc's own decides (it ends the program, as without the shim). */
 SC_EXPORT void closefrom(int lowfd)
 {
-	if (lowfd >= 0)
-		close_range((unsigned)lowfd, ~0u, 0);
+	int from = lowfd > 0 ? lowfd : 0;
+
+	real_resolve();
+	if (!active()) {
+		real.closefrom(lowfd);
+		return;
+	}
+	int saved_errno = errno;
+	if (close_range((unsigned)from, ~0u, 0) < 0 && !release_close_from(from))
+		real.closefrom(from);
+	errno = saved_errno;
+}
+
+/* unshare(CLONE_NEWUSER) and setns() into a user or mount namespace want
+ * the caller alone in its process, and fail with EINVAL beside the shim's
+ * thread: when the thread runs, it is paused for one retry and resumed. The
+ * retry's result is the call's (EINVAL again when the program has threads
+ * of its own). */
+static int retried_alone(int r, bool is_setns, int a, int b)
+{
+	if (r == 0 || errno != EINVAL || !acting() || !reaper_pause())
+		return r;
+	r = is_setns ? real.setns(a, b) : real.unshare(a);
+	int saved_errno = errno;
+	reaper_resume();
+	errno = saved_errno;
+	return r;
+}
+
+SC_EXPORT int unshare(int flags)
+{
+	return retried_alone(real.unshare(flags), false, flags, 0);
+}
+
+SC_EXPORT int setns(int fd, int nstype)
+{
+	return retried_alone(real.setns(fd, nstype), true, fd, nstype);
 }
 
 /* glibc closes an fdopen()ed socket inside fclose, out of reach of close():
@@ -403,6 +478,8 @@ SC_EXPORT int fclose(FILE *stream)
 		errno = saved_errno;
 		release_before_close(fd);
 	}
+	if (active())
+		reaper_safe_point(); /* stdio: never in a signal handler */
 	return real.fclose(stream);
 }
 
@@ -472,7 +549,7 @@ SC_EXPORT long syscall(long number, ...)
 	SYSCALL_VARARGS(number, a);
 	switch (active() ? number : -1) {
 	case SYS_close:
-		return close((int)a[0]);
+		return close_common((int)a[0]); /* syscall() is no cancellation point */
 	case SYS_close_range:
 		return close_range((unsigned)a[0], (unsigned)a[1], (int)a[2]);
 #ifdef SYS_dup2
@@ -485,6 +562,10 @@ SC_EXPORT long syscall(long number, ...)
 		return epoll_ctl((int)a[0], (int)a[1], (int)a[2], (struct epoll_event *)a[3]);
 	case SYS_shutdown:
 		return shutdown((int)a[0], (int)a[1]);
+	case SYS_unshare:
+		return unshare((int)a[0]);
+	case SYS_setns:
+		return setns((int)a[0], (int)a[1]);
 	default:
 		return real.syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 	}
@@ -628,7 +709,11 @@ SC_EXPORT int shutdown(int fd, int how)
 
 	if (!active() || how == SHUT_WR || !own_lookup(fd, &cookie) || !sc_self())
 		return real.shutdown(fd, how);
-	return release_shutdown_read(fd, how);
+	int r = release_shutdown_read(fd, how);
+	/* The deferred read shutdown needs the thread now: a thread of the
+	 * program may be blocked reading, waiting for it. */
+	reaper_safe_point();
+	return r;
 }
 
 /* After the program's shutdown(SHUT_RD), its reads see end-of-file, as they

@@ -153,7 +153,7 @@ void linger_run_in_place(int fd, uint64_t linger_ms, uint64_t idle_ms)
 		/* Without POLLIN to wait on, a socket shut both ways polls as hung
 		 * up at once: sleep on no descriptor rather than spin. */
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		poll(&p, wait.readable ? 1 : 0, wait.timeout_ms);
+		raw_poll(&p, wait.readable ? 1 : 0, wait.timeout_ms);
 	}
 	linger_finish(&l);
 	SC_LOG(SC_LOG_DEBUG, "fd %d lingered %llu ms, discarded %llu bytes, end: %s", fd,
@@ -168,6 +168,7 @@ const char *linger_end_name(enum linger_end end)
 	case LINGER_PEER_DONE: return "peer finished";
 	case LINGER_IDLE: return "idle bound";
 	case LINGER_TIMEOUT: return "total bound";
+	case LINGER_NO_ROOM: return "the program needed the number";
 	default: return "running";
 	}
 }

@@ -592,6 +592,16 @@ void own_exec_env_done(void)
 	errno = saved_errno;
 }
 
+bool own_give_back_books(void)
+{
+	int fd = __atomic_exchange_n(&books_fd, -1, __ATOMIC_ACQ_REL);
+
+	if (fd < 0)
+		return false;
+	selffd_close(fd);
+	return true;
+}
+
 void own_yield_number(int fd)
 {
 	if (fd < 0 || LOAD(&books_fd) != fd)

@@ -119,6 +119,12 @@ void own_yield_number(int fd);
  * (-1: none). */
 int own_books_fd(void);
 
+/* The program needs the books' descriptor number (EMFILE): it is closed.
+ * The books stay mapped, so the family keeps them; only the programs this
+ * process execs from now on start books of their own. True when one was
+ * freed. */
+bool own_give_back_books(void);
+
 /* Highest descriptor number ever put on the books, for iterating them. */
 int own_max_fd(void);
 

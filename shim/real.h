@@ -2,6 +2,8 @@
 #ifndef SAFECLOSE_REAL_H
 #define SAFECLOSE_REAL_H
 
+#include <dirent.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <sys/epoll.h>
@@ -20,6 +22,26 @@ typedef int (*fcntl_fn)(int, int, ...);
 typedef pid_t (*fork_fn)(void);
 typedef int (*epoll_ctl_fn)(int, int, int, struct epoll_event *);
 typedef int (*close_range_fn)(unsigned, unsigned, int);
+typedef void (*closefrom_fn)(int);
+typedef int (*unshare_fn)(int);
+typedef int (*open_fn)(const char *, int, ...);
+typedef int (*open2_fn)(const char *, int);
+typedef int (*openat_fn)(int, const char *, int, ...);
+typedef int (*openat2_fn)(int, const char *, int);
+typedef int (*creat_fn)(const char *, mode_t);
+typedef FILE *(*fopen_fn)(const char *, const char *);
+typedef FILE *(*tmpfile_fn)(void);
+typedef DIR *(*opendir_fn)(const char *);
+typedef int (*socketpair_fn)(int, int, int, int[2]);
+typedef int (*pipe_fn)(int[2]);
+typedef int (*pipe2_fn)(int[2], int);
+typedef int (*int_arg_fn)(int);
+typedef int (*no_arg_fn)(void);
+typedef int (*eventfd_fn)(unsigned, int);
+typedef int (*two_int_fn)(int, int);
+typedef int (*signalfd_fn)(int, const sigset_t *, int);
+typedef int (*memfd_fn)(const char *, unsigned);
+typedef int (*setns_fn)(int, int);
 typedef int (*fclose_fn)(FILE *);
 typedef ssize_t (*msg_fn)(int, struct msghdr *, int);
 typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
@@ -51,6 +73,7 @@ struct real_fns {
 	fork_fn fork;
 	epoll_ctl_fn epoll_ctl;
 	close_range_fn close_range;
+	closefrom_fn closefrom;
 	fclose_fn fclose;
 	msg_fn recvmsg;
 	sendmsg_fn sendmsg;
@@ -69,6 +92,26 @@ struct real_fns {
 	popen_fn popen;
 	system_fn system;
 	wordexp_fn wordexp;
+	unshare_fn unshare;
+	setns_fn setns;
+	/* descriptor creators (room.h): retried when the shim made room */
+	open_fn open, open64;
+	open2_fn open_2, open64_2;
+	openat_fn openat, openat64;
+	openat2_fn openat_2, openat64_2;
+	creat_fn creat, creat64;
+	fopen_fn fopen, fopen64;
+	tmpfile_fn tmpfile, tmpfile64;
+	opendir_fn opendir;
+	socketpair_fn socketpair;
+	pipe_fn pipe;
+	pipe2_fn pipe2;
+	int_arg_fn epoll_create, epoll_create1, inotify_init1;
+	no_arg_fn inotify_init;
+	eventfd_fn eventfd;
+	two_int_fn timerfd_create;
+	signalfd_fn signalfd;
+	memfd_fn memfd_create;
 };
 
 /* Until real_resolve() has run, every entry is a raw-syscall stand-in, so a

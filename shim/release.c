@@ -6,9 +6,11 @@
  * without a syscall. */
 #include "release.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <stdio.h>
 
@@ -21,19 +23,18 @@
 #include "ownership.h"
 #include "probe.h"
 #include "rawsys.h"
+#include "real.h"
 #include "reaper.h"
 #include "selffd.h"
 #include "shim.h"
 
 /* How a letting-go may linger: until when at the latest (0: the usual
- * bounds), and whether it may start the background thread (not from
- * _exit(), which signal handlers call). */
+ * bounds). */
 struct release_how {
 	uint64_t until_ms;
-	bool may_start_thread;
 };
 
-static const struct release_how on_close = { 0, true };
+static const struct release_how on_close = { 0 };
 
 static void linger(int fd, uint64_t cookie, const struct release_how *how)
 {
@@ -43,9 +44,7 @@ static void linger(int fd, uint64_t cookie, const struct release_how *how)
 		uint64_t left = how->until_ms > now ? how->until_ms - now : 0;
 		bound = left < bound ? left : bound;
 	}
-	bool in_place = sc_cfg.where == SC_LINGER_SYNC ||
-			(!reaper_running() && !how->may_start_thread);
-	if (in_place)
+	if (sc_cfg.where == SC_LINGER_SYNC)
 		linger_run_in_place(fd, bound, (uint64_t)sc_cfg.idle_ms);
 	else if (!reaper_hand_off(fd, cookie))
 		linger_release_now(fd);
@@ -81,13 +80,23 @@ void release_before_close(int fd)
 	release_with(fd, &on_close);
 }
 
+/* What dup2/dup3 check before they drop newfd (fs/file.c): oldfd open and
+ * not newfd itself, newfd under the soft RLIMIT_NOFILE. */
+static bool replace_will_succeed(int oldfd, int newfd)
+{
+	struct rlimit rl;
+
+	return oldfd != newfd && raw_syscall(SYS_fcntl, oldfd, F_GETFD) >= 0 &&
+	       (raw_syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) < 0 ||
+		(rlim_t)newfd < rl.rlim_cur);
+}
+
 void release_before_replace(int oldfd, int newfd)
 {
 	int saved_errno = errno;
 	uint64_t booked;
 
-	if (oldfd != newfd && own_lookup(newfd, &booked) &&
-	    raw_syscall(SYS_fcntl, oldfd, F_GETFD) >= 0)
+	if (own_lookup(newfd, &booked) && replace_will_succeed(oldfd, newfd))
 		release_before_close(newfd);
 	errno = saved_errno;
 }
@@ -101,14 +110,73 @@ void release_range(unsigned first, unsigned last)
 			release_before_close((int)fd);
 }
 
+/* One descriptor closed by the shim on the program's behalf, as its close()
+ * would (never one of the shim's own). */
+static void close_for_program(int fd)
+{
+	if (selffd_owns(fd))
+		return;
+	release_before_close(fd);
+	raw_syscall(SYS_close, fd); /* as glibc's fallback: no cancellation point */
+}
+
+static int open_fd_dir(void)
+{
+	return (int)raw_syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
+				O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* Closes the numbers listed in one getdents64 batch; true when it closed any
+ * (the listing then starts again: closing shifts the directory's offsets). */
+static bool close_listed(const char *batch, long size, int from, int dir)
+{
+	bool closed = false;
+
+	for (long at = 0; at < size;) {
+		const struct dirent64 *e = (const void *)(batch + at);
+		int fd = 0;
+
+		at += e->d_reclen;
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		for (const char *c = e->d_name; *c >= '0' && *c <= '9'; c++)
+			fd = fd * 10 + (*c - '0');
+		if (fd == dir || fd < from || selffd_owns(fd))
+			continue;
+		close_for_program(fd);
+		closed = true;
+	}
+	return closed;
+}
+
+bool release_close_from(int lowfd)
+{
+	int saved_errno = errno, dir = open_fd_dir();
+	char batch[1024] __attribute__((aligned(8)));
+	long n;
+
+	if (dir < 0 && errno == EMFILE) {
+		close_for_program(lowfd++); /* glibc too makes room this way */
+		dir = open_fd_dir();
+	}
+	if (dir < 0)
+		return false;
+	while ((n = raw_syscall(SYS_getdents64, dir, batch, sizeof batch)) > 0)
+		if (close_listed(batch, n, lowfd, dir) &&
+		    raw_syscall(SYS_lseek, dir, 0, SEEK_SET) != 0)
+			break;
+	raw_syscall(SYS_close, dir);
+	errno = saved_errno;
+	return n == 0;
+}
+
 /* Every socket still on the books, as if closed; then wait for the
  * background lingers, all within SAFECLOSE_EXIT_WAIT_MS. What exit and exec
  * do when no heir can take over. */
-static void release_everything(bool only_cloexec, bool may_start_thread)
+static void release_everything(bool only_cloexec)
 {
 	int saved_errno = errno;
-	struct release_how how = { sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms,
-				   may_start_thread };
+	struct release_how how = { sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms };
 	uint64_t booked;
 
 	for (int fd = 0; fd <= own_max_fd(); fd++) {
@@ -170,10 +238,12 @@ static void plan_exit(struct heir_plan *plan)
  * and the process waits for it (today's SAFECLOSE_EXIT_WAIT_MS). */
 static void linger_plan_here(const struct heir_plan *plan, bool from_exit)
 {
-	struct release_how how = { sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms, from_exit };
+	struct release_how how = { sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms };
 
-	if (from_exit)
+	if (from_exit) {
+		reaper_safe_point(); /* not _exit(): signal handlers call that one */
 		fflush(NULL); /* destructors run before stdio's own flush */
+	}
 	for (int fd = 0; fd <= plan->top; fd++)
 		if (heir_plan_takes(plan, fd) && decide_should_linger(sc_cfg.mode, fd))
 			linger(fd, probe_cookie(fd), &how);
@@ -182,13 +252,15 @@ static void linger_plan_here(const struct heir_plan *plan, bool from_exit)
 
 static void exit_without_heir(bool from_exit)
 {
+	if (from_exit)
+		reaper_safe_point(); /* not _exit(): signal handlers call that one */
 	if (sc_cfg.at_exit == SC_LINGER_OFF) {
 		reaper_wait_at_exit(); /* what was closed before still finishes */
 		return;
 	}
 	if (from_exit)
 		fflush(NULL);
-	release_everything(false, from_exit);
+	release_everything(false);
 }
 
 void release_at_exit(bool from_exit)
@@ -234,7 +306,7 @@ int release_before_exec(void)
 		SC_LOG(SC_LOG_DEBUG, "exec: the heir takes over %d sockets if it succeeds",
 		       plan.sockets);
 	else if (ticket != HEIR_NOTHING && program)
-		release_everything(true, true);
+		release_everything(true);
 	else if (ticket != HEIR_NOTHING)
 		reaper_wait_at_exit(); /* the shim's own descriptors are close-on-exec */
 	errno = saved_errno;
@@ -255,7 +327,7 @@ static void wait_output_acknowledged(int fd)
 
 	while (probe_tcp(fd, &tcp) && tcp.output_waits && !probe_state_peer_done(tcp.state) &&
 	       sc_now_ms() < until)
-		poll(NULL, 0, LINGER_TICK_MS);
+		raw_sleep_ms(LINGER_TICK_MS);
 }
 
 int release_shutdown_read(int fd, int how)

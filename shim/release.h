@@ -20,6 +20,13 @@ void release_before_replace(int oldfd, int newfd);
  * (never the shim's own). */
 void release_range(unsigned first, unsigned last);
 
+/* closefrom(lowfd) where close_range() is refused: as glibc does then, walk
+ * /proc/self/fd (getdents64 into a fixed buffer) and close every number from
+ * lowfd up, each through the release path, never the shim's own. False when
+ * the directory cannot be read (glibc's own fallback then decides).
+ * Async-signal-safe. */
+bool release_close_from(int lowfd);
+
 /* The process is ending with sockets still open: each is let go of like a
  * close, and those that must linger, with those still lingering in the
  * background, go to the heir (heir.h), which lingers on them once the

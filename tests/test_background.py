@@ -62,8 +62,12 @@ def test_peer_that_never_stops_is_cut_off_at_the_total_bound(ab, build):
     # The client keeps sending after the server's FIN and never closes. The
     # linger must end at SAFECLOSE_LINGER_MS (1 s here), and then the process
     # holds nothing more: its open sockets are counted 2 s after the close.
-    spec = {"server": server(build, "--exit-delay-ms", "2000"),
-            "clients": [client(build, "--forever", "--timeout-ms", "10000")]}
+    # (The thread starts at the next accept after the first hand-off, the
+    # second client's: a close never starts it. A process that reached no
+    # such point again would linger what it queued at its exit.)
+    spec = {"server": server(build, "--exit-delay-ms", "2000", conns=2),
+            "clients": [client(build, "--forever", "--timeout-ms", "10000"),
+                        client(build, delay_ms=200)]}
     spec["server"]["env"] = {"SAFECLOSE_LINGER_MS": "1000", "SAFECLOSE_IDLE_MS": "5000"}
     without, with_ = ab(spec)
 

@@ -1,7 +1,7 @@
 /* test_decide.c: the close decision on real descriptors: only connected TCP
  * sockets with something a plain close would reset (pending) or any connected
  * TCP socket (always), never files, pipes, UDP, Unix sockets, listeners,
- * unconnected or closed descriptors, nor an abortive SO_LINGER {1, 0}. */
+ * unconnected or closed descriptors, nor one whose program set SO_LINGER {1, N}. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -144,6 +144,21 @@ static void abortive_so_linger_is_respected(void **state)
 	tcp_pair_close(&p);
 }
 
+static void blocking_so_linger_is_respected(void **state)
+{
+	(void)state;
+	struct tcp_pair p;
+	struct linger blocking_close = { 1, 2 };
+
+	assert_int_equal(tcp_pair_open(&p), 0);
+	assert_int_equal(write(p.client, "GET 14\n", 7), 7);
+	assert_true(wait_input(p.server, 7));
+	setsockopt(p.server, SOL_SOCKET, SO_LINGER, &blocking_close, sizeof blocking_close);
+	assert_false(decide_should_linger(SC_MODE_PENDING, p.server));
+	assert_false(decide_should_linger(SC_MODE_ALWAYS, p.server));
+	tcp_pair_close(&p);
+}
+
 static void decision_keeps_errno(void **state)
 {
 	(void)state;
@@ -163,6 +178,7 @@ int main(void)
 		cmocka_unit_test(application_half_closed_still_lingers),
 		cmocka_unit_test(peer_finished_with_unread_input_lingers),
 		cmocka_unit_test(abortive_so_linger_is_respected),
+		cmocka_unit_test(blocking_so_linger_is_respected),
 		cmocka_unit_test(decision_keeps_errno),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
