@@ -70,6 +70,10 @@ void own_set_read_shut(int fd, uint32_t queued);
 bool own_read_shut(int fd, uint32_t *left);
 void own_read_after_shut(int fd, uint32_t bytes);
 
+/* Does a descriptor of this process still refer to the socket? (A scan of
+ * this process's entries; async-signal-safe.) */
+bool own_held_here(uint64_t cookie);
+
 /* At start-up: the TCP sockets this program inherited (exec, inetd and
  * tcpserver style, systemd Accept=yes). When the family's books (passed
  * across exec) know a socket, they say who else holds it; otherwise, with

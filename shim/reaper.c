@@ -1,7 +1,8 @@
 /* reaper.c: owns lingering in the background. One thread, started lazily,
  * holds every socket whose close was handed off under a descriptor of the
  * shim's own (high, close-on-exec), steps the linger machine on epoll events
- * and on timers, and closes each socket at the machine's end.
+ * and on timers, and closes each socket at the machine's end. It also gives
+ * the read-side emulation (readshut.c) its ticks while real SHUT_RDs wait.
  *
  * The hand-off from close() is async-signal-safe: a duplicate descriptor and
  * one write of a fixed-size record to a non-blocking pipe; no lock is taken.
@@ -30,6 +31,7 @@
 #include "log.h"
 #include "probe.h"
 #include "ownership.h"
+#include "readshut.h"
 #include "real.h"
 #include "selffd.h"
 #include "shim.h"
@@ -37,7 +39,7 @@
 #define PIPE_TAG UINT64_MAX
 #define BATCH 64
 
-enum handoff_kind { HAND_LINGER, HAND_SHUT_READ };
+enum handoff_kind { HAND_LINGER, HAND_WAKE };
 
 struct handoff {
 	int32_t fd;
@@ -54,7 +56,6 @@ struct slot {
 	uint32_t next_free;  /* free list, index + 1 */
 	bool used;
 	bool watched;        /* registered for input in the thread's epoll set */
-	bool shut_read;      /* not a linger: shut the read side once output is acknowledged */
 };
 
 struct timer {
@@ -190,11 +191,9 @@ static void slot_end(uint32_t i, bool close_it)
 	struct slot *s = &slots[i - 1];
 
 	if (close_it) {
-		if (!s->shut_read)
-			linger_finish(&s->l);
-		SC_LOG(SC_LOG_DEBUG, "fd %d %s after %llu ms in the background, discarded %llu bytes, end: %s",
-		       s->l.fd, s->shut_read ? "read side shut" : "lingered",
-		       (unsigned long long)(sc_now_ms() - s->l.start_ms),
+		linger_finish(&s->l);
+		SC_LOG(SC_LOG_DEBUG, "fd %d lingered after %llu ms in the background, discarded %llu bytes, end: %s",
+		       s->l.fd, (unsigned long long)(sc_now_ms() - s->l.start_ms),
 		       (unsigned long long)s->l.discarded, linger_end_name(s->l.end));
 		selffd_close(s->l.fd);
 	}
@@ -218,27 +217,6 @@ static void schedule(uint32_t i, uint64_t at)
 		s->scheduled = at;
 }
 
-/* A read side the program shut, kept open until our output is acknowledged
- * (a real SHUT_RD would make the kernel reset what the peer still sends):
- * now it is shut for real, which wakes a thread blocked reading it. */
-static void shut_read_step(uint32_t i, uint64_t now)
-{
-	struct slot *s = &slots[i - 1];
-	struct tcp_facts tcp;
-	bool known = probe_tcp(s->l.fd, &tcp);
-
-	uint64_t waited = now > s->l.start_ms ? now - s->l.start_ms : 0;
-
-	if (known && tcp.output_waits && !probe_state_peer_done(tcp.state) &&
-	    waited < s->l.linger_ms) {
-		schedule(i, now + LINGER_TICK_MS);
-		return;
-	}
-	raw_syscall(SYS_shutdown, s->l.fd, SHUT_RD);
-	s->l.end = LINGER_PEER_DONE;
-	slot_end(i, true);
-}
-
 static void slot_step(uint32_t i, uint64_t now)
 {
 	struct slot *s = &slots[i - 1];
@@ -246,10 +224,6 @@ static void slot_step(uint32_t i, uint64_t now)
 
 	if (probe_cookie(s->l.fd) != s->cookie) {
 		slot_end(i, false); /* the program reused the number: not ours now */
-		return;
-	}
-	if (s->shut_read) {
-		shut_read_step(i, now);
 		return;
 	}
 	if (!linger_step(&s->l, now, &wait)) {
@@ -267,6 +241,8 @@ static void slot_step(uint32_t i, uint64_t now)
 
 static void adopt(const struct handoff *h, uint64_t now)
 {
+	if (h->kind == HAND_WAKE)
+		return; /* only to wake the thread: readshut_step() comes next */
 	if (probe_cookie(h->fd) != h->cookie) {
 		/* The program took the number over (dup2) before the thread got
 		 * here: the socket went with it, and the file there is not ours. */
@@ -286,14 +262,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 	}
 	struct slot *s = &slots[i - 1];
 	s->cookie = h->cookie;
-	s->shut_read = h->kind == HAND_SHUT_READ;
 	s->watched = false;
-	if (s->shut_read) {
-		s->l = (struct sc_linger){ .fd = h->fd, .start_ms = h->start_ms,
-					   .linger_ms = (uint64_t)sc_cfg.linger_ms };
-		shut_read_step(i, now);
-		return;
-	}
 	linger_resume(&s->l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
 		      h->start_ms); /* hand_off() sent the FIN */
 	/* A first step at once: often the peer has already finished (it read
@@ -335,12 +304,15 @@ static void run_due_timers(uint64_t now)
 
 static int next_timeout(void)
 {
+	int tick = readshut_waiting() ? LINGER_TICK_MS : -1;
+
 	if (!nheap)
-		return -1;
+		return tick;
 	uint64_t now = sc_now_ms();
 	if (heap[0].at <= now)
 		return 0;
-	return heap[0].at - now > INT_MAX ? INT_MAX : (int)(heap[0].at - now);
+	int due = heap[0].at - now > INT_MAX ? INT_MAX : (int)(heap[0].at - now);
+	return tick >= 0 && tick < due ? tick : due;
 }
 
 static void *reaper_main(void *unused)
@@ -363,6 +335,7 @@ static void *reaper_main(void *unused)
 				slot_step(i, now);
 		}
 		run_due_timers(now);
+		readshut_step(now);
 		pthread_mutex_unlock(&lock);
 		if (n > 0) {
 			/* Gather what comes in the next moment into one wake-up. */
@@ -434,7 +407,20 @@ void reaper_start(void)
 	errno = saved_errno;
 }
 
-static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)
+bool reaper_wake(void)
+{
+	struct handoff h = { -1, HAND_WAKE, 0, 0 };
+	int saved_errno = errno;
+
+	if (LOAD(&state) == STOPPED)
+		reaper_start();
+	bool woken = LOAD(&state) == RUNNING &&
+		     write(LOAD(&pipe_w), &h, sizeof h) == (ssize_t)sizeof h;
+	errno = saved_errno;
+	return woken;
+}
+
+bool reaper_hand_off(int fd, uint64_t cookie)
 {
 	int saved_errno = errno, quota;
 	bool handed = false;
@@ -449,11 +435,10 @@ static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)
 	if (ADD(&lingering, 1) <= quota && epb_remove_everywhere(fd)) {
 		int keep = real.fcntl(fd, F_DUPFD_CLOEXEC, base);
 		if (keep >= 0) {
-			struct handoff h = { keep, kind, cookie, sc_now_ms() };
+			struct handoff h = { keep, HAND_LINGER, cookie, sc_now_ms() };
 			/* The FIN goes out now, as the kernel's own close would send
 			 * it, not when the thread next wakes. */
-			if (kind == HAND_LINGER)
-				raw_syscall(SYS_shutdown, keep, SHUT_WR);
+			raw_syscall(SYS_shutdown, keep, SHUT_WR);
 			selffd_mark(keep);
 			handed = write(LOAD(&pipe_w), &h, sizeof h) == (ssize_t)sizeof h;
 			if (!handed)
@@ -470,15 +455,7 @@ static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)
 	return handed;
 }
 
-bool reaper_hand_off(int fd, uint64_t cookie)
-{
-	return hand_off(fd, cookie, HAND_LINGER);
-}
 
-bool reaper_shut_read_later(int fd, uint64_t cookie)
-{
-	return hand_off(fd, cookie, HAND_SHUT_READ);
-}
 
 void reaper_wait_at_exit(void)
 {
