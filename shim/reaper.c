@@ -185,12 +185,17 @@ static uint64_t tag(uint32_t i)
 }
 
 /* The linger is over: release the socket (unless its number was taken over
- * by the program, in which case the socket is already gone) and the slot. */
+ * by the program, in which case the socket is already gone) and the slot.
+ * The registration goes first: it belongs to the open file, which outlives
+ * our descriptor when another process still holds the socket, and would go
+ * on reporting its end-of-file to the set. */
 static void slot_end(uint32_t i, bool close_it)
 {
 	struct slot *s = &slots[i - 1];
 
 	if (close_it) {
+		if (s->watched)
+			raw_syscall(SYS_epoll_ctl, LOAD(&epfd), EPOLL_CTL_DEL, s->l.fd, NULL);
 		linger_finish(&s->l);
 		SC_LOG(SC_LOG_DEBUG, "fd %d lingered after %llu ms in the background, discarded %llu bytes, end: %s",
 		       s->l.fd, (unsigned long long)(sc_now_ms() - s->l.start_ms),
@@ -231,8 +236,8 @@ static void slot_step(uint32_t i, uint64_t now)
 		return;
 	}
 	if (!wait.readable && s->watched) {
-		/* A read side the program shut polls readable (and hung up) for
-		 * good: watch it on the timer only, or the loop would spin. */
+		/* A read side shut for real polls readable (and hung up) for
+		 * good: watch it on the timer only. */
 		raw_syscall(SYS_epoll_ctl, LOAD(&epfd), EPOLL_CTL_DEL, s->l.fd, NULL);
 		s->watched = false;
 	}
@@ -273,7 +278,10 @@ static void adopt(const struct handoff *h, uint64_t now)
 		slot_end(i, true);
 		return;
 	}
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(i) };
+	/* Edge-triggered: a step discards everything queued, and a readiness
+	 * that lasts (the peer's FIN, a read side shut) wakes the thread once,
+	 * never in a loop. */
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u64 = tag(i) };
 	s->watched = wait.readable &&
 		     raw_syscall(SYS_epoll_ctl, LOAD(&epfd), EPOLL_CTL_ADD, h->fd, &ev) == 0;
 	schedule(i, now + (uint64_t)wait.timeout_ms);

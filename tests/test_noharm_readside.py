@@ -32,3 +32,8 @@ def test_blocked_readers_are_woken_by_shutdown(noharm):
     # socket down; the peer gets the whole reply and end-of-file.
     noharm("nh_readshut_wake")
 
+
+def test_thread_stays_quiet_when_a_closed_socket_lives_on(noharm):
+    # A bare clone() child still holds the socket the shim's thread lingered
+    # on and closed: the thread must not spin on its end-of-file event.
+    noharm("nh_quiet_after_close")
