@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <time.h>
@@ -309,9 +310,13 @@ int readshut_shutdown(int fd, int how)
 	if (how == SHUT_RDWR && raw_syscall(SYS_shutdown, fd, SHUT_WR) < 0)
 		return -1;
 	int saved_errno = errno;
-	uint32_t left;
-	if (!marked(fd, &left) || (how == SHUT_RDWR && left == READ_ANYTHING))
-		own_set_read_shut(fd, how == SHUT_RD ? READ_ANYTHING : (uint32_t)probe_unread(fd));
+	/* On a connection open both ways Linux still queues, and hands to the
+	 * program, what arrives after SHUT_RD; once our side is shut too it
+	 * resets it instead, and the program reads only what was queued. */
+	uint32_t left, may_read = how == SHUT_RD && tcp.state == TCP_ESTABLISHED
+					  ? READ_ANYTHING : (uint32_t)probe_unread(fd);
+	if (!marked(fd, &left) || (left == READ_ANYTHING && may_read != READ_ANYTHING))
+		own_set_read_shut(fd, may_read);
 	if (!waits_for(cookie))
 		shut_read_later(fd, cookie);
 	errno = saved_errno;
