@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
@@ -165,6 +166,33 @@ static void letting_go_cancels_the_real_shut_read(void **state)
 	tcp_pair_close(&p);
 }
 
+/* The thread about to carry out the real SHUT_RD and the program letting go
+ * at the same moment: exactly one of them acts. Once readshut_let_go() has
+ * returned, the read side is as it will stay: shut by the thread before the
+ * release, or open for good. */
+static void release_racing_the_thread_is_decided_once(void **state)
+{
+	(void)state;
+
+	for (int i = 0; i < 60; i++) {
+		struct tcp_pair p;
+		open_tracked(&p);
+		uint64_t cookie = probe_cookie(p.server);
+		assert_int_equal(readshut_shutdown(p.server, SHUT_RDWR), 0);
+		/* The thread looks again every LINGER_TICK_MS (25): let go around
+		 * the moment it finds the output acknowledged and shuts. */
+		struct timespec jitter = { 0, (22000 + (i % 10) * 600) * 1000L };
+		nanosleep(&jitter, NULL);
+		assert_int_equal(own_release(p.server, cookie), OWN_LAST);
+		readshut_let_go(cookie);
+		bool shut_at_release = really_read_shut(p.server);
+		assert_false(readshut_waiting());
+		poll(NULL, 0, 10);
+		assert_int_equal(really_read_shut(p.server), shut_at_release);
+		tcp_pair_close(&p);
+	}
+}
+
 static void refused_shutdown_is_the_kernels_error_and_does_nothing(void **state)
 {
 	(void)state;
@@ -188,6 +216,7 @@ int main(void)
 		cmocka_unit_test(after_shut_rd_what_arrives_is_still_read),
 		cmocka_unit_test(real_shut_read_follows_acknowledged_output),
 		cmocka_unit_test(letting_go_cancels_the_real_shut_read),
+		cmocka_unit_test(release_racing_the_thread_is_decided_once),
 		cmocka_unit_test(refused_shutdown_is_the_kernels_error_and_does_nothing),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
