@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <wordexp.h>
 
 #include "config.h"
 #include "log.h"
@@ -23,6 +24,8 @@
 #include "real.h"
 #include "reaper.h"
 #include "selffd.h"
+#include "spawned.h"
+#include "self.h"
 #include "readshut.h"
 #include "release.h"
 #include "shim.h"
@@ -36,6 +39,7 @@ __attribute__((constructor)) static void safeclose_init(void)
 {
 	struct sc_config cfg;
 
+	sc_self_init();
 	real_resolve();
 	sc_config_load(&cfg, env_lookup);
 	sc_log_level = (int)cfg.log_level;
@@ -53,23 +57,42 @@ __attribute__((constructor)) static void safeclose_init(void)
 	       sc_cfg.linger_ms, sc_cfg.idle_ms);
 }
 
-/* exit() and return from main: what is still open lingers like a close,
- * and nothing lingering in the background is cut short. */
-__attribute__((destructor)) static void safeclose_fini(void)
-{
-	release_at_exit(true);
-}
-
 static int active(void)
 {
 	return sc_cfg.mode != SC_MODE_OFF;
 }
 
+/* Active, and in the process the shim follows (self.h): a child the shim
+ * did not see being made acts on nothing, its calls go straight through.
+ * One system call: for the paths that would act. */
+static bool acting(void)
+{
+	return active() && sc_self();
+}
+
+/* exit() and return from main: what is still open lingers like a close,
+ * and nothing lingering in the background is cut short. A CLONE_VM child
+ * that calls exit() runs these destructors in its parent's memory. */
+__attribute__((destructor)) static void safeclose_fini(void)
+{
+	if (acting())
+		release_at_exit(true);
+}
+
+/* Whether close(fd) would do anything but the real close: fd is on the
+ * books or one of the shim's own. No system call. */
+static bool known_to_shim(int fd)
+{
+	uint64_t booked;
+
+	return selffd_owns(fd) || own_lookup(fd, &booked);
+}
+
 SC_EXPORT int close(int fd)
 {
-	if (!active())
+	if (!active() || (known_to_shim(fd) && !sc_self()))
 		return real.close(fd);
-	if (selffd_owns(fd)) {
+	if (selffd_owns(fd) && !own_let_go_of_books((unsigned)fd, (unsigned)fd)) {
 		errno = EBADF; /* the shim's own descriptor: not open, for the program */
 		return -1;
 	}
@@ -81,6 +104,8 @@ SC_EXPORT int close(int fd)
  * thread started here, in a normal context, before any close needs it. */
 static void track_tcp(int fd)
 {
+	if (!sc_self())
+		return;
 	own_track_socket(fd);
 	reaper_start();
 }
@@ -131,7 +156,7 @@ SC_EXPORT int dup(int fd)
 {
 	int copy = real.dup(fd);
 
-	if (copy >= 0)
+	if (copy >= 0 && acting())
 		own_track_dup(fd, copy);
 	return copy;
 }
@@ -158,30 +183,30 @@ static void made_way(bool held)
 
 SC_EXPORT int dup2(int oldfd, int newfd)
 {
-	bool held = false;
+	bool held = false, act = acting();
 
-	if (active()) {
+	if (act) {
 		release_before_replace(oldfd, newfd);
 		held = make_way(newfd);
 	}
 	int fd = real.dup2(oldfd, newfd);
 	made_way(held);
-	if (fd >= 0)
+	if (fd >= 0 && act)
 		own_track_dup(oldfd, fd);
 	return fd;
 }
 
 SC_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
-	bool held = false;
+	bool held = false, act = acting();
 
-	if (active()) {
+	if (act) {
 		release_before_replace(oldfd, newfd);
 		held = make_way(newfd);
 	}
 	int fd = real.dup3(oldfd, newfd, flags);
 	made_way(held);
-	if (fd >= 0)
+	if (fd >= 0 && act)
 		own_track_dup(oldfd, fd);
 	return fd;
 }
@@ -192,7 +217,7 @@ static int fcntl_common(fcntl_fn fn, int fd, int cmd, void *arg)
 {
 	int r = fn(fd, cmd, arg);
 
-	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && acting())
 		own_track_dup(fd, r);
 	return r;
 }
@@ -219,9 +244,11 @@ SC_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
 	int r = real.epoll_ctl(epfd, op, fd, event);
 
-	if (r == 0 && active() && op == EPOLL_CTL_ADD)
+	if (r != 0 || (op != EPOLL_CTL_ADD && op != EPOLL_CTL_DEL) || !acting())
+		return r;
+	if (op == EPOLL_CTL_ADD)
 		epb_added(epfd, fd);
-	else if (r == 0 && active() && op == EPOLL_CTL_DEL)
+	else
 		epb_deleted(epfd, fd);
 	return r;
 }
@@ -233,8 +260,12 @@ SC_EXPORT pid_t fork(void)
 		errno = ENOSYS; /* libc without fork: nothing to forward to */
 		return -1;
 	}
+	if (!acting())
+		return real.fork();
 	own_fork_prepare();
+	sc_self_fork_begin();
 	pid_t pid = real.fork();
+	sc_self_fork_end(pid == 0);
 	if (pid == 0)
 		own_fork_child();
 	else
@@ -242,16 +273,14 @@ SC_EXPORT pid_t fork(void)
 	return pid;
 }
 
-/* A vfork child shares the parent's memory, so it could not keep books of
- * its own; POSIX allows vfork to be fork, and the child may only exec or
- * _exit either way. */
-SC_EXPORT pid_t vfork(void)
-{
-	return fork();
-}
+/* vfork is not interposed: the real one runs, with its semantics (shared
+ * memory, no atfork handlers, the parent suspended until exec or _exit), and
+ * its child is a process the shim does not follow (self.h), in which every
+ * wrapper goes straight through. */
 
-/* The environment an exec'd or spawned program gets: the family's books,
- * and the mark that our references were counted for it. On the stack. */
+/* The environment an exec'd or spawned program gets: the one it was given,
+ * plus, when that loads the shim again, the family's books and the mark that
+ * our references were counted for it (own_exec_env). On the stack. */
 #define NEW_PROGRAM_ENV(envp, name)                                     \
 	size_t envc_ = 0;                                               \
 	while ((envp) && (envp)[envc_])                                 \
@@ -260,17 +289,23 @@ SC_EXPORT pid_t vfork(void)
 	char env_bufs_[2][48];                                          \
 	own_exec_env((envp), name, envc_ + 3, env_bufs_)
 
-/* The spawned program inherits what is not close-on-exec: counted for it. */
+/* The spawned program holds what it inherits and what its file actions dup
+ * into it: counted for it (spawned.h). */
 SC_EXPORT int posix_spawn(pid_t *pid, const char *path,
 			  const posix_spawn_file_actions_t *actions,
 			  const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
 	real_resolve();
-	if (!active())
+	if (!acting())
 		return real.posix_spawn(pid, path, actions, attr, argv, envp);
-	own_hold_inherited();
+	struct spawn_holds held;
+	spawn_hold_for_actions(actions, &held);
 	NEW_PROGRAM_ENV(envp, env);
-	return real.posix_spawn(pid, path, actions, attr, argv, env);
+	int r = real.posix_spawn(pid, path, actions, attr, argv, env);
+	own_exec_env_done();
+	if (r != 0)
+		spawn_holds_undo(&held); /* no program started */
+	return r;
 }
 
 SC_EXPORT int posix_spawnp(pid_t *pid, const char *file,
@@ -278,17 +313,72 @@ SC_EXPORT int posix_spawnp(pid_t *pid, const char *file,
 			   const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
 	real_resolve();
-	if (!active())
+	if (!acting())
 		return real.posix_spawnp(pid, file, actions, attr, argv, envp);
-	own_hold_inherited();
+	struct spawn_holds held;
+	spawn_hold_for_actions(actions, &held);
 	NEW_PROGRAM_ENV(envp, env);
-	return real.posix_spawnp(pid, file, actions, attr, argv, env);
+	int r = real.posix_spawnp(pid, file, actions, attr, argv, env);
+	own_exec_env_done();
+	if (r != 0)
+		spawn_holds_undo(&held); /* no program started */
+	return r;
+}
+
+/* glibc's popen(), system() and wordexp()'s command substitution call
+ * posix_spawn by an internal alias, out of the wrapper's reach: their shell
+ * inherits every socket that is not close-on-exec (popen's file actions only
+ * place and close pipes). Given back only when no shell was started. */
+static void hold_for_shell(struct spawn_holds *held)
+{
+	real_resolve();
+	held->n = 0;
+	if (acting())
+		spawn_hold_for_actions(NULL, held);
+}
+
+SC_EXPORT FILE *popen(const char *command, const char *type)
+{
+	struct spawn_holds held;
+
+	hold_for_shell(&held);
+	FILE *f = real.popen ? real.popen(command, type) : NULL;
+	if (!f)
+		spawn_holds_undo(&held);
+	if (!real.popen)
+		errno = ENOSYS;
+	return f;
+}
+
+SC_EXPORT int system(const char *command)
+{
+	struct spawn_holds held;
+
+	hold_for_shell(&held);
+	int r = real.system ? real.system(command) : -1;
+	if (r == -1)
+		spawn_holds_undo(&held);
+	if (!real.system)
+		errno = ENOSYS;
+	return r;
+}
+
+SC_EXPORT int wordexp(const char *words, wordexp_t *result, int flags)
+{
+	struct spawn_holds held = { .n = 0 };
+
+	if (!(flags & WRDE_NOCMD))
+		hold_for_shell(&held);
+	if (!real.wordexp)
+		return WRDE_NOSPACE;
+	return real.wordexp(words, result, flags);
 }
 
 SC_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-	if (!active() || (flags & CLOSE_RANGE_CLOEXEC) || first > last)
+	if ((flags & CLOSE_RANGE_CLOEXEC) || first > last || !acting())
 		return real.close_range(first, last, flags);
+	own_let_go_of_books(first, last); /* "close all": the books go too */
 	release_range(first, last);
 	return selffd_close_range_around(first, last, flags);
 }
@@ -307,7 +397,7 @@ SC_EXPORT int fclose(FILE *stream)
 	int fd = stream && active() ? fileno(stream) : -1;
 	uint64_t cookie;
 
-	if (fd >= 0 && own_lookup(fd, &cookie)) {
+	if (fd >= 0 && own_lookup(fd, &cookie) && sc_self()) {
 		int saved_errno = errno;
 		fflush(stream);
 		errno = saved_errno;
@@ -394,7 +484,7 @@ SC_EXPORT long syscall(long number, ...)
  * holds, async-signal-safely, then go. */
 SC_EXPORT __attribute__((noreturn)) void _exit(int status)
 {
-	if (active())
+	if (acting())
 		release_at_exit(false);
 	real_resolve();
 	real._exit(status);
@@ -407,15 +497,40 @@ SC_EXPORT __attribute__((noreturn)) void _Exit(int status)
 	_exit(status);
 }
 
-/* execve() drops the close-on-exec descriptors (and the shim's thread). */
+/* execve() drops the close-on-exec descriptors (and the shim's thread). In
+ * a child the shim does not follow (vfork, clone), nothing of the parent's is
+ * released: the sockets the child's descriptors refer to are marked held by
+ * the new program instead. */
+static void before_exec(struct spawn_holds *held)
+{
+	held->n = 0;
+	if (sc_self())
+		release_before_exec();
+	else
+		spawn_hold_open_sockets(held);
+}
+
+/* The exec failed: nothing was handed to a new program. */
+static void exec_failed(struct spawn_holds *held)
+{
+	int saved_errno = errno;
+
+	own_exec_env_done();
+	spawn_holds_undo(held);
+	errno = saved_errno;
+}
+
 SC_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
 	real_resolve();
 	if (!active())
 		return real.execve(path, argv, envp);
-	release_before_exec();
+	struct spawn_holds held;
+	before_exec(&held);
 	NEW_PROGRAM_ENV(envp, env);
-	return real.execve(path, argv, env);
+	int r = real.execve(path, argv, env);
+	exec_failed(&held);
+	return r;
 }
 
 SC_EXPORT int execv(const char *path, char *const argv[])
@@ -428,9 +543,12 @@ SC_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 	real_resolve();
 	if (!active())
 		return real.execvpe(file, argv, envp);
-	release_before_exec();
+	struct spawn_holds held;
+	before_exec(&held);
 	NEW_PROGRAM_ENV(envp, env);
-	return real.execvpe(file, argv, env);
+	int r = real.execvpe(file, argv, env);
+	exec_failed(&held);
+	return r;
 }
 
 SC_EXPORT int execvp(const char *file, char *const argv[])
@@ -443,9 +561,12 @@ SC_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	real_resolve();
 	if (!active())
 		return real.fexecve(fd, argv, envp);
-	release_before_exec();
+	struct spawn_holds held;
+	before_exec(&held);
 	NEW_PROGRAM_ENV(envp, env);
-	return real.fexecve(fd, argv, env);
+	int r = real.fexecve(fd, argv, env);
+	exec_failed(&held);
+	return r;
 }
 
 /* execl, execlp, execle: their arguments as an argv array on the stack. */
@@ -492,7 +613,7 @@ SC_EXPORT int shutdown(int fd, int how)
 {
 	uint64_t cookie;
 
-	if (!active() || how == SHUT_WR || !own_lookup(fd, &cookie))
+	if (!active() || how == SHUT_WR || !own_lookup(fd, &cookie) || !sc_self())
 		return real.shutdown(fd, how);
 	return readshut_shutdown(fd, how);
 }

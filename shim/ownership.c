@@ -93,25 +93,29 @@ static struct own_shared *join_books(void)
 		munmap(s, sizeof *s);
 		return NULL;
 	}
+	/* Inheritable only for an exec that loads the shim again. */
+	raw_syscall(SYS_fcntl, (int)fd, F_SETFD, FD_CLOEXEC);
 	STORE(&books_fd, (int)fd);
 	return s;
 }
 
 /* New books for a new family: a memfd, so they can cross exec (its
- * descriptor is inherited on purpose, at a high number), or plain shared
- * memory when there is no memfd. */
-static struct own_shared *new_books(void)
+ * descriptor sits at a high number, close-on-exec but for an exec that loads
+ * the shim: own_exec_env), or plain shared memory when there is no memfd.
+ * *fd is the memfd's descriptor, -1 for plain memory. */
+static struct own_shared *new_books(int *fd_out)
 {
-	int fd = (int)raw_syscall(SYS_memfd_create, "safeclose-books", 0);
+	int fd = (int)raw_syscall(SYS_memfd_create, "safeclose-books", MFD_CLOEXEC);
 	struct own_shared *s = NULL;
 
-	if (fd >= 0 && ftruncate(fd, sizeof *s) == 0 && (fd = selffd_move_high(fd, false)) >= 0) {
+	*fd_out = -1;
+	if (fd >= 0 && ftruncate(fd, sizeof *s) == 0 && (fd = selffd_move_high(fd, true)) >= 0) {
 		s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (s == MAP_FAILED) {
 			selffd_close(fd);
 			s = NULL;
 		} else {
-			STORE(&books_fd, fd);
+			*fd_out = fd;
 		}
 	} else if (fd >= 0) {
 		real.close(fd);
@@ -120,6 +124,37 @@ static struct own_shared *new_books(void)
 		s = fdspace_map(1, sizeof *s, MAP_SHARED);
 	if (s)
 		STORE(&s->magic, BOOKS_MAGIC);
+	return s;
+}
+
+/* The family's books, made when first needed (the first TCP socket put on
+ * them), not at start-up: a program that never tracks one has no descriptor
+ * of the shim's at all, so a child started with close_fds lists exactly what
+ * it was given. NULL when they cannot be made (reported once). */
+static struct own_shared *books(void)
+{
+	static int failed;
+	struct own_shared *s = LOAD(&shared), *none = NULL;
+	int fd;
+
+	if (s || LOAD(&failed))
+		return s;
+	s = new_books(&fd);
+	if (!s) {
+		if (!__atomic_exchange_n(&failed, 1, __ATOMIC_ACQ_REL))
+			sc_log_write(SC_LOG_ERROR, __func__,
+				     "cannot map the ownership books; leaving every socket alone");
+		return NULL;
+	}
+	if (!__atomic_compare_exchange_n(&shared, &none, s, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE)) {
+		munmap(s, sizeof *s); /* another thread made them first */
+		if (fd >= 0)
+			selffd_close(fd);
+		return LOAD(&shared);
+	}
+	if (fd >= 0)
+		STORE(&books_fd, fd);
 	return s;
 }
 
@@ -134,17 +169,12 @@ bool own_init(void)
 
 	uint32_t size = fdspace_size();
 	struct own_entry *e = fdspace_map(size, sizeof *e, MAP_PRIVATE);
-	struct own_shared *s = e ? join_books() : NULL;
-	if (e && !s)
-		s = new_books();
-	if (!s || !e) {
+	if (!e) {
 		sc_log_write(SC_LOG_ERROR, __func__,
 			     "cannot map the ownership tables; leaving every socket alone");
-		if (e)
-			munmap(e, (size_t)size * sizeof *e);
 		return false;
 	}
-	shared = s;
+	STORE(&shared, join_books());
 	entries_size = size;
 	STORE(&entries, e);
 	return true;
@@ -161,10 +191,14 @@ static struct own_entry *entry_of(int fd)
 
 static uint32_t record_alloc(uint64_t cookie)
 {
-	uint32_t start = __atomic_fetch_add(&shared->next_hint, 1, __ATOMIC_RELAXED);
+	struct own_shared *s = books();
+
+	if (!s)
+		return 0;
+	uint32_t start = __atomic_fetch_add(&s->next_hint, 1, __ATOMIC_RELAXED);
 
 	for (uint32_t i = 0; i < OWN_RECORDS; i++) {
-		struct own_record *r = &shared->records[(start + i) % OWN_RECORDS];
+		struct own_record *r = &s->records[(start + i) % OWN_RECORDS];
 		uint64_t expected = 0;
 
 		if (__atomic_compare_exchange_n(&r->cookie, &expected, cookie, false,
@@ -330,6 +364,15 @@ void own_fork_child(void)
 	}
 }
 
+void own_fork_child_uncounted(void)
+{
+	for (int fd = 0; fd <= own_max_fd(); fd++) {
+		struct own_entry *e = entry_of(fd);
+
+		if (e && LOAD(&e->rec))
+			STORE(&e->rec, 0);
+	}
+}
 
 void own_give_away(int fd)
 {
@@ -338,6 +381,16 @@ void own_give_away(int fd)
 
 	if (rec)
 		record_get(rec);
+}
+
+void own_take_back(int fd)
+{
+	struct own_entry *e = entry_of(fd);
+	uint32_t rec = e ? LOAD(&e->rec) : 0;
+
+	/* This descriptor's own reference remains, so this is never the last. */
+	if (rec)
+		record_put(rec, LOAD(&e->cookie));
 }
 
 void own_hold_inherited(void)
@@ -420,7 +473,7 @@ int own_books_fd(void)
  * at start-up, for inherited sockets); 0 when there is none. */
 static uint32_t record_find(uint64_t cookie)
 {
-	for (uint32_t i = 0; i < OWN_RECORDS; i++)
+	for (uint32_t i = 0; shared && i < OWN_RECORDS; i++)
 		if (LOAD(&shared->records[i].cookie) == cookie)
 			return i + 1;
 	return 0;
@@ -509,16 +562,28 @@ void own_publish_books(void)
 	}
 }
 
+/* Whether envp loads the shim into the new program. */
+static bool env_preloads_shim(char *const envp[])
+{
+	static const char preload[] = "LD_PRELOAD=";
+
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (strncmp(envp[i], preload, sizeof preload - 1) == 0 &&
+		    strstr(envp[i] + sizeof preload - 1, "libsafeclose"))
+			return true;
+	return false;
+}
+
 size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][48])
 {
 	size_t n = 0;
-	int fd = own_books_fd();
+	int fd = env_preloads_shim(envp) ? own_books_fd() : -1;
 
 	for (size_t i = 0; envp && envp[i] && n + 3 < room; i++)
 		if (strncmp(envp[i], BOOKS_ENV "=", sizeof BOOKS_ENV) != 0 &&
 		    strncmp(envp[i], COUNTED_ENV "=", sizeof COUNTED_ENV) != 0)
 			out[n++] = envp[i];
-	if (fd >= 0) {
+	if (fd >= 0 && raw_syscall(SYS_fcntl, fd, F_SETFD, 0) == 0) {
 		sc_format(bufs[0], 48, "%s=%d", BOOKS_ENV, fd);
 		sc_format(bufs[1], 48, "%s=%d", COUNTED_ENV, (int)getpid());
 		out[n++] = bufs[0];
@@ -528,10 +593,31 @@ size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][48
 	return n;
 }
 
+void own_exec_env_done(void)
+{
+	int fd = LOAD(&books_fd), saved_errno = errno;
+
+	if (fd >= 0)
+		raw_syscall(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
+	errno = saved_errno;
+}
+
 void own_yield_number(int fd)
 {
 	if (fd < 0 || LOAD(&books_fd) != fd)
 		return;
-	STORE(&books_fd, selffd_relocate(fd, false));
+	STORE(&books_fd, selffd_relocate(fd, true));
 	own_publish_books();
+}
+
+bool own_let_go_of_books(unsigned first, unsigned last)
+{
+	int fd = LOAD(&books_fd);
+
+	if (fd < 0 || (unsigned)fd < first || (unsigned)fd > last ||
+	    !__atomic_compare_exchange_n(&books_fd, &fd, -1, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return false;
+	selffd_unmark(fd);
+	return true;
 }

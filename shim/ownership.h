@@ -51,9 +51,18 @@ void own_fork_prepare(void);
 void own_fork_parent(bool failed);
 void own_fork_child(void);
 
+/* A fork child whose inherited references no one counted (a fork glibc made
+ * behind the fork wrapper): it drops them all from its own table, leaving
+ * the counts as they are, so its copies are left alone. */
+void own_fork_child_uncounted(void);
+
 /* fd was sent to another process (SCM_RIGHTS): that process holds the
  * socket now, out of the shim's sight; no close of ours lingers on it. */
 void own_give_away(int fd);
+
+/* Undoes one own_give_away(fd) that did not happen after all (a spawn or
+ * exec that failed: no program holds the socket). */
+void own_take_back(int fd);
 
 /* posix_spawn(): every socket on the books that the spawned program inherits
  * (not close-on-exec) is also held by someone the shim cannot follow: count a
@@ -85,11 +94,27 @@ void own_adopt_inherited(bool guess);
 /* SAFECLOSE_BOOKS in our environment, for the programs we exec or spawn. */
 void own_publish_books(void);
 
-/* The environment for an exec or spawn from this process: envp with
+/* The environment for an exec or spawn from this process: envp without any
+ * SAFECLOSE_BOOKS or SAFECLOSE_COUNTED, and, only when envp still preloads
+ * the shim (LD_PRELOAD naming libsafeclose: no other program can read them),
  * SAFECLOSE_BOOKS and the mark that our references were counted for the new
- * program. out has `room` pointers (at least the count of envp + 3); the
+ * program; the books' descriptor is then made inheritable for it (until
+ * own_exec_env_done()). So an explicitly empty envp stays empty, and a
+ * program without the shim never sees the books. out has `room` pointers (at least the count of envp + 3); the
  * two strings are written to bufs. Returns the count. */
 size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][48]);
+
+/* The exec failed, or the spawn has returned: the books' descriptor is
+ * close-on-exec again. */
+void own_exec_env_done(void);
+
+/* The program closes every descriptor from first to last (a close() of one:
+ * first == last). When the books' descriptor is among them (the program
+ * asked for all its descriptors to be closed, or saw the number in
+ * /proc/self/fd), the shim lets go of it: no longer its own, the program's
+ * call really closes it. The mapping stays valid in this process; only
+ * passing the books to exec'd programs is lost. True when it was there. */
+bool own_let_go_of_books(unsigned first, unsigned last);
 
 /* The program is about to take number fd: when the books' descriptor is
  * there, it moves elsewhere (and SAFECLOSE_BOOKS with it). */

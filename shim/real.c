@@ -196,6 +196,9 @@ static void resolve_once(void)
 	bind_next((void **)&real.fexecve, "fexecve");
 	bind_next((void **)&real.posix_spawn, "posix_spawn");
 	bind_next((void **)&real.posix_spawnp, "posix_spawnp");
+	bind_next((void **)&real.popen, "popen");
+	bind_next((void **)&real.system, "system");
+	bind_next((void **)&real.wordexp, "wordexp");
 }
 
 void real_resolve(void)

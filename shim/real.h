@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <wordexp.h>
 
 typedef int (*close_fn)(int);
 typedef int (*socket_fn)(int, int, int);
@@ -41,6 +42,9 @@ typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
 typedef int (*fexecve_fn)(int, char *const[], char *const[]);
 typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
 			const posix_spawnattr_t *, char *const[], char *const[]);
+typedef FILE *(*popen_fn)(const char *, const char *);
+typedef int (*system_fn)(const char *);
+typedef int (*wordexp_fn)(const char *, wordexp_t *, int);
 
 struct real_fns {
 	close_fn close;
@@ -75,6 +79,9 @@ struct real_fns {
 	fexecve_fn fexecve;
 	spawn_fn posix_spawn;
 	spawn_fn posix_spawnp;
+	popen_fn popen;
+	system_fn system;
+	wordexp_fn wordexp;
 };
 
 /* Until real_resolve() has run, every entry is a raw-syscall stand-in, so a
@@ -82,7 +89,7 @@ struct real_fns {
 extern struct real_fns real;
 
 /* Binds every entry with dlsym(RTLD_NEXT); safe to call more than once and
- * from several threads. fork and posix_spawn have no raw stand-in, so their
+ * from several threads. fork, posix_spawn, popen, system and wordexp have no raw stand-in, so their
  * wrappers call this first. */
 void real_resolve(void);
 

@@ -19,3 +19,13 @@ def test_role_both_lingers_on_connected_sockets_too(noharm):
                             check=False)
     assert "sender learned it: at once" in plain.stdout
     assert "sender learned it: late or never" in shimmed.stdout
+
+
+def test_server_that_never_replied_still_resets_an_upload(noharm):
+    """Nothing of the server's to protect: the close is an abort, as without
+    the shim. SAFECLOSE_MODE=always shows the test can tell."""
+    plain, _ = noharm("nh_upload_abort")
+    assert "uploader stopped by a reset: yes" in plain.stdout
+    _, always = noharm("nh_upload_abort", shim_env={"SAFECLOSE_MODE": "always"},
+                       check=False)
+    assert "uploader learned it: late or never" in always.stdout

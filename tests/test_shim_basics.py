@@ -20,7 +20,7 @@ EXPECTED_EXPORTS = {
     "_exit", "_Exit", "execve", "execv", "execvp", "execvpe", "execl", "execlp",
     "execle", "fexecve",
     # processes
-    "fork", "vfork", "posix_spawn", "posix_spawnp",
+    "fork", "posix_spawn", "posix_spawnp", "popen", "system", "wordexp",
 }
 
 

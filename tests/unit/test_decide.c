@@ -49,13 +49,27 @@ static void idle_connection_lingers_only_when_always(void **state)
 	tcp_pair_close(&p);
 }
 
-static void read_shut_idle_connection_lingers_while_the_peer_sends(void **state)
+/* The server has replied (the peer's kernel holds the reply, acknowledged),
+ * and input is unread: a reset now would make the peer drop that reply. */
+static void replied(struct tcp_pair *p)
+{
+	assert_int_equal(write(p->server, "OK 13\n", 6), 6);
+	assert_true(wait_acknowledged(p->server));
+}
+
+/* The program shut its read side after replying (the SHUT_WR is the shim's
+ * half of the program's SHUT_RDWR): idle as the socket looks, the peer's
+ * next segment would draw the reset, until the peer has finished. */
+static void read_shut_after_a_reply_lingers_while_the_peer_sends(void **state)
 {
 	(void)state;
 	struct tcp_pair p;
 
 	assert_int_equal(tcp_pair_open(&p), 0);
-	shutdown(p.server, SHUT_WR); /* the shim's half of the program's SHUT_RDWR */
+	replied(&p);
+	shutdown(p.server, SHUT_WR);
+	assert_true(wait_acknowledged(p.server));
+	assert_false(decide_should_linger(SC_MODE_PENDING, p.server, false));
 	assert_true(decide_should_linger(SC_MODE_PENDING, p.server, true));
 	shutdown(p.client, SHUT_WR);
 	assert_true(wait_state(p.server, TCP_CLOSE)); /* FIN_WAIT2, then the peer's FIN */
@@ -69,10 +83,26 @@ static void unread_input_lingers(void **state)
 	struct tcp_pair p;
 
 	assert_int_equal(tcp_pair_open(&p), 0);
+	replied(&p);
 	assert_int_equal(write(p.client, "GET 14\n", 7), 7);
 	assert_true(wait_input(p.server, 7));
 	assert_true(decide_should_linger(SC_MODE_PENDING, p.server, false));
 	assert_false(decide_should_linger(SC_MODE_OFF, p.server, false));
+	tcp_pair_close(&p);
+}
+
+/* Nothing of the server's ever went out: closing with input unread is an
+ * abort (an upload refused), and the reset is how the sender learns it. */
+static void unread_input_without_a_reply_is_an_abort(void **state)
+{
+	(void)state;
+	struct tcp_pair p;
+
+	assert_int_equal(tcp_pair_open(&p), 0);
+	assert_int_equal(write(p.client, "PUT 1\n", 6), 6);
+	assert_true(wait_input(p.server, 6));
+	assert_false(decide_should_linger(SC_MODE_PENDING, p.server, false));
+	assert_true(decide_should_linger(SC_MODE_ALWAYS, p.server, false));
 	tcp_pair_close(&p);
 }
 
@@ -111,6 +141,7 @@ static void peer_finished_with_unread_input_lingers(void **state)
 	struct tcp_pair p;
 
 	assert_int_equal(tcp_pair_open(&p), 0);
+	replied(&p);
 	assert_int_equal(write(p.client, "GET 14\n", 7), 7);
 	shutdown(p.client, SHUT_WR);
 	assert_true(wait_state(p.server, TCP_CLOSE_WAIT));
@@ -146,8 +177,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(other_descriptors_never_linger),
 		cmocka_unit_test(idle_connection_lingers_only_when_always),
-		cmocka_unit_test(read_shut_idle_connection_lingers_while_the_peer_sends),
+		cmocka_unit_test(read_shut_after_a_reply_lingers_while_the_peer_sends),
 		cmocka_unit_test(unread_input_lingers),
+		cmocka_unit_test(unread_input_without_a_reply_is_an_abort),
 		cmocka_unit_test(unacknowledged_output_lingers),
 		cmocka_unit_test(application_half_closed_still_lingers),
 		cmocka_unit_test(peer_finished_with_unread_input_lingers),

@@ -173,7 +173,8 @@ static void failed_fork_gives_the_references_back(void **state)
 static void exec_env_carries_the_books_and_the_mark(void **state)
 {
 	(void)state;
-	char *envp[] = { "A=1", "SAFECLOSE_BOOKS=9", "SAFECLOSE_COUNTED=1", "B=2", NULL };
+	char *envp[] = { "A=1", "SAFECLOSE_BOOKS=9", "SAFECLOSE_COUNTED=1",
+			 "LD_PRELOAD=/opt/lib/libsafeclose.so", NULL };
 	char *out[8], bufs[2][48], books[48], mark[48];
 
 	assert_true(own_books_fd() >= 0);
@@ -181,10 +182,29 @@ static void exec_env_carries_the_books_and_the_mark(void **state)
 	snprintf(books, sizeof books, "SAFECLOSE_BOOKS=%d", own_books_fd());
 	snprintf(mark, sizeof mark, "SAFECLOSE_COUNTED=%d", (int)getpid());
 	assert_string_equal(out[0], "A=1");
-	assert_string_equal(out[1], "B=2");
+	assert_string_equal(out[1], "LD_PRELOAD=/opt/lib/libsafeclose.so");
 	assert_string_equal(out[2], books);
 	assert_string_equal(out[3], mark);
 	assert_null(out[4]);
+}
+
+/* Only a program that loads the shim reads them: an empty environment stays
+ * empty, and one without the shim gets nothing (and loses our stale ones). */
+static void exec_env_without_the_shim_gets_nothing(void **state)
+{
+	(void)state;
+	char *empty[] = { NULL };
+	char *other[] = { "LD_PRELOAD=libother.so", "SAFECLOSE_BOOKS=9", "B=2", NULL };
+	char *out[8], bufs[2][48];
+
+	assert_int_equal(own_exec_env(empty, out, 8, bufs), 0);
+	assert_null(out[0]);
+	assert_int_equal(own_exec_env(NULL, out, 8, bufs), 0);
+	assert_null(out[0]);
+	assert_int_equal(own_exec_env(other, out, 8, bufs), 2);
+	assert_string_equal(out[0], "LD_PRELOAD=libother.so");
+	assert_string_equal(out[1], "B=2");
+	assert_null(out[2]);
 }
 
 static void read_shut_is_per_socket_and_never_for_a_reused_number(void **state)
@@ -234,6 +254,7 @@ int main(void)
 		cmocka_unit_test(fork_child_drops_what_was_not_counted),
 		cmocka_unit_test(failed_fork_gives_the_references_back),
 		cmocka_unit_test(exec_env_carries_the_books_and_the_mark),
+		cmocka_unit_test(exec_env_without_the_shim_gets_nothing),
 		cmocka_unit_test(read_shut_is_per_socket_and_never_for_a_reused_number),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
