@@ -51,9 +51,10 @@ static void linger(int fd, uint64_t cookie, const struct release_how *how)
 }
 
 /* The one place where the program's letting go meets what it asked for
- * earlier: a real SHUT_RD still waiting is cancelled before anything else,
- * and a socket it shut for reading lingers whatever the mode (the peer is
- * still sending: that is why it was shut). */
+ * earlier: a real SHUT_RD still waiting is cancelled before anything else
+ * (nothing is carried out for a program that let go), and a socket it shut
+ * for reading lingers while the peer still sends, however idle it looks
+ * (decide.c): the peer's next segment would draw the reset. */
 static void release_tracked(int fd, const struct release_how *how)
 {
 	uint64_t cookie = probe_cookie(fd);
