@@ -49,6 +49,7 @@
 #include "log.h"
 #include "ownership.h"
 #include "probe.h"
+#include "readshut.h"
 #include "real.h"
 #include "selffd.h"
 #include "shim.h"
@@ -56,6 +57,7 @@
 enum role {
 	ROLE_NONE,      /* closed in the heir at once */
 	ROLE_PROGRAM,   /* the program's socket: lingered when it was the last */
+	ROLE_PROGRAM_READ_SHUT, /* the same, at exit, its read side shut by the program */
 	ROLE_RELEASE,   /* the program's, dies at the exec: off the books, not kept */
 	ROLE_SHIM,      /* lingering in the shim's thread: lingered on */
 	ROLE_EPOLL,     /* a set a program's socket is in: it leaves it first */
@@ -195,12 +197,12 @@ static bool anon_inode(int fd)
 	return raw_syscall(SYS_fstat, fd, &st) == 0 && (st.st_mode & S_IFMT) == 0;
 }
 
-void heir_plan_socket(struct heir_plan *p, int fd)
+void heir_plan_socket(struct heir_plan *p, int fd, bool read_shut)
 {
 	int sets[EPB_SETS_MAX];
 	int n = epb_sets_of(fd, sets);
 
-	set_role(p, fd, ROLE_PROGRAM);
+	set_role(p, fd, read_shut ? ROLE_PROGRAM_READ_SHUT : ROLE_PROGRAM);
 	p->sockets++;
 	for (int i = 0; i < n; i++)
 		if ((uint32_t)sets[i] < p->size && role_of(p, sets[i]) == ROLE_NONE &&
@@ -214,9 +216,12 @@ void heir_plan_release(struct heir_plan *p, int fd)
 	p->releases++;
 }
 
-bool heir_plan_takes(const struct heir_plan *p, int fd)
+bool heir_plan_takes(const struct heir_plan *p, int fd, bool *read_shut)
 {
-	return fd >= 0 && fd <= p->top && role_of(p, fd) == ROLE_PROGRAM;
+	uint8_t role = fd >= 0 && fd <= p->top ? role_of(p, fd) : ROLE_NONE;
+
+	*read_shut = role == ROLE_PROGRAM_READ_SHUT;
+	return role == ROLE_PROGRAM || role == ROLE_PROGRAM_READ_SHUT;
 }
 
 void heir_plan_end(struct heir_plan *p)
@@ -327,15 +332,21 @@ static void take_on(struct lingers *ls, int fd, uint64_t cookie, uint64_t now)
 }
 
 /* The program's socket: at exec, off the books now that the exec took its
- * descriptor; lingered when that was the last reference and a close would
+ * descriptor (a real SHUT_RD the program's thread still owed it died with
+ * the thread); lingered when that was the last reference and a close would
  * lose something, closed otherwise. */
 static void take_program_socket(const struct heir_plan *p, struct lingers *ls, int fd,
-				uint64_t now)
+				uint8_t role, uint64_t now)
 {
 	uint64_t cookie = probe_cookie(fd);
-	enum own_verdict verdict = p->event == HEIR_AT_EXEC ? own_release(fd, cookie) : OWN_LAST;
+	bool read_shut = role == ROLE_PROGRAM_READ_SHUT;
+	enum own_verdict verdict = OWN_LAST;
 
-	if (verdict == OWN_LAST && decide_should_linger(sc_cfg.mode, fd) &&
+	if (p->event == HEIR_AT_EXEC) {
+		read_shut = readshut_marked(fd);
+		verdict = own_release(fd, cookie);
+	}
+	if (verdict == OWN_LAST && decide_should_linger(sc_cfg.mode, fd, read_shut) &&
 	    epb_remove_everywhere(fd))
 		take_on(ls, fd, cookie, now);
 	else
@@ -352,7 +363,7 @@ static void take_closed_socket(struct lingers *ls, int fd, uint8_t role, uint64_
 	uint64_t booked, cookie = probe_cookie(fd);
 
 	if (role == ROLE_CLOSED_LAST && own_lookup(fd, &booked) && booked == cookie &&
-	    decide_should_linger(sc_cfg.mode, fd) && epb_remove_everywhere(fd))
+	    decide_should_linger(sc_cfg.mode, fd, false) && epb_remove_everywhere(fd))
 		take_on(ls, fd, cookie, now);
 	else
 		raw_syscall(SYS_close, fd);
@@ -364,8 +375,8 @@ static void gather(const struct heir_plan *p, struct lingers *ls)
 
 	for (int fd = 0; fd <= p->top; fd++) {
 		uint8_t role = role_of(p, fd);
-		if (role == ROLE_PROGRAM)
-			take_program_socket(p, ls, fd, now);
+		if (role == ROLE_PROGRAM || role == ROLE_PROGRAM_READ_SHUT)
+			take_program_socket(p, ls, fd, role, now);
 		else if (role == ROLE_CLOSING || role == ROLE_CLOSED_LAST ||
 			 role == ROLE_CLOSED_SHARED)
 			take_closed_socket(ls, fd, role, now);

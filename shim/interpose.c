@@ -29,6 +29,7 @@
 #include "selffd.h"
 #include "spawned.h"
 #include "self.h"
+#include "readshut.h"
 #include "release.h"
 #include "shim.h"
 
@@ -52,6 +53,7 @@ __attribute__((constructor)) static void safeclose_init(void)
 			own_adopt_inherited(sc_cfg.inherited == SC_INHERITED_OWN);
 		own_publish_books();
 		reaper_init();
+		readshut_init();
 	}
 	SC_LOG(SC_LOG_INFO, "loaded: mode %s, linger %s, %ld ms at most, idle %ld ms",
 	       sc_mode_name(sc_cfg.mode), sc_cfg.where == SC_LINGER_SYNC ? "sync" : "async",
@@ -182,6 +184,7 @@ static bool make_way(int newfd)
 	if (!selffd_owns(newfd))
 		return false;
 	bool held = reaper_yield_number(newfd);
+	readshut_yield_number(newfd);
 	own_yield_number(newfd);
 	heir_yield_number(newfd);
 	selffd_unmark(newfd);
@@ -506,21 +509,10 @@ static void track_if_tcp(int fd)
 
 SC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-	uint32_t left;
+	ssize_t got;
 
-	if (active() && own_read_shut(fd, &left)) {
-		if (!left)
-			return 0;
-		int saved_errno = errno;
-		ssize_t got = real.recvmsg(fd, msg, flags | MSG_DONTWAIT);
-		if (got > 0 && !(flags & MSG_PEEK))
-			own_read_after_shut(fd, (uint32_t)got);
-		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			errno = saved_errno;
-			return 0;
-		}
+	if (active() && readshut_recvmsg(fd, msg, flags, &got))
 		return got;
-	}
 	ssize_t n = real.recvmsg(fd, msg, flags);
 
 	if (n >= 0 && active() && sc_role_accepted() && msg && msg->msg_controllen) {
@@ -702,46 +694,103 @@ SC_EXPORT int execle(const char *path, const char *arg, ...)
 }
 
 /* The advice "shutdown(SHUT_RDWR) before close()" is a reset trigger of its
- * own: see release_shutdown_read(). */
+ * own: see readshut.h. */
 SC_EXPORT int shutdown(int fd, int how)
 {
 	uint64_t cookie;
 
 	if (!active() || how == SHUT_WR || !own_lookup(fd, &cookie) || !sc_self())
 		return real.shutdown(fd, how);
-	int r = release_shutdown_read(fd, how);
-	/* The deferred read shutdown needs the thread now: a thread of the
-	 * program may be blocked reading, waiting for it. */
-	reaper_safe_point();
-	return r;
+	return readshut_shutdown(fd, how);
 }
 
-/* After the program's shutdown(SHUT_RD), its reads see end-of-file, as they
- * would after the real one, while the shim keeps the read side open. */
+/* After the program's shutdown(SHUT_RD), its reads see what the kernel
+ * would show them, while the shim keeps the read side open: readshut.c. */
 SC_EXPORT ssize_t read(int fd, void *buf, size_t count)
 {
-	uint32_t left;
+	ssize_t n;
 
-	if (active() && own_read_shut(fd, &left))
-		return release_read_after_shut(fd, buf, count, 0, left);
+	if (active() && readshut_recvfrom(fd, buf, count, 0, NULL, NULL, &n))
+		return n;
 	return real.read(fd, buf, count);
+}
+
+SC_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	ssize_t n;
+
+	if (active() && readshut_readv(fd, iov, iovcnt, &n))
+		return n;
+	return real.readv(fd, iov, iovcnt);
 }
 
 SC_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-	uint32_t left;
+	ssize_t n;
 
-	if (active() && own_read_shut(fd, &left))
-		return release_read_after_shut(fd, buf, len, flags, left);
+	if (active() && readshut_recvfrom(fd, buf, len, flags, NULL, NULL, &n))
+		return n;
 	return real.recv(fd, buf, len, flags);
 }
 
 SC_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 			   socklen_t *addrlen)
 {
-	uint32_t left;
+	ssize_t n;
 
-	if (active() && own_read_shut(fd, &left))
-		return release_read_after_shut(fd, buf, len, flags, left);
+	if (active() && readshut_recvfrom(fd, buf, len, flags, addr, addrlen, &n))
+		return n;
 	return real.recvfrom(fd, buf, len, flags, addr, addrlen);
+}
+
+SC_EXPORT int recvmmsg(int fd, struct mmsghdr *msgs, unsigned vlen, int flags,
+		       struct timespec *timeout)
+{
+	int n;
+
+	if (active() && readshut_recvmmsg(fd, msgs, vlen, flags, &n))
+		return n;
+	return real.recvmmsg(fd, msgs, vlen, flags, timeout);
+}
+
+/* The fortified twins (_FORTIFY_SOURCE, all of Debian): the same, after
+ * glibc's own check of the buffer's size. */
+extern void __chk_fail(void) __attribute__((noreturn));
+ssize_t __read_chk(int fd, void *buf, size_t count, size_t size);
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t size, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t size, int flags,
+		       struct sockaddr *addr, socklen_t *addrlen);
+
+SC_EXPORT ssize_t __read_chk(int fd, void *buf, size_t count, size_t size)
+{
+	ssize_t n;
+
+	if (count > size)
+		__chk_fail();
+	if (active() && readshut_recvfrom(fd, buf, count, 0, NULL, NULL, &n))
+		return n;
+	return real.__read_chk(fd, buf, count, size);
+}
+
+SC_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t size, int flags)
+{
+	ssize_t n;
+
+	if (len > size)
+		__chk_fail();
+	if (active() && readshut_recvfrom(fd, buf, len, flags, NULL, NULL, &n))
+		return n;
+	return real.__recv_chk(fd, buf, len, size, flags);
+}
+
+SC_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t size, int flags,
+				 struct sockaddr *addr, socklen_t *addrlen)
+{
+	ssize_t n;
+
+	if (len > size)
+		__chk_fail();
+	if (active() && readshut_recvfrom(fd, buf, len, flags, addr, addrlen, &n))
+		return n;
+	return real.__recvfrom_chk(fd, buf, len, size, flags, addr, addrlen);
 }

@@ -123,14 +123,26 @@ bool linger_step(struct sc_linger *l, uint64_t now_ms, struct linger_wait *wait)
 	return true;
 }
 
+/* Rounds of the final drain: one is almost always enough. */
+#define FINISH_ROUNDS 8
+
 void linger_finish(struct sc_linger *l)
 {
 	int saved_errno = errno;
 	bool eof = l->at_eof && !l->read_shut; /* nothing follows the peer's FIN */
 	uint64_t got;
 
-	while (!eof && (got = discard_input(l->fd, &eof)) > 0)
-		l->discarded += got;
+	/* Until recv says end-of-file (after the peer's FIN nothing more can
+	 * come) or the kernel says nothing is queued, as the very last thing
+	 * before the close: a segment that came in while the last recv held
+	 * the socket is queued only as that recv returns (the socket's
+	 * backlog), after it said "nothing". */
+	for (int round = 0; !eof && round < FINISH_ROUNDS; round++) {
+		while ((got = discard_input(l->fd, &eof)) > 0)
+			l->discarded += got;
+		if (probe_unread(l->fd) == 0)
+			break;
+	}
 	errno = saved_errno;
 }
 

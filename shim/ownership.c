@@ -454,6 +454,16 @@ void own_read_after_shut(int fd, uint32_t bytes)
 		;
 }
 
+bool own_held_here(uint64_t cookie)
+{
+	for (int fd = 0; cookie && fd <= own_max_fd(); fd++) {
+		struct own_entry *e = entry_of(fd);
+		if (e && LOAD(&e->rec) && LOAD(&e->cookie) == cookie)
+			return true;
+	}
+	return false;
+}
+
 int own_books_fd(void)
 {
 	return LOAD(&books_fd);

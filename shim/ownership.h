@@ -69,15 +69,20 @@ void own_take_back(int fd);
  * reference that is never released, so no close of ours lingers on it. */
 void own_hold_inherited(void);
 
-/* The program shut the socket's read side (shutdown SHUT_RD/SHUT_RDWR),
- * which the shim keeps open underneath. As after the real one, the program
- * still reads what was queued then (`queued` bytes), and then end-of-file.
- * own_read_shut: is fd such a socket, and how much may it still read (a
- * memory lookup for every other descriptor); own_read_after_shut: it read
- * that much of it. */
+/* The mark of readshut.c: the program shut the socket's read side
+ * (shutdown SHUT_RD/SHUT_RDWR), which the shim keeps open underneath, and
+ * may still read `queued` bytes of it (UINT32_MAX: no bound), then
+ * end-of-file. Kept in the socket's record, so every descriptor and process
+ * of the family sees it, and it ends with the record. own_read_shut: is fd
+ * such a socket, and how much may it still read (a memory lookup for every
+ * other descriptor); own_read_after_shut: it read that much of it. */
 void own_set_read_shut(int fd, uint32_t queued);
 bool own_read_shut(int fd, uint32_t *left);
 void own_read_after_shut(int fd, uint32_t bytes);
+
+/* Does a descriptor of this process still refer to the socket? (A scan of
+ * this process's entries; async-signal-safe.) */
+bool own_held_here(uint64_t cookie);
 
 /* At start-up: the TCP sockets this program inherited (exec, inetd and
  * tcpserver style, systemd Accept=yes). When the family's books (passed

@@ -134,6 +134,31 @@ static ssize_t raw_recv(int fd, void *buf, size_t n, int flags)
 {
 	return raw_recvfrom(fd, buf, n, flags, NULL, NULL);
 }
+static ssize_t raw_readv(int fd, const struct iovec *iov, int n)
+{
+	return raw_syscall(SYS_readv, fd, iov, n);
+}
+static int raw_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int f, struct timespec *t)
+{
+	return (int)raw_syscall(SYS_recvmmsg, fd, v, n, f, t);
+}
+/* The fortified twins' size check is the wrapper's; these only read. */
+static ssize_t raw_read_chk(int fd, void *buf, size_t n, size_t size)
+{
+	(void)size;
+	return raw_read(fd, buf, n);
+}
+static ssize_t raw_recv_chk(int fd, void *buf, size_t n, size_t size, int flags)
+{
+	(void)size;
+	return raw_recv(fd, buf, n, flags);
+}
+static ssize_t raw_recvfrom_chk(int fd, void *buf, size_t n, size_t size, int flags,
+				struct sockaddr *a, socklen_t *l)
+{
+	(void)size;
+	return raw_recvfrom(fd, buf, n, flags, a, l);
+}
 static void raw_exit(int status)
 {
 	for (;;)
@@ -172,6 +197,11 @@ struct real_fns real = {
 	.read = raw_read,
 	.recv = raw_recv,
 	.recvfrom = raw_recvfrom,
+	.readv = raw_readv,
+	.recvmmsg = raw_recvmmsg,
+	.__read_chk = raw_read_chk,
+	.__recv_chk = raw_recv_chk,
+	.__recvfrom_chk = raw_recvfrom_chk,
 	._exit = raw_exit,
 	._Exit = raw_exit,
 	.execve = raw_execve,
@@ -241,6 +271,11 @@ static void resolve_once(void)
 	bind_next((void **)&real.read, "read");
 	bind_next((void **)&real.recv, "recv");
 	bind_next((void **)&real.recvfrom, "recvfrom");
+	bind_next((void **)&real.readv, "readv");
+	bind_next((void **)&real.recvmmsg, "recvmmsg");
+	bind_next((void **)&real.__read_chk, "__read_chk");
+	bind_next((void **)&real.__recv_chk, "__recv_chk");
+	bind_next((void **)&real.__recvfrom_chk, "__recvfrom_chk");
 	bind_next((void **)&real._exit, "_exit");
 	bind_next((void **)&real._Exit, "_Exit");
 	bind_next((void **)&real.execve, "execve");

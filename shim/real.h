@@ -9,6 +9,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <wordexp.h>
 
 typedef int (*close_fn)(int);
@@ -50,6 +52,12 @@ typedef int (*shutdown_fn)(int, int);
 typedef ssize_t (*read_fn)(int, void *, size_t);
 typedef ssize_t (*recv_fn)(int, void *, size_t, int);
 typedef ssize_t (*recvfrom_fn)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+typedef ssize_t (*readv_fn)(int, const struct iovec *, int);
+typedef int (*recvmmsg_fn)(int, struct mmsghdr *, unsigned, int, struct timespec *);
+typedef ssize_t (*read_chk_fn)(int, void *, size_t, size_t);
+typedef ssize_t (*recv_chk_fn)(int, void *, size_t, size_t, int);
+typedef ssize_t (*recvfrom_chk_fn)(int, void *, size_t, size_t, int, struct sockaddr *,
+				   socklen_t *);
 typedef void (*exit_fn)(int);
 typedef int (*execve_fn)(const char *, char *const[], char *const[]);
 typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
@@ -82,6 +90,11 @@ struct real_fns {
 	read_fn read;
 	recv_fn recv;
 	recvfrom_fn recvfrom;
+	readv_fn readv;
+	recvmmsg_fn recvmmsg;
+	read_chk_fn __read_chk;
+	recv_chk_fn __recv_chk;
+	recvfrom_chk_fn __recvfrom_chk;
 	exit_fn _exit;
 	exit_fn _Exit;
 	execve_fn execve;

@@ -12,7 +12,8 @@
  * make (reaper_safe_point), once work is queued: a program that never
  * lingers has no thread. When the process ends with work queued and no
  * thread (_exit, often from a signal handler), the queued sockets linger in
- * place (drain_in_place).
+ * place (drain_in_place). The thread also gives the read-side emulation
+ * (readshut.c) its ticks while real SHUT_RDs wait.
  *
  * The thread's tables are touched only by the thread, under `lock`, which
  * exists so that fork() sees them consistent; the child keeps none of the
@@ -40,6 +41,7 @@
 #include "log.h"
 #include "probe.h"
 #include "ownership.h"
+#include "readshut.h"
 #include "real.h"
 #include "selffd.h"
 #include "self.h"
@@ -48,7 +50,7 @@
 #define PIPE_TAG UINT64_MAX
 #define BATCH 64
 
-enum handoff_kind { HAND_LINGER, HAND_SHUT_READ, HAND_QUIT };
+enum handoff_kind { HAND_LINGER, HAND_WAKE, HAND_QUIT };
 
 struct handoff {
 	int32_t fd;
@@ -65,7 +67,6 @@ struct slot {
 	uint32_t next_free;  /* free list, index + 1 */
 	bool used;
 	bool watched;        /* registered for input in the thread's epoll set */
-	bool shut_read;      /* not a linger: shut the read side once output is acknowledged */
 };
 
 struct timer {
@@ -196,17 +197,20 @@ static uint64_t tag(uint32_t i)
 }
 
 /* The linger is over: release the socket (unless its number was taken over
- * by the program, in which case the socket is already gone) and the slot. */
+ * by the program, in which case the socket is already gone) and the slot.
+ * The registration goes first: it belongs to the open file, which outlives
+ * our descriptor when another process still holds the socket, and would go
+ * on reporting its end-of-file to the set. */
 static void slot_end(uint32_t i, bool close_it)
 {
 	struct slot *s = &slots[i - 1];
 
 	if (close_it) {
-		if (!s->shut_read)
-			linger_finish(&s->l);
-		SC_LOG(SC_LOG_DEBUG, "fd %d %s after %llu ms in the background, discarded %llu bytes, end: %s",
-		       s->l.fd, s->shut_read ? "read side shut" : "lingered",
-		       (unsigned long long)(sc_now_ms() - s->l.start_ms),
+		if (s->watched)
+			raw_syscall(SYS_epoll_ctl, LOAD(&epfd), EPOLL_CTL_DEL, s->l.fd, NULL);
+		linger_finish(&s->l);
+		SC_LOG(SC_LOG_DEBUG, "fd %d lingered after %llu ms in the background, discarded %llu bytes, end: %s",
+		       s->l.fd, (unsigned long long)(sc_now_ms() - s->l.start_ms),
 		       (unsigned long long)s->l.discarded, linger_end_name(s->l.end));
 		selffd_close(s->l.fd);
 	}
@@ -230,27 +234,6 @@ static void schedule(uint32_t i, uint64_t at)
 		s->scheduled = at;
 }
 
-/* A read side the program shut, kept open until our output is acknowledged
- * (a real SHUT_RD would make the kernel reset what the peer still sends):
- * now it is shut for real, which wakes a thread blocked reading it. */
-static void shut_read_step(uint32_t i, uint64_t now)
-{
-	struct slot *s = &slots[i - 1];
-	struct tcp_facts tcp;
-	bool known = probe_tcp(s->l.fd, &tcp);
-
-	uint64_t waited = now > s->l.start_ms ? now - s->l.start_ms : 0;
-
-	if (known && tcp.output_waits && !probe_state_peer_done(tcp.state) &&
-	    waited < s->l.linger_ms) {
-		schedule(i, now + LINGER_TICK_MS);
-		return;
-	}
-	raw_syscall(SYS_shutdown, s->l.fd, SHUT_RD);
-	s->l.end = LINGER_PEER_DONE;
-	slot_end(i, true);
-}
-
 static void slot_step(uint32_t i, uint64_t now)
 {
 	struct slot *s = &slots[i - 1];
@@ -260,17 +243,13 @@ static void slot_step(uint32_t i, uint64_t now)
 		slot_end(i, false); /* the program reused the number: not ours now */
 		return;
 	}
-	if (s->shut_read) {
-		shut_read_step(i, now);
-		return;
-	}
 	if (!linger_step(&s->l, now, &wait)) {
 		slot_end(i, true);
 		return;
 	}
 	if (!wait.readable && s->watched) {
-		/* A read side the program shut polls readable (and hung up) for
-		 * good: watch it on the timer only, or the loop would spin. */
+		/* A read side shut for real polls readable (and hung up) for
+		 * good: watch it on the timer only. */
 		raw_syscall(SYS_epoll_ctl, LOAD(&epfd), EPOLL_CTL_DEL, s->l.fd, NULL);
 		s->watched = false;
 	}
@@ -279,6 +258,8 @@ static void slot_step(uint32_t i, uint64_t now)
 
 static void adopt(const struct handoff *h, uint64_t now)
 {
+	if (h->kind == HAND_WAKE)
+		return; /* only to wake the thread: readshut_step() comes next */
 	if (probe_cookie(h->fd) != h->cookie) {
 		/* The program took the number over (dup2) before the thread got
 		 * here: the socket went with it, and the file there is not ours. */
@@ -298,14 +279,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 	}
 	struct slot *s = &slots[i - 1];
 	s->cookie = h->cookie;
-	s->shut_read = h->kind == HAND_SHUT_READ;
 	s->watched = false;
-	if (s->shut_read) {
-		s->l = (struct sc_linger){ .fd = h->fd, .start_ms = h->start_ms,
-					   .linger_ms = (uint64_t)sc_cfg.linger_ms };
-		shut_read_step(i, now);
-		return;
-	}
 	linger_resume(&s->l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
 		      h->start_ms); /* hand_off() sent the FIN */
 	/* A first step at once: often the peer has already finished (it read
@@ -316,7 +290,10 @@ static void adopt(const struct handoff *h, uint64_t now)
 		slot_end(i, true);
 		return;
 	}
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(i) };
+	/* Edge-triggered: a step discards everything queued, and a readiness
+	 * that lasts (the peer's FIN, a read side shut) wakes the thread once,
+	 * never in a loop. */
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u64 = tag(i) };
 	s->watched = wait.readable &&
 		     raw_syscall(SYS_epoll_ctl, LOAD(&epfd), EPOLL_CTL_ADD, h->fd, &ev) == 0;
 	schedule(i, now + (uint64_t)wait.timeout_ms);
@@ -355,12 +332,15 @@ static void run_due_timers(uint64_t now)
 
 static int next_timeout(void)
 {
+	int tick = readshut_waiting() ? LINGER_TICK_MS : -1;
+
 	if (!nheap)
-		return -1;
+		return tick;
 	uint64_t now = sc_now_ms();
 	if (heap[0].at <= now)
 		return 0;
-	return heap[0].at - now > INT_MAX ? INT_MAX : (int)(heap[0].at - now);
+	int due = heap[0].at - now > INT_MAX ? INT_MAX : (int)(heap[0].at - now);
+	return tick >= 0 && tick < due ? tick : due;
 }
 
 static void *reaper_main(void *unused)
@@ -385,6 +365,7 @@ static void *reaper_main(void *unused)
 				slot_step(i, now);
 		}
 		run_due_timers(now);
+		readshut_step(now);
 		pthread_mutex_unlock(&lock);
 		if (n > 0 && !quit) {
 			/* Gather what comes in the next moment into one wake-up. */
@@ -399,24 +380,19 @@ static void *reaper_main(void *unused)
 #define DRAIN_BATCH 16
 
 /* One queued record, taken up in place: a linger to run (true), or done
- * with at once (false): a number the program took over, or a read side to
- * shut, shut now only when the process goes on (shut_read_now; an ending
- * process lingers that socket itself, and a real SHUT_RD would make the
- * kernel reset what the peer still sends). */
-static bool drain_take(const struct handoff *h, struct sc_linger *l, bool shut_read_now)
+ * with at once (false): a number the program took over, or a wake-up. */
+static bool drain_take(const struct handoff *h, struct sc_linger *l)
 {
+	if (h->kind != HAND_LINGER)
+		return false; /* a wake-up (or a pause's quit): nothing held */
 	bool ours = probe_cookie(h->fd) == h->cookie;
 
-	if (ours && h->kind == HAND_LINGER) {
+	if (ours) {
 		linger_resume(l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
 			      h->start_ms);
 		return true;
 	}
-	if (ours && shut_read_now)
-		raw_syscall(SYS_shutdown, h->fd, SHUT_RD);
-	if (ours)
-		selffd_close(h->fd);
-	ADD(&n_released, 1);
+	ADD(&n_released, 1); /* the program took the number over: not ours */
 	ADD(&lingering, -1);
 	return false;
 }
@@ -471,24 +447,21 @@ static void drain_in_place(uint64_t until_ms)
 	while ((n = raw_syscall(SYS_read, LOAD(&pipe_r), queued, sizeof queued)) > 0) {
 		int live = 0;
 		for (long k = 0; k < n / (long)sizeof *queued; k++)
-			live += drain_take(&queued[k], &ls[live], false);
+			live += drain_take(&queued[k], &ls[live]);
 		drain_batch(ls, live, until_ms);
 	}
 }
 
 /* ---- descriptor pressure: numbers given back to the program ------------- */
 
-/* The slot that has lingered longest; a read side still to be shut only
- * when no linger is left (ending it early may draw the reset it avoids).
- * 0 when there is none. */
+/* The slot that has lingered longest; 0 when there is none. */
 static uint32_t longest_lingering(void)
 {
 	uint32_t best = 0;
 
 	for (uint32_t i = 1; i <= nslots; i++) {
 		const struct slot *s = &slots[i - 1], *b = best ? &slots[best - 1] : NULL;
-		if (s->used && (!b || (b->shut_read && !s->shut_read) ||
-				(b->shut_read == s->shut_read && s->l.start_ms < b->l.start_ms)))
+		if (s->used && (!b || s->l.start_ms < b->l.start_ms))
 			best = i;
 	}
 	return best;
@@ -506,8 +479,6 @@ static int end_one_linger(void)
 	if (i) {
 		struct slot *s = &slots[i - 1];
 		bool ours = probe_cookie(s->l.fd) == s->cookie;
-		if (ours && s->shut_read)
-			raw_syscall(SYS_shutdown, s->l.fd, SHUT_RD);
 		s->l.end = LINGER_NO_ROOM;
 		slot_end(i, ours);
 		return ours;
@@ -521,8 +492,8 @@ static int end_one_linger(void)
 		raw_syscall(SYS_write, LOAD(&pipe_w), &h, sizeof h);
 		return -1;
 	}
-	bool ours = probe_cookie(h.fd) == h.cookie;
-	if (drain_take(&h, &l, true)) {
+	bool ours = h.kind == HAND_LINGER && probe_cookie(h.fd) == h.cookie;
+	if (drain_take(&h, &l)) {
 		l.end = LINGER_NO_ROOM;
 		drain_end(&l);
 	}
@@ -747,41 +718,65 @@ void reaper_resume(void)
 	start();
 }
 
-static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)
+/* Inside a signal handler, the handler's own signal is blocked (unless it
+ * was installed with SA_NODEFER and an empty mask): a thread whose mask is
+ * empty is not running one, and may start the background thread itself,
+ * as a safe point would. One system call, only when no thread runs. */
+static bool surely_not_in_a_handler(void)
 {
-	int saved_errno = errno, quota;
-	bool handed = false;
+	uint64_t blocked = ~0ull;
+
+	return raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &blocked, sizeof blocked) == 0 &&
+	       blocked == 0;
+}
+
+/* Work was queued while no thread runs: start it where that is safe, or
+ * leave it to the next safe point. */
+static void want_thread(void)
+{
+	if (LOAD(&state) == RUNNING)
+		return;
+	STORE(&thread_wanted, 1);
+	if (surely_not_in_a_handler())
+		reaper_safe_point();
+}
+
+/* One record into the queue (made on first use); false when it cannot. */
+static bool queue_write(const struct handoff *h)
+{
+	bool written = false;
 
 	/* Counted before the look at the queue, so that give_back_fixed()
 	 * never closes it under a write (seq_cst both sides). */
 	__atomic_add_fetch(&queue_users, 1, __ATOMIC_SEQ_CST);
-	if (LOAD(&state) == FAILED || !queue_ready()) {
-		__atomic_sub_fetch(&queue_users, 1, __ATOMIC_SEQ_CST);
-		ADD(&n_fallbacks, 1);
-		errno = saved_errno;
-		return false;
-	}
+	if (LOAD(&state) != FAILED && queue_ready())
+		written = raw_syscall(SYS_write, LOAD(&pipe_w), h, sizeof *h) == (long)sizeof *h;
+	__atomic_sub_fetch(&queue_users, 1, __ATOMIC_SEQ_CST);
+	return written;
+}
+
+bool reaper_hand_off(int fd, uint64_t cookie)
+{
+	int saved_errno = errno, quota;
+	bool handed = false;
 	int base = selffd_base(&quota);
+
 	if (ADD(&lingering, 1) <= quota && epb_remove_everywhere(fd)) {
 		int keep = (int)raw_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
 		if (keep >= 0) {
-			struct handoff h = { keep, kind, cookie, sc_now_ms() };
+			struct handoff h = { keep, HAND_LINGER, cookie, sc_now_ms() };
 			/* The FIN goes out now, as the kernel's own close would send
 			 * it, not when the thread next wakes. */
-			if (kind == HAND_LINGER)
-				raw_syscall(SYS_shutdown, keep, SHUT_WR);
+			raw_syscall(SYS_shutdown, keep, SHUT_WR);
 			selffd_mark(keep);
-			handed = raw_syscall(SYS_write, LOAD(&pipe_w), &h, sizeof h) ==
-				 (long)sizeof h;
+			handed = queue_write(&h);
 			if (!handed)
 				selffd_close(keep);
 		}
 	}
-	__atomic_sub_fetch(&queue_users, 1, __ATOMIC_SEQ_CST);
 	if (handed) {
 		ADD(&n_handed, 1);
-		if (LOAD(&state) != RUNNING)
-			STORE(&thread_wanted, 1);
+		want_thread();
 	} else {
 		ADD(&n_fallbacks, 1);
 		ADD(&lingering, -1);
@@ -790,14 +785,16 @@ static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)
 	return handed;
 }
 
-bool reaper_hand_off(int fd, uint64_t cookie)
+bool reaper_wake(void)
 {
-	return hand_off(fd, cookie, HAND_LINGER);
-}
+	struct handoff h = { -1, HAND_WAKE, 0, 0 };
+	int saved_errno = errno;
+	bool woken = queue_write(&h);
 
-bool reaper_shut_read_later(int fd, uint64_t cookie)
-{
-	return hand_off(fd, cookie, HAND_SHUT_READ);
+	if (woken)
+		want_thread();
+	errno = saved_errno;
+	return woken && LOAD(&state) == RUNNING;
 }
 
 void reaper_wait_at_exit(void)

@@ -15,11 +15,10 @@
  * thread; errno is preserved. */
 bool reaper_hand_off(int fd, uint64_t cookie);
 
-/* shutdown(SHUT_RD) for a program that asked for it while our output was
- * still on its way: the thread shuts fd's read side once that output is
- * acknowledged (or the linger bound passes), which wakes any thread blocked
- * reading it. False when it cannot (the caller shuts it now). */
-bool reaper_shut_read_later(int fd, uint64_t cookie);
+/* Wakes the thread (starting it if need be) for readshut_step(), which it
+ * then calls every LINGER_TICK_MS while real SHUT_RDs wait. False when no
+ * thread runs. */
+bool reaper_wake(void);
 
 /* A call no signal handler makes (socket, accept, epoll_ctl, fclose,
  * shutdown, exit): when work was queued while no thread ran, the thread

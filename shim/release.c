@@ -22,6 +22,7 @@
 #include "log.h"
 #include "ownership.h"
 #include "probe.h"
+#include "readshut.h"
 #include "rawsys.h"
 #include "real.h"
 #include "reaper.h"
@@ -50,15 +51,23 @@ static void linger(int fd, uint64_t cookie, const struct release_how *how)
 		linger_release_now(fd);
 }
 
+/* The one place where the program's letting go meets what it asked for
+ * earlier: a real SHUT_RD still waiting is cancelled before anything else
+ * (nothing is carried out for a program that let go), and a socket it shut
+ * for reading lingers while the peer still sends, however idle it looks
+ * (decide.c): the peer's next segment would draw the reset. */
 static void release_tracked(int fd, const struct release_how *how)
 {
 	uint64_t cookie = probe_cookie(fd);
+	bool read_shut = readshut_marked(fd);
 
 	heir_note_releasing(fd); /* an exec in another thread planned it */
 	enum own_verdict verdict = own_release(fd, cookie);
 	heir_note_released(fd, verdict == OWN_LAST);
 
-	if (verdict == OWN_LAST && decide_should_linger(sc_cfg.mode, fd))
+	if (read_shut)
+		readshut_let_go(cookie);
+	if (verdict == OWN_LAST && decide_should_linger(sc_cfg.mode, fd, read_shut))
 		linger(fd, cookie, how);
 	else if (verdict == OWN_SHARED)
 		SC_LOG(SC_LOG_DEBUG, "fd %d: socket still held elsewhere, left alone", fd);
@@ -215,7 +224,7 @@ static void plan_exec(struct heir_plan *plan)
 		if (!own_lookup(fd, &booked) || !dies_at_exec(fd))
 			continue;
 		if (connected_tcp(fd))
-			heir_plan_socket(plan, fd);
+			heir_plan_socket(plan, fd, false); /* the heir asks */
 		else
 			heir_plan_release(plan, fd);
 	}
@@ -228,10 +237,17 @@ static void plan_exit(struct heir_plan *plan)
 {
 	uint64_t booked;
 
-	for (int fd = 0; fd <= own_max_fd(); fd++)
-		if (own_lookup(fd, &booked) && own_release(fd, probe_cookie(fd)) == OWN_LAST &&
-		    connected_tcp(fd))
-			heir_plan_socket(plan, fd);
+	for (int fd = 0; fd <= own_max_fd(); fd++) {
+		if (!own_lookup(fd, &booked))
+			continue;
+		uint64_t cookie = probe_cookie(fd);
+		bool read_shut = readshut_marked(fd);
+		enum own_verdict verdict = own_release(fd, cookie);
+		if (read_shut)
+			readshut_let_go(cookie);
+		if (verdict == OWN_LAST && connected_tcp(fd))
+			heir_plan_socket(plan, fd, read_shut);
+	}
 }
 
 /* No heir at exit after all: what the plan took off the books lingers here,
@@ -244,9 +260,12 @@ static void linger_plan_here(const struct heir_plan *plan, bool from_exit)
 		reaper_safe_point(); /* not _exit(): signal handlers call that one */
 		fflush(NULL); /* destructors run before stdio's own flush */
 	}
-	for (int fd = 0; fd <= plan->top; fd++)
-		if (heir_plan_takes(plan, fd) && decide_should_linger(sc_cfg.mode, fd))
+	for (int fd = 0; fd <= plan->top; fd++) {
+		bool read_shut;
+		if (heir_plan_takes(plan, fd, &read_shut) &&
+		    decide_should_linger(sc_cfg.mode, fd, read_shut))
 			linger(fd, probe_cookie(fd), &how);
+	}
 	reaper_wait(how.until_ms);
 }
 
@@ -316,52 +335,4 @@ int release_before_exec(void)
 void release_after_failed_exec(int ticket)
 {
 	heir_stand_down(ticket);
-}
-
-/* Until our output is acknowledged, in place: for SAFECLOSE_LINGER=sync,
- * where no thread runs, and as the fallback when the thread cannot. */
-static void wait_output_acknowledged(int fd)
-{
-	uint64_t until = sc_now_ms() + (uint64_t)sc_cfg.linger_ms;
-	struct tcp_facts tcp;
-
-	while (probe_tcp(fd, &tcp) && tcp.output_waits && !probe_state_peer_done(tcp.state) &&
-	       sc_now_ms() < until)
-		raw_sleep_ms(LINGER_TICK_MS);
-}
-
-int release_shutdown_read(int fd, int how)
-{
-	struct tcp_facts tcp;
-	uint64_t cookie = probe_cookie(fd);
-
-	/* Only a connection the peer still sends on can draw the reset. */
-	if (!probe_tcp(fd, &tcp) || !probe_state_connected(tcp.state) ||
-	    probe_state_peer_done(tcp.state))
-		return (int)raw_syscall(SYS_shutdown, fd, how);
-	if (how == SHUT_RDWR && raw_syscall(SYS_shutdown, fd, SHUT_WR) < 0)
-		return -1;
-	int saved_errno = errno;
-	own_set_read_shut(fd, (uint32_t)probe_unread(fd));
-	if (sc_cfg.where == SC_LINGER_SYNC) {
-		wait_output_acknowledged(fd);
-		raw_syscall(SYS_shutdown, fd, SHUT_RD);
-	} else if (!reaper_shut_read_later(fd, cookie)) {
-		raw_syscall(SYS_shutdown, fd, SHUT_RD);
-	}
-	errno = saved_errno;
-	return 0;
-}
-
-ssize_t release_read_after_shut(int fd, void *buf, size_t len, int flags, uint32_t left)
-{
-	if (!left || !len)
-		return 0;
-	ssize_t n = raw_syscall(SYS_recvfrom, fd, buf, len < left ? len : left,
-				flags | MSG_DONTWAIT, NULL, NULL);
-	if (n > 0 && !(flags & MSG_PEEK))
-		own_read_after_shut(fd, (uint32_t)n);
-	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-		return -1;
-	return n > 0 ? n : 0;
 }

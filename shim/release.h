@@ -47,15 +47,4 @@ int release_before_exec(void);
  * program carries on with its connections as they were. errno is kept. */
 void release_after_failed_exec(int ticket);
 
-/* shutdown(fd, SHUT_RD or SHUT_RDWR) on a TCP socket on the books. A read
- * side shut while the peer still sends makes Linux reset what arrives, so:
- * the write half now, end-of-file for the program's reads from now on, and
- * the real read shutdown (which wakes a thread blocked reading) once our
- * output is acknowledged. Returns what shutdown() returns. */
-int release_shutdown_read(int fd, int how);
-
-/* A read by the program after that shutdown: what was queued at the time
- * (`left` bytes of it remain), never blocking, then end-of-file. */
-ssize_t release_read_after_shut(int fd, void *buf, size_t len, int flags, uint32_t left);
-
 #endif
