@@ -69,7 +69,7 @@ enum role {
 };
 
 #define STAND_DOWN 'x'
-#define TICKETS 4
+#define TICKETS 4 /* heirs under way at once, per process */
 #define CLOSE_LOOP_MAX (1ul << 20)
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -281,7 +281,7 @@ static void keep_only_planned(const struct heir_plan *p, int listen_end)
 
 /* True at end-of-file: the program is replaced or gone. False when it
  * stood the heir down, or did not end within SAFECLOSE_LINGER_MS (a copy
- * of the pipe kept somewhere the shim could not see): then it is not known
+ * of our end kept somewhere the shim could not see): then it is not known
  * for sure, and the heir touches nothing. */
 static bool program_gone(int listen_end)
 {
