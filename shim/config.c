@@ -15,6 +15,7 @@ static const char *const log_names[] = { "error", "info", "debug", NULL };
 static const char *const where_names[] = { "async", "sync", NULL };
 static const char *const onoff_names[] = { "linger", "off", NULL };
 static const char *const inherited_names[] = { "own", "ignore", NULL };
+static const char *const role_names[] = { "server", "client", "both", NULL };
 
 static long *field_mode(struct sc_config *c) { return &c->mode; }
 static long *field_linger(struct sc_config *c) { return &c->linger_ms; }
@@ -26,6 +27,7 @@ static long *field_exit(struct sc_config *c) { return &c->exit_wait_ms; }
 static long *field_at_exit(struct sc_config *c) { return &c->at_exit; }
 static long *field_at_exec(struct sc_config *c) { return &c->at_exec; }
 static long *field_inherited(struct sc_config *c) { return &c->inherited; }
+static long *field_role(struct sc_config *c) { return &c->role; }
 
 const struct sc_setting sc_settings[] = {
 	{ "SAFECLOSE_MODE", mode_names, SC_MODE_PENDING, 0, 2, NULL,
@@ -70,6 +72,13 @@ const struct sc_setting sc_settings[] = {
 	  "other descriptor of it refers to it, `ignore` leaves them all alone "
 	  "(for programs whose parent keeps using the connection).",
 	  field_inherited },
+	{ "SAFECLOSE_ROLE", role_names, SC_ROLE_SERVER, 0, 2, NULL,
+	  "Which connections linger: `server` those the program accepted (and "
+	  "inherited or received ones, the inetd and worker cases), `client` those "
+	  "it connected itself, `both`. A client that closes mid-download means to "
+	  "abort it (the reset tells the sender to stop), so connected sockets keep "
+	  "the kernel's behaviour unless asked.",
+	  field_role },
 	{ "SAFECLOSE_LOG", log_names, SC_LOG_ERROR, 0, 2, NULL,
 	  "What the shim writes to stderr: `error` only bad settings and "
 	  "failures, `info` also start-up, `debug` also every lingering close.",
@@ -87,6 +96,7 @@ struct sc_config sc_cfg = {
 	.at_exit = SC_LINGER_ON,
 	.at_exec = SC_LINGER_ON,
 	.inherited = SC_INHERITED_OWN,
+	.role = SC_ROLE_SERVER,
 	.log_level = SC_LOG_ERROR,
 };
 
@@ -177,4 +187,14 @@ int sc_config_load(struct sc_config *cfg, const char *(*get)(const char *name))
 const char *sc_mode_name(long mode)
 {
 	return mode >= 0 && mode <= SC_MODE_ALWAYS ? mode_names[mode] : "?";
+}
+
+bool sc_role_accepted(void)
+{
+	return sc_cfg.role != SC_ROLE_CLIENT;
+}
+
+bool sc_role_connected(void)
+{
+	return sc_cfg.role != SC_ROLE_SERVER;
 }

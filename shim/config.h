@@ -8,6 +8,7 @@ enum sc_mode { SC_MODE_OFF, SC_MODE_PENDING, SC_MODE_ALWAYS };
 enum sc_linger_where { SC_LINGER_ASYNC, SC_LINGER_SYNC };
 enum sc_onoff { SC_LINGER_ON, SC_LINGER_OFF };
 enum sc_inherited { SC_INHERITED_OWN, SC_INHERITED_IGNORE };
+enum sc_role { SC_ROLE_SERVER, SC_ROLE_CLIENT, SC_ROLE_BOTH };
 
 struct sc_config {
 	long mode;       /* enum sc_mode */
@@ -19,6 +20,7 @@ struct sc_config {
 	long at_exit;    /* enum sc_onoff: linger what is still open at exit */
 	long at_exec;    /* enum sc_onoff: linger close-on-exec sockets at exec */
 	long inherited;  /* enum sc_inherited: sockets open at start-up */
+	long role;       /* enum sc_role: accepted or connected sockets, or both */
 	long log_level;  /* enum sc_log_level */
 };
 
@@ -49,5 +51,10 @@ int sc_config_load(struct sc_config *cfg, const char *(*get)(const char *name));
 bool sc_setting_parse(const struct sc_setting *s, const char *text, long *out);
 
 const char *sc_mode_name(long mode);
+
+/* Whether connections of this kind are the shim's to linger on:
+ * accepted (and inherited, and received) ones, or connected ones. */
+bool sc_role_accepted(void);
+bool sc_role_connected(void);
 
 #endif

@@ -15,7 +15,7 @@
 
 #include "fdspace.h"
 
-#define EPB_SLOTS 3
+#define EPB_SLOTS EPB_SETS_MAX
 
 struct epb_entry {
 	int32_t epfd_plus1[EPB_SLOTS]; /* 0 = empty */
@@ -115,4 +115,17 @@ bool epb_remove_everywhere(int fd)
 	}
 	errno = saved_errno;
 	return true;
+}
+
+int epb_sets_of(int fd, int sets[EPB_SETS_MAX])
+{
+	struct epb_entry *e = entry_of(fd, false);
+	int n = 0;
+
+	for (int i = 0; e && i < EPB_SLOTS; i++) {
+		int32_t epfd = __atomic_load_n(&e->epfd_plus1[i], __ATOMIC_ACQUIRE) - 1;
+		if (epfd >= 0)
+			sets[n++] = epfd;
+	}
+	return n;
 }

@@ -23,4 +23,9 @@ void epb_forget(int fd);
  * caller must then not keep the file alive. errno is preserved. */
 bool epb_remove_everywhere(int fd);
 
+/* The sets fd was added to, as the books list them: at most EPB_SETS_MAX
+ * numbers into sets[]; returns their count (no syscall). */
+#define EPB_SETS_MAX 3
+int epb_sets_of(int fd, int sets[EPB_SETS_MAX]);
+
 #endif

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,16 +14,22 @@
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <wordexp.h>
 
 #include "config.h"
 #include "log.h"
 #include "epoll_books.h"
+#include "heir.h"
 #include "ownership.h"
 #include "probe.h"
 #include "rawsys.h"
 #include "real.h"
 #include "reaper.h"
+#include "room.h"
 #include "selffd.h"
+#include "spawned.h"
+#include "self.h"
+#include "readshut.h"
 #include "release.h"
 #include "shim.h"
 
@@ -35,26 +42,22 @@ __attribute__((constructor)) static void safeclose_init(void)
 {
 	struct sc_config cfg;
 
+	sc_self_init();
 	real_resolve();
 	sc_config_load(&cfg, env_lookup);
 	sc_log_level = (int)cfg.log_level;
 	sc_cfg = cfg;
 	if (sc_cfg.mode != SC_MODE_OFF) {
 		own_init();
-		own_adopt_inherited(sc_cfg.inherited == SC_INHERITED_OWN);
+		if (sc_role_accepted())
+			own_adopt_inherited(sc_cfg.inherited == SC_INHERITED_OWN);
 		own_publish_books();
 		reaper_init();
+		readshut_init();
 	}
 	SC_LOG(SC_LOG_INFO, "loaded: mode %s, linger %s, %ld ms at most, idle %ld ms",
 	       sc_mode_name(sc_cfg.mode), sc_cfg.where == SC_LINGER_SYNC ? "sync" : "async",
 	       sc_cfg.linger_ms, sc_cfg.idle_ms);
-}
-
-/* exit() and return from main: what is still open lingers like a close,
- * and nothing lingering in the background is cut short. */
-__attribute__((destructor)) static void safeclose_fini(void)
-{
-	release_at_exit(true);
 }
 
 static int active(void)
@@ -62,11 +65,37 @@ static int active(void)
 	return sc_cfg.mode != SC_MODE_OFF;
 }
 
-SC_EXPORT int close(int fd)
+/* Active, and in the process the shim follows (self.h): a child the shim
+ * did not see being made acts on nothing, its calls go straight through.
+ * One system call: for the paths that would act. */
+static bool acting(void)
 {
-	if (!active())
+	return active() && sc_self();
+}
+
+/* exit() and return from main: what is still open lingers like a close,
+ * and nothing lingering in the background is cut short. A CLONE_VM child
+ * that calls exit() runs these destructors in its parent's memory. */
+__attribute__((destructor)) static void safeclose_fini(void)
+{
+	if (acting())
+		release_at_exit(true);
+}
+
+/* Whether close(fd) would do anything but the real close: fd is on the
+ * books or one of the shim's own. No system call. */
+static bool known_to_shim(int fd)
+{
+	uint64_t booked;
+
+	return selffd_owns(fd) || own_lookup(fd, &booked);
+}
+
+static int close_common(int fd)
+{
+	if (!active() || (known_to_shim(fd) && !sc_self()))
 		return real.close(fd);
-	if (selffd_owns(fd)) {
+	if (selffd_owns(fd) && !own_let_go_of_books((unsigned)fd, (unsigned)fd)) {
 		errno = EBADF; /* the shim's own descriptor: not open, for the program */
 		return -1;
 	}
@@ -74,12 +103,22 @@ SC_EXPORT int close(int fd)
 	return real.close(fd);
 }
 
-/* A TCP socket the program now holds: on the books, and the background
- * thread started here, in a normal context, before any close needs it. */
+/* close() is a cancellation point: with a cancellation pending, glibc's
+ * ends the thread before it closes anything, so the shim acts on it first,
+ * where nothing has been done yet (the release path itself has none). */
+SC_EXPORT int close(int fd)
+{
+	if (active())
+		pthread_testcancel();
+	return close_common(fd);
+}
+
+/* A TCP socket the program now holds: on the books. */
 static void track_tcp(int fd)
 {
+	if (!sc_self())
+		return;
 	own_track_socket(fd);
-	reaper_start();
 }
 
 static int is_tcp_request(int domain, int type, int protocol)
@@ -90,10 +129,12 @@ static int is_tcp_request(int domain, int type, int protocol)
 
 SC_EXPORT int socket(int domain, int type, int protocol)
 {
-	int fd = real.socket(domain, type, protocol);
+	int fd = WITH_ROOM(1, real.socket(domain, type, protocol));
 
-	if (fd >= 0 && active() && is_tcp_request(domain, type, protocol))
+	if (fd >= 0 && active() && sc_role_connected() && is_tcp_request(domain, type, protocol))
 		track_tcp(fd);
+	if (active())
+		reaper_safe_point();
 	return fd;
 }
 
@@ -103,13 +144,16 @@ static void track_accepted(int listener, int fd)
 {
 	uint64_t cookie;
 
-	if (fd >= 0 && active() && (own_lookup(listener, &cookie) || probe_is_tcp(fd)))
+	if (fd >= 0 && active() && sc_role_accepted() &&
+	    (own_lookup(listener, &cookie) || probe_is_tcp(fd)))
 		track_tcp(fd);
+	if (active())
+		reaper_safe_point();
 }
 
 SC_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	int conn = real.accept(fd, addr, len);
+	int conn = WITH_ROOM(1, real.accept(fd, addr, len));
 
 	track_accepted(fd, conn);
 	return conn;
@@ -117,7 +161,7 @@ SC_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 
 SC_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-	int conn = real.accept4(fd, addr, len, flags);
+	int conn = WITH_ROOM(1, real.accept4(fd, addr, len, flags));
 
 	track_accepted(fd, conn);
 	return conn;
@@ -125,9 +169,9 @@ SC_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 
 SC_EXPORT int dup(int fd)
 {
-	int copy = real.dup(fd);
+	int copy = WITH_ROOM(1, real.dup(fd));
 
-	if (copy >= 0)
+	if (copy >= 0 && acting())
 		own_track_dup(fd, copy);
 	return copy;
 }
@@ -140,7 +184,9 @@ static bool make_way(int newfd)
 	if (!selffd_owns(newfd))
 		return false;
 	bool held = reaper_yield_number(newfd);
+	readshut_yield_number(newfd);
 	own_yield_number(newfd);
+	heir_yield_number(newfd);
 	selffd_unmark(newfd);
 	return held;
 }
@@ -151,43 +197,44 @@ static void made_way(bool held)
 		reaper_number_yielded();
 }
 
-SC_EXPORT int dup2(int oldfd, int newfd)
+/* dup2/dup3 over newfd. A call the kernel refuses before it looks at any
+ * descriptor (fs/file.c: dup3 with flags other than O_CLOEXEC, or onto
+ * itself) goes straight through: it must act on nothing. */
+static int replace_fd(int oldfd, int newfd, int flags, bool is_dup3)
 {
-	bool held = false;
+	bool held = false, act = acting();
 
-	if (active()) {
+	if (is_dup3 && ((flags & ~O_CLOEXEC) || oldfd == newfd))
+		return real.dup3(oldfd, newfd, flags);
+	if (act) {
 		release_before_replace(oldfd, newfd);
 		held = make_way(newfd);
 	}
-	int fd = real.dup2(oldfd, newfd);
+	int fd = is_dup3 ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
 	made_way(held);
-	if (fd >= 0)
+	if (fd >= 0 && act)
 		own_track_dup(oldfd, fd);
 	return fd;
 }
 
+SC_EXPORT int dup2(int oldfd, int newfd)
+{
+	return replace_fd(oldfd, newfd, 0, false);
+}
+
 SC_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
-	bool held = false;
-
-	if (active()) {
-		release_before_replace(oldfd, newfd);
-		held = make_way(newfd);
-	}
-	int fd = real.dup3(oldfd, newfd, flags);
-	made_way(held);
-	if (fd >= 0)
-		own_track_dup(oldfd, fd);
-	return fd;
+	return replace_fd(oldfd, newfd, flags, true);
 }
 
 /* fcntl's third argument is an int or a pointer; glibc itself reads it as a
  * pointer, which carries either through unchanged. */
 static int fcntl_common(fcntl_fn fn, int fd, int cmd, void *arg)
 {
-	int r = fn(fd, cmd, arg);
+	bool dups = cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC;
+	int r = dups ? WITH_ROOM(1, fn(fd, cmd, arg)) : fn(fd, cmd, arg);
 
-	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && acting())
 		own_track_dup(fd, r);
 	return r;
 }
@@ -214,10 +261,14 @@ SC_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
 	int r = real.epoll_ctl(epfd, op, fd, event);
 
-	if (r == 0 && active() && op == EPOLL_CTL_ADD)
+	if (r != 0 || (op != EPOLL_CTL_ADD && op != EPOLL_CTL_DEL) || !acting())
+		return r;
+	if (op == EPOLL_CTL_ADD)
 		epb_added(epfd, fd);
-	else if (r == 0 && active() && op == EPOLL_CTL_DEL)
+	else
 		epb_deleted(epfd, fd);
+	if (active())
+		reaper_safe_point();
 	return r;
 }
 
@@ -228,25 +279,28 @@ SC_EXPORT pid_t fork(void)
 		errno = ENOSYS; /* libc without fork: nothing to forward to */
 		return -1;
 	}
+	if (!acting())
+		return real.fork();
 	own_fork_prepare();
+	sc_self_fork_begin();
 	pid_t pid = real.fork();
-	if (pid == 0)
+	sc_self_fork_end(pid == 0);
+	if (pid == 0) {
 		own_fork_child();
-	else
+		heir_after_fork_child();
+	} else
 		own_fork_parent(pid);
 	return pid;
 }
 
-/* A vfork child shares the parent's memory, so it could not keep books of
- * its own; POSIX allows vfork to be fork, and the child may only exec or
- * _exit either way. */
-SC_EXPORT pid_t vfork(void)
-{
-	return fork();
-}
+/* vfork is not interposed: the real one runs, with its semantics (shared
+ * memory, no atfork handlers, the parent suspended until exec or _exit), and
+ * its child is a process the shim does not follow (self.h), in which every
+ * wrapper goes straight through. */
 
-/* The environment an exec'd or spawned program gets: the family's books,
- * and the mark that our references were counted for it. On the stack. */
+/* The environment an exec'd or spawned program gets: the one it was given,
+ * plus, when that loads the shim again, the family's books and the mark that
+ * our references were counted for it (own_exec_env). On the stack. */
 #define NEW_PROGRAM_ENV(envp, name)                                     \
 	size_t envc_ = 0;                                               \
 	while ((envp) && (envp)[envc_])                                 \
@@ -255,17 +309,23 @@ SC_EXPORT pid_t vfork(void)
 	char env_bufs_[2][48];                                          \
 	own_exec_env((envp), name, envc_ + 3, env_bufs_)
 
-/* The spawned program inherits what is not close-on-exec: counted for it. */
+/* The spawned program holds what it inherits and what its file actions dup
+ * into it: counted for it (spawned.h). */
 SC_EXPORT int posix_spawn(pid_t *pid, const char *path,
 			  const posix_spawn_file_actions_t *actions,
 			  const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
 	real_resolve();
-	if (!active())
+	if (!acting())
 		return real.posix_spawn(pid, path, actions, attr, argv, envp);
-	own_hold_inherited();
+	struct spawn_holds held;
+	spawn_hold_for_actions(actions, &held);
 	NEW_PROGRAM_ENV(envp, env);
-	return real.posix_spawn(pid, path, actions, attr, argv, env);
+	int r = real.posix_spawn(pid, path, actions, attr, argv, env);
+	own_exec_env_done();
+	if (r != 0)
+		spawn_holds_undo(&held); /* no program started */
+	return r;
 }
 
 SC_EXPORT int posix_spawnp(pid_t *pid, const char *file,
@@ -273,25 +333,138 @@ SC_EXPORT int posix_spawnp(pid_t *pid, const char *file,
 			   const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
 	real_resolve();
-	if (!active())
+	if (!acting())
 		return real.posix_spawnp(pid, file, actions, attr, argv, envp);
-	own_hold_inherited();
+	struct spawn_holds held;
+	spawn_hold_for_actions(actions, &held);
 	NEW_PROGRAM_ENV(envp, env);
-	return real.posix_spawnp(pid, file, actions, attr, argv, env);
+	int r = real.posix_spawnp(pid, file, actions, attr, argv, env);
+	own_exec_env_done();
+	if (r != 0)
+		spawn_holds_undo(&held); /* no program started */
+	return r;
+}
+
+/* glibc's popen(), system() and wordexp()'s command substitution call
+ * posix_spawn by an internal alias, out of the wrapper's reach: their shell
+ * inherits every socket that is not close-on-exec (popen's file actions only
+ * place and close pipes). Given back only when no shell was started. */
+static void hold_for_shell(struct spawn_holds *held)
+{
+	real_resolve();
+	held->n = 0;
+	if (acting())
+		spawn_hold_for_actions(NULL, held);
+}
+
+SC_EXPORT FILE *popen(const char *command, const char *type)
+{
+	struct spawn_holds held;
+
+	hold_for_shell(&held);
+	FILE *f = real.popen ? real.popen(command, type) : NULL;
+	if (!f)
+		spawn_holds_undo(&held);
+	if (!real.popen)
+		errno = ENOSYS;
+	return f;
+}
+
+SC_EXPORT int system(const char *command)
+{
+	struct spawn_holds held;
+
+	hold_for_shell(&held);
+	int r = real.system ? real.system(command) : -1;
+	if (r == -1)
+		spawn_holds_undo(&held);
+	if (!real.system)
+		errno = ENOSYS;
+	return r;
+}
+
+SC_EXPORT int wordexp(const char *words, wordexp_t *result, int flags)
+{
+	struct spawn_holds held = { .n = 0 };
+
+	if (!(flags & WRDE_NOCMD))
+		hold_for_shell(&held);
+	if (!real.wordexp)
+		return WRDE_NOSPACE;
+	return real.wordexp(words, result, flags);
+}
+
+/* close_range() that the kernel refuses outright (unknown flags, first above
+ * last) or that only marks close-on-exec goes straight through: it lets go
+ * of nothing, so nothing may be released. */
+static bool close_range_releases(unsigned first, unsigned last, int flags)
+{
+	return !(flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) &&
+	       !(flags & CLOSE_RANGE_CLOEXEC) && first <= last;
+}
+
+/* close_range() is there (an older kernel or a seccomp filter may refuse
+ * it): one empty range, so nothing is released for a call that fails. */
+static bool close_range_works(void)
+{
+	int saved_errno = errno;
+	bool works = real.close_range(~0u, ~0u, 0) == 0;
+
+	errno = saved_errno;
+	return works;
 }
 
 SC_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-	if (!active() || (flags & CLOSE_RANGE_CLOEXEC) || first > last)
+	if (!acting() || !close_range_releases(first, last, flags) || !close_range_works())
 		return real.close_range(first, last, flags);
+	own_let_go_of_books(first, last); /* "close all": the books go too */
 	release_range(first, last);
 	return selffd_close_range_around(first, last, flags);
 }
 
+/* glibc's closefrom: close_range, or where that is refused, a walk of
+ * /proc/self/fd (ours goes around the shim's descriptors); when neither can
+ * be done, glibc's own decides (it ends the program, as without the shim). */
 SC_EXPORT void closefrom(int lowfd)
 {
-	if (lowfd >= 0)
-		close_range((unsigned)lowfd, ~0u, 0);
+	int from = lowfd > 0 ? lowfd : 0;
+
+	real_resolve();
+	if (!active()) {
+		real.closefrom(lowfd);
+		return;
+	}
+	int saved_errno = errno;
+	if (close_range((unsigned)from, ~0u, 0) < 0 && !release_close_from(from))
+		real.closefrom(from);
+	errno = saved_errno;
+}
+
+/* unshare(CLONE_NEWUSER) and setns() into a user or mount namespace want
+ * the caller alone in its process, and fail with EINVAL beside the shim's
+ * thread: when the thread runs, it is paused for one retry and resumed. The
+ * retry's result is the call's (EINVAL again when the program has threads
+ * of its own). */
+static int retried_alone(int r, bool is_setns, int a, int b)
+{
+	if (r == 0 || errno != EINVAL || !acting() || !reaper_pause())
+		return r;
+	r = is_setns ? real.setns(a, b) : real.unshare(a);
+	int saved_errno = errno;
+	reaper_resume();
+	errno = saved_errno;
+	return r;
+}
+
+SC_EXPORT int unshare(int flags)
+{
+	return retried_alone(real.unshare(flags), false, flags, 0);
+}
+
+SC_EXPORT int setns(int fd, int nstype)
+{
+	return retried_alone(real.setns(fd, nstype), true, fd, nstype);
 }
 
 /* glibc closes an fdopen()ed socket inside fclose, out of reach of close():
@@ -302,12 +475,14 @@ SC_EXPORT int fclose(FILE *stream)
 	int fd = stream && active() ? fileno(stream) : -1;
 	uint64_t cookie;
 
-	if (fd >= 0 && own_lookup(fd, &cookie)) {
+	if (fd >= 0 && own_lookup(fd, &cookie) && sc_self()) {
 		int saved_errno = errno;
 		fflush(stream);
 		errno = saved_errno;
 		release_before_close(fd);
 	}
+	if (active())
+		reaper_safe_point(); /* stdio: never in a signal handler */
 	return real.fclose(stream);
 }
 
@@ -334,24 +509,13 @@ static void track_if_tcp(int fd)
 
 SC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-	uint32_t left;
+	ssize_t got;
 
-	if (active() && own_read_shut(fd, &left)) {
-		if (!left)
-			return 0;
-		int saved_errno = errno;
-		ssize_t got = real.recvmsg(fd, msg, flags | MSG_DONTWAIT);
-		if (got > 0 && !(flags & MSG_PEEK))
-			own_read_after_shut(fd, (uint32_t)got);
-		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			errno = saved_errno;
-			return 0;
-		}
+	if (active() && readshut_recvmsg(fd, msg, flags, &got))
 		return got;
-	}
 	ssize_t n = real.recvmsg(fd, msg, flags);
 
-	if (n >= 0 && active() && msg && msg->msg_controllen) {
+	if (n >= 0 && active() && sc_role_accepted() && msg && msg->msg_controllen) {
 		int saved_errno = errno;
 		each_passed_fd(msg, track_if_tcp);
 		errno = saved_errno;
@@ -377,7 +541,7 @@ SC_EXPORT long syscall(long number, ...)
 	SYSCALL_VARARGS(number, a);
 	switch (active() ? number : -1) {
 	case SYS_close:
-		return close((int)a[0]);
+		return close_common((int)a[0]); /* syscall() is no cancellation point */
 	case SYS_close_range:
 		return close_range((unsigned)a[0], (unsigned)a[1], (int)a[2]);
 #ifdef SYS_dup2
@@ -390,6 +554,10 @@ SC_EXPORT long syscall(long number, ...)
 		return epoll_ctl((int)a[0], (int)a[1], (int)a[2], (struct epoll_event *)a[3]);
 	case SYS_shutdown:
 		return shutdown((int)a[0], (int)a[1]);
+	case SYS_unshare:
+		return unshare((int)a[0]);
+	case SYS_setns:
+		return setns((int)a[0], (int)a[1]);
 	default:
 		return real.syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 	}
@@ -400,7 +568,7 @@ SC_EXPORT long syscall(long number, ...)
  * holds, async-signal-safely, then go. */
 SC_EXPORT __attribute__((noreturn)) void _exit(int status)
 {
-	if (active())
+	if (acting())
 		release_at_exit(false);
 	real_resolve();
 	real._exit(status);
@@ -413,15 +581,42 @@ SC_EXPORT __attribute__((noreturn)) void _Exit(int status)
 	_exit(status);
 }
 
-/* execve() drops the close-on-exec descriptors (and the shim's thread). */
+/* execve() drops the close-on-exec descriptors (and the shim's thread):
+ * what lingers then is up to a heir, which acts only if the exec succeeds
+ * (its ticket is returned). In a child the shim does not follow (vfork,
+ * clone), nothing of the parent's is released: the sockets the child's
+ * descriptors refer to are marked held by the new program instead. */
+static int before_exec(struct spawn_holds *held)
+{
+	held->n = 0;
+	if (sc_self())
+		return release_before_exec();
+	spawn_hold_open_sockets(held);
+	return -1;
+}
+
+/* The exec failed: nothing was handed to a new program, and the heir goes. */
+static void exec_failed(struct spawn_holds *held, int ticket)
+{
+	int saved_errno = errno;
+
+	release_after_failed_exec(ticket);
+	own_exec_env_done();
+	spawn_holds_undo(held);
+	errno = saved_errno;
+}
+
 SC_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
 	real_resolve();
 	if (!active())
 		return real.execve(path, argv, envp);
-	release_before_exec();
+	struct spawn_holds held;
+	int ticket = before_exec(&held);
 	NEW_PROGRAM_ENV(envp, env);
-	return real.execve(path, argv, env);
+	int r = real.execve(path, argv, env);
+	exec_failed(&held, ticket);
+	return r;
 }
 
 SC_EXPORT int execv(const char *path, char *const argv[])
@@ -434,9 +629,12 @@ SC_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 	real_resolve();
 	if (!active())
 		return real.execvpe(file, argv, envp);
-	release_before_exec();
+	struct spawn_holds held;
+	int ticket = before_exec(&held);
 	NEW_PROGRAM_ENV(envp, env);
-	return real.execvpe(file, argv, env);
+	int r = real.execvpe(file, argv, env);
+	exec_failed(&held, ticket);
+	return r;
 }
 
 SC_EXPORT int execvp(const char *file, char *const argv[])
@@ -449,9 +647,12 @@ SC_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	real_resolve();
 	if (!active())
 		return real.fexecve(fd, argv, envp);
-	release_before_exec();
+	struct spawn_holds held;
+	int ticket = before_exec(&held);
 	NEW_PROGRAM_ENV(envp, env);
-	return real.fexecve(fd, argv, env);
+	int r = real.fexecve(fd, argv, env);
+	exec_failed(&held, ticket);
+	return r;
 }
 
 /* execl, execlp, execle: their arguments as an argv array on the stack. */
@@ -493,42 +694,103 @@ SC_EXPORT int execle(const char *path, const char *arg, ...)
 }
 
 /* The advice "shutdown(SHUT_RDWR) before close()" is a reset trigger of its
- * own: see release_shutdown_read(). */
+ * own: see readshut.h. */
 SC_EXPORT int shutdown(int fd, int how)
 {
 	uint64_t cookie;
 
-	if (!active() || how == SHUT_WR || !own_lookup(fd, &cookie))
+	if (!active() || how == SHUT_WR || !own_lookup(fd, &cookie) || !sc_self())
 		return real.shutdown(fd, how);
-	return release_shutdown_read(fd, how);
+	return readshut_shutdown(fd, how);
 }
 
-/* After the program's shutdown(SHUT_RD), its reads see end-of-file, as they
- * would after the real one, while the shim keeps the read side open. */
+/* After the program's shutdown(SHUT_RD), its reads see what the kernel
+ * would show them, while the shim keeps the read side open: readshut.c. */
 SC_EXPORT ssize_t read(int fd, void *buf, size_t count)
 {
-	uint32_t left;
+	ssize_t n;
 
-	if (active() && own_read_shut(fd, &left))
-		return release_read_after_shut(fd, buf, count, 0, left);
+	if (active() && readshut_recvfrom(fd, buf, count, 0, NULL, NULL, &n))
+		return n;
 	return real.read(fd, buf, count);
+}
+
+SC_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	ssize_t n;
+
+	if (active() && readshut_readv(fd, iov, iovcnt, &n))
+		return n;
+	return real.readv(fd, iov, iovcnt);
 }
 
 SC_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-	uint32_t left;
+	ssize_t n;
 
-	if (active() && own_read_shut(fd, &left))
-		return release_read_after_shut(fd, buf, len, flags, left);
+	if (active() && readshut_recvfrom(fd, buf, len, flags, NULL, NULL, &n))
+		return n;
 	return real.recv(fd, buf, len, flags);
 }
 
 SC_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 			   socklen_t *addrlen)
 {
-	uint32_t left;
+	ssize_t n;
 
-	if (active() && own_read_shut(fd, &left))
-		return release_read_after_shut(fd, buf, len, flags, left);
+	if (active() && readshut_recvfrom(fd, buf, len, flags, addr, addrlen, &n))
+		return n;
 	return real.recvfrom(fd, buf, len, flags, addr, addrlen);
+}
+
+SC_EXPORT int recvmmsg(int fd, struct mmsghdr *msgs, unsigned vlen, int flags,
+		       struct timespec *timeout)
+{
+	int n;
+
+	if (active() && readshut_recvmmsg(fd, msgs, vlen, flags, &n))
+		return n;
+	return real.recvmmsg(fd, msgs, vlen, flags, timeout);
+}
+
+/* The fortified twins (_FORTIFY_SOURCE, all of Debian): the same, after
+ * glibc's own check of the buffer's size. */
+extern void __chk_fail(void) __attribute__((noreturn));
+ssize_t __read_chk(int fd, void *buf, size_t count, size_t size);
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t size, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t size, int flags,
+		       struct sockaddr *addr, socklen_t *addrlen);
+
+SC_EXPORT ssize_t __read_chk(int fd, void *buf, size_t count, size_t size)
+{
+	ssize_t n;
+
+	if (count > size)
+		__chk_fail();
+	if (active() && readshut_recvfrom(fd, buf, count, 0, NULL, NULL, &n))
+		return n;
+	return real.__read_chk(fd, buf, count, size);
+}
+
+SC_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t size, int flags)
+{
+	ssize_t n;
+
+	if (len > size)
+		__chk_fail();
+	if (active() && readshut_recvfrom(fd, buf, len, flags, NULL, NULL, &n))
+		return n;
+	return real.__recv_chk(fd, buf, len, size, flags);
+}
+
+SC_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t size, int flags,
+				 struct sockaddr *addr, socklen_t *addrlen)
+{
+	ssize_t n;
+
+	if (len > size)
+		__chk_fail();
+	if (active() && readshut_recvfrom(fd, buf, len, flags, addr, addrlen, &n))
+		return n;
+	return real.__recvfrom_chk(fd, buf, len, size, flags, addr, addrlen);
 }

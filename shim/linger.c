@@ -123,14 +123,26 @@ bool linger_step(struct sc_linger *l, uint64_t now_ms, struct linger_wait *wait)
 	return true;
 }
 
+/* Rounds of the final drain: one is almost always enough. */
+#define FINISH_ROUNDS 8
+
 void linger_finish(struct sc_linger *l)
 {
 	int saved_errno = errno;
 	bool eof = l->at_eof && !l->read_shut; /* nothing follows the peer's FIN */
 	uint64_t got;
 
-	while (!eof && (got = discard_input(l->fd, &eof)) > 0)
-		l->discarded += got;
+	/* Until recv says end-of-file (after the peer's FIN nothing more can
+	 * come) or the kernel says nothing is queued, as the very last thing
+	 * before the close: a segment that came in while the last recv held
+	 * the socket is queued only as that recv returns (the socket's
+	 * backlog), after it said "nothing". */
+	for (int round = 0; !eof && round < FINISH_ROUNDS; round++) {
+		while ((got = discard_input(l->fd, &eof)) > 0)
+			l->discarded += got;
+		if (probe_unread(l->fd) == 0)
+			break;
+	}
 	errno = saved_errno;
 }
 
@@ -153,7 +165,7 @@ void linger_run_in_place(int fd, uint64_t linger_ms, uint64_t idle_ms)
 		/* Without POLLIN to wait on, a socket shut both ways polls as hung
 		 * up at once: sleep on no descriptor rather than spin. */
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		poll(&p, wait.readable ? 1 : 0, wait.timeout_ms);
+		raw_poll(&p, wait.readable ? 1 : 0, wait.timeout_ms);
 	}
 	linger_finish(&l);
 	SC_LOG(SC_LOG_DEBUG, "fd %d lingered %llu ms, discarded %llu bytes, end: %s", fd,
@@ -168,6 +180,7 @@ const char *linger_end_name(enum linger_end end)
 	case LINGER_PEER_DONE: return "peer finished";
 	case LINGER_IDLE: return "idle bound";
 	case LINGER_TIMEOUT: return "total bound";
+	case LINGER_NO_ROOM: return "the program needed the number";
 	default: return "running";
 	}
 }

@@ -14,6 +14,7 @@ enum linger_end {
 	LINGER_PEER_DONE, /* the peer sent its FIN (or the connection is gone) */
 	LINGER_IDLE,      /* nothing moved for idle_ms */
 	LINGER_TIMEOUT,   /* linger_ms passed in all */
+	LINGER_NO_ROOM,   /* the program needed the descriptor number (EMFILE) */
 };
 
 struct sc_linger {

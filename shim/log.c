@@ -1,12 +1,14 @@
 /* log.c: owns the log output: an async-signal-safe printf subset and the
- * single write(2) per line, prefixed with the pid and the function. errno is
- * left as the caller had it. */
+ * single write(2) per line, prefixed with the pid and the function, never
+ * into a socket. errno is left as the caller had it. */
 #include "log.h"
+#include "rawsys.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -121,6 +123,17 @@ int sc_format(char *buf, size_t size, const char *fmt, ...)
 	return n;
 }
 
+/* Under an inetd-style spawner descriptor 2 can be the client's connection:
+ * a line written there would be part of the program's reply. Asked for every
+ * line (logging is rare): the program may move its descriptors at any time. */
+static bool stderr_is_socket(void)
+{
+	int type;
+	socklen_t len = sizeof type;
+
+	return getsockopt(STDERR_FILENO, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+}
+
 static const char *const level_names[] = { "error", "info", "debug" };
 
 void sc_log_write(int level, const char *func, const char *fmt, ...)
@@ -139,7 +152,9 @@ void sc_log_write(int level, const char *func, const char *fmt, ...)
 	if (n >= sizeof line - 1)
 		n = sizeof line - 2;
 	line[n++] = '\n';
-	ssize_t unused = write(STDERR_FILENO, line, n);
-	(void)unused;
+	if (!stderr_is_socket()) {
+		/* Raw: write() is a cancellation point, and this may run in close(). */
+		raw_syscall(SYS_write, STDERR_FILENO, line, n);
+	}
 	errno = saved_errno;
 }

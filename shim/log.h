@@ -1,4 +1,5 @@
-/* log.h: the shim's one log macro. Lines go to stderr with one write(2),
+/* log.h: the shim's one log macro. Lines go to stderr with one write(2)
+ * (dropped when descriptor 2 is a socket: it may be a client's connection),
  * formatted by a small async-signal-safe formatter (no stdio, no malloc),
  * because the close path may run in a signal handler. */
 #ifndef SAFECLOSE_LOG_H

@@ -45,6 +45,7 @@
 #include "log.h"
 #include "probe.h"
 #include "real.h"
+#include "self.h"
 #include "selffd.h"
 
 /* Records per process family: live TCP sockets. A build-time knob only, so
@@ -71,8 +72,7 @@
 #define HOLDER_ONE (1ull << 32)
 
 /* Record flags, sticky until the record is freed. */
-#define REC_OUT_OF_SIGHT 1u  /* held by a process the shim cannot follow */
-#define REC_UNATTRIBUTED 2u  /* some references have no holder word: never collected */
+#define REC_UNATTRIBUTED 1u  /* some references have no holder word: never collected */
 
 struct own_record {
 	uint64_t cookie;       /* 0 = free */
@@ -81,7 +81,7 @@ struct own_record {
 	uint32_t read_shut;    /* the program shut the read side (for every fd of it) */
 	uint32_t shut_left;    /* bytes it may still read: what was queued at that shutdown */
 	uint32_t epoll_closed; /* descriptors let go of while registered in an epoll set */
-	uint32_t unused;
+	uint32_t out_of_sight; /* give-aways: processes the shim cannot follow hold it */
 	uint64_t holders[HOLDERS];
 };
 
@@ -187,25 +187,29 @@ static struct own_shared *join_books(void)
 		munmap(s, sizeof *s);
 		return NULL;
 	}
+	/* Inheritable only for an exec that loads the shim again. */
+	raw_syscall(SYS_fcntl, (int)fd, F_SETFD, FD_CLOEXEC);
 	STORE(&books_fd, (int)fd);
 	return s;
 }
 
 /* New books for a new family: a memfd, so they can cross exec (its
- * descriptor is inherited on purpose, at a high number), or plain shared
- * memory when there is no memfd. */
-static struct own_shared *new_books(void)
+ * descriptor sits at a high number, close-on-exec but for an exec that loads
+ * the shim: own_exec_env), or plain shared memory when there is no memfd.
+ * *fd is the memfd's descriptor, -1 for plain memory. */
+static struct own_shared *new_books(int *fd_out)
 {
-	int fd = (int)raw_syscall(SYS_memfd_create, "safeclose-books", 0);
+	int fd = (int)raw_syscall(SYS_memfd_create, "safeclose-books", MFD_CLOEXEC);
 	struct own_shared *s = NULL;
 
-	if (fd >= 0 && ftruncate(fd, sizeof *s) == 0 && (fd = selffd_move_high(fd, false)) >= 0) {
+	*fd_out = -1;
+	if (fd >= 0 && ftruncate(fd, sizeof *s) == 0 && (fd = selffd_move_high(fd, true)) >= 0) {
 		s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (s == MAP_FAILED) {
 			selffd_close(fd);
 			s = NULL;
 		} else {
-			STORE(&books_fd, fd);
+			*fd_out = fd;
 		}
 	} else if (fd >= 0) {
 		real.close(fd);
@@ -216,6 +220,38 @@ static struct own_shared *new_books(void)
 		STORE(&s->pidns, pid_namespace("/proc/self/ns/pid"));
 		STORE(&s->magic, BOOKS_MAGIC);
 	}
+	return s;
+}
+
+/* The family's books, made when first needed (the first TCP socket put on
+ * them), not at start-up: a program that never tracks one has no descriptor
+ * of the shim's at all, so a child started with close_fds lists exactly what
+ * it was given. NULL when they cannot be made (reported once). */
+static struct own_shared *books(void)
+{
+	static int failed;
+	struct own_shared *s = LOAD(&shared), *none = NULL;
+	int fd;
+
+	if (s || LOAD(&failed))
+		return s;
+	s = new_books(&fd);
+	if (!s) {
+		if (!__atomic_exchange_n(&failed, 1, __ATOMIC_ACQ_REL))
+			sc_log_write(SC_LOG_ERROR, __func__,
+				     "cannot map the ownership books; leaving every socket alone");
+		return NULL;
+	}
+	if (!__atomic_compare_exchange_n(&shared, &none, s, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE)) {
+		munmap(s, sizeof *s); /* another thread made them first */
+		if (fd >= 0)
+			selffd_close(fd);
+		return LOAD(&shared);
+	}
+	if (fd >= 0)
+		STORE(&books_fd, fd);
+	pids_meaningful = pids_are_the_books("/proc/self/ns/pid");
 	return s;
 }
 
@@ -230,18 +266,14 @@ bool own_init(void)
 
 	uint32_t size = fdspace_size();
 	struct own_entry *e = fdspace_map(size, sizeof *e, MAP_PRIVATE);
-	struct own_shared *s = e ? join_books() : NULL;
-	if (e && !s)
-		s = new_books();
-	if (!s || !e) {
+	if (!e) {
 		sc_log_write(SC_LOG_ERROR, __func__,
 			     "cannot map the ownership tables; leaving every socket alone");
-		if (e)
-			munmap(e, (size_t)size * sizeof *e);
 		return false;
 	}
-	shared = s;
-	pids_meaningful = pids_are_the_books("/proc/self/ns/pid");
+	STORE(&shared, join_books());
+	if (LOAD(&shared))
+		pids_meaningful = pids_are_the_books("/proc/self/ns/pid");
 	entries_size = size;
 	STORE(&entries, e);
 	return true;
@@ -385,6 +417,8 @@ static void collect_if_due(void)
  * records in use says "full", and below 3/4 a probe ends quickly. */
 static uint32_t record_alloc(uint64_t cookie)
 {
+	if (!books())
+		return 0;
 	collect_if_due();
 	uint32_t used = LOAD(&shared->used);
 	if (used >= RECORDS_ROOM) {
@@ -416,6 +450,7 @@ static void record_free(struct own_record *r)
 	STORE(&r->read_shut, 0);
 	STORE(&r->shut_left, 0);
 	STORE(&r->epoll_closed, 0);
+	STORE(&r->out_of_sight, 0);
 	for (int i = 0; i < HOLDERS; i++)
 		STORE(&r->holders[i], 0);
 	STORE(&r->cookie, 0);
@@ -434,7 +469,7 @@ static void record_get(uint32_t rec, uint64_t key)
 
 /* What a record said when its last reference went. */
 struct record_end {
-	uint32_t flags;
+	uint32_t out_of_sight;
 	uint32_t epoll_closed;
 };
 
@@ -451,7 +486,7 @@ static bool record_put(uint32_t rec, uint64_t cookie, uint64_t key, struct recor
 	if (SUB(&r->refs, 1) != 0)
 		return false;
 	if (end)
-		*end = (struct record_end){ LOAD(&r->flags), LOAD(&r->epoll_closed) };
+		*end = (struct record_end){ LOAD(&r->out_of_sight), LOAD(&r->epoll_closed) };
 	record_free(r);
 	return true;
 }
@@ -625,7 +660,7 @@ enum own_verdict own_release(int fd, uint64_t cookie, bool in_epoll)
 	bool last = record_put(rec, booked, self_key(), &end);
 	if (booked != cookie)
 		return OWN_UNKNOWN; /* stale: the number now names another file */
-	if (!last || (end.flags & REC_OUT_OF_SIGHT))
+	if (!last || end.out_of_sight)
 		return OWN_SHARED;
 	/* Our own registration (under fd, which still names the socket) the
 	 * caller can remove; one under a number closed earlier it cannot. */
@@ -720,6 +755,16 @@ void own_fork_child(void)
 		each_counted(put_under, self_key());
 }
 
+void own_fork_child_uncounted(void)
+{
+	for (int fd = 0; fd <= own_max_fd(); fd++) {
+		struct own_entry *e = entry_of(fd);
+
+		if (e && LOAD(&e->rec))
+			STORE(&e->rec, 0);
+	}
+}
+
 /* ---- held out of sight --------------------------------------------------- */
 
 /* The record fd holds, when it still names the socket it was booked for. */
@@ -737,12 +782,21 @@ static void mark_out_of_sight(int fd)
 	struct own_record *r = record_of(fd);
 
 	if (r)
-		__atomic_fetch_or(&r->flags, REC_OUT_OF_SIGHT, __ATOMIC_ACQ_REL);
+		ADD(&r->out_of_sight, 1);
 }
 
 void own_give_away(int fd)
 {
 	mark_out_of_sight(fd);
+}
+
+void own_take_back(int fd)
+{
+	struct own_record *r = record_of(fd);
+	uint32_t n = r ? LOAD(&r->out_of_sight) : 0;
+
+	while (n && !CAS(&r->out_of_sight, &n, n - 1))
+		;
 }
 
 void own_hold_inherited(void)
@@ -795,6 +849,16 @@ void own_read_after_shut(int fd, uint32_t bytes)
 		;
 }
 
+bool own_held_here(uint64_t cookie)
+{
+	for (int fd = 0; cookie && fd <= own_max_fd(); fd++) {
+		struct own_entry *e = entry_of(fd);
+		if (e && LOAD(&e->rec) && LOAD(&e->cookie) == cookie)
+			return true;
+	}
+	return false;
+}
+
 int own_books_fd(void)
 {
 	return LOAD(&books_fd);
@@ -807,7 +871,7 @@ static uint32_t record_find(uint64_t cookie)
 {
 	uint32_t home = record_home(cookie);
 
-	for (uint32_t i = 0; i < PROBE_MAX; i++) {
+	for (uint32_t i = 0; shared && i < PROBE_MAX; i++) {
 		uint32_t idx = (home + i) & RECORDS_MASK;
 		if (LOAD(&shared->records[idx].cookie) == cookie)
 			return idx + 1;
@@ -900,29 +964,78 @@ void own_publish_books(void)
 	}
 }
 
+/* Whether envp loads the shim into the new program. */
+static bool env_preloads_shim(char *const envp[])
+{
+	static const char preload[] = "LD_PRELOAD=";
+
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (strncmp(envp[i], preload, sizeof preload - 1) == 0 &&
+		    strstr(envp[i] + sizeof preload - 1, "libsafeclose"))
+			return true;
+	return false;
+}
+
 size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][48])
 {
 	size_t n = 0;
-	int fd = own_books_fd();
+	int fd = env_preloads_shim(envp) ? own_books_fd() : -1;
 
 	for (size_t i = 0; envp && envp[i] && n + 3 < room; i++)
 		if (strncmp(envp[i], BOOKS_ENV "=", sizeof BOOKS_ENV) != 0 &&
 		    strncmp(envp[i], COUNTED_ENV "=", sizeof COUNTED_ENV) != 0)
 			out[n++] = envp[i];
-	if (fd >= 0) {
+	if (fd >= 0 && raw_syscall(SYS_fcntl, fd, F_SETFD, 0) == 0) {
 		sc_format(bufs[0], 48, "%s=%d", BOOKS_ENV, fd);
-		sc_format(bufs[1], 48, "%s=%d", COUNTED_ENV, (int)getpid());
 		out[n++] = bufs[0];
-		out[n++] = bufs[1];
+		/* Counted: our references, under this pid, become the new
+		 * program's. Not in a child the shim does not follow (vfork,
+		 * clone): what it holds was only marked as given away, so the
+		 * new program counts its own. */
+		if (sc_self()) {
+			sc_format(bufs[1], 48, "%s=%d", COUNTED_ENV, (int)getpid());
+			out[n++] = bufs[1];
+		}
 	}
 	out[n] = NULL;
 	return n;
+}
+
+void own_exec_env_done(void)
+{
+	int fd = LOAD(&books_fd), saved_errno = errno;
+
+	if (fd >= 0)
+		raw_syscall(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
+	errno = saved_errno;
+}
+
+bool own_give_back_books(void)
+{
+	int fd = __atomic_exchange_n(&books_fd, -1, __ATOMIC_ACQ_REL);
+
+	if (fd < 0)
+		return false;
+	selffd_close(fd);
+	return true;
 }
 
 void own_yield_number(int fd)
 {
 	if (fd < 0 || LOAD(&books_fd) != fd)
 		return;
-	STORE(&books_fd, selffd_relocate(fd, false));
+	STORE(&books_fd, selffd_relocate(fd, true));
 	own_publish_books();
+}
+
+bool own_let_go_of_books(unsigned first, unsigned last)
+{
+	int fd = LOAD(&books_fd);
+
+	if (fd < 0 || (unsigned)fd < first || (unsigned)fd > last ||
+	    !__atomic_compare_exchange_n(&books_fd, &fd, -1, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return false;
+	selffd_unmark(fd);
+	return true;
 }

@@ -64,25 +64,41 @@ void own_fork_prepare(void);
 void own_fork_parent(pid_t pid);
 void own_fork_child(void);
 
-/* fd was sent to another process (SCM_RIGHTS): that process holds the
- * socket now, out of the shim's sight. The socket's record is marked so (a
- * sticky flag, not a reference: nothing is left to reclaim), and no close of
- * the family lingers on it: the last one is OWN_SHARED. */
+/* A fork child whose inherited references no one counted (a fork glibc made
+ * behind the fork wrapper): it drops them all from its own table, leaving
+ * the counts as they are, so its copies are left alone. */
+void own_fork_child_uncounted(void);
+
+/* fd was sent to another process (SCM_RIGHTS), or is held by a program
+ * started behind the fork wrapper's back (posix_spawn, exec in a vfork
+ * child): someone the shim cannot follow holds the socket. The record counts
+ * such give-aways (a mark, not a reference: nothing is left to reclaim when
+ * that someone is gone), and no close of the family lingers on it: the last
+ * one is OWN_SHARED, and the record is freed with it. */
 void own_give_away(int fd);
 
-/* posix_spawn(): the same mark on every socket on the books that the
+/* Undoes one own_give_away(fd) that did not happen after all (a spawn or
+ * exec that failed: no program holds the socket). */
+void own_take_back(int fd);
+
+/* posix_spawn(): own_give_away() of every socket on the books that the
  * spawned program inherits (not close-on-exec). */
 void own_hold_inherited(void);
 
-/* The program shut the socket's read side (shutdown SHUT_RD/SHUT_RDWR),
- * which the shim keeps open underneath. As after the real one, the program
- * still reads what was queued then (`queued` bytes), and then end-of-file.
- * own_read_shut: is fd such a socket, and how much may it still read (a
- * memory lookup for every other descriptor); own_read_after_shut: it read
- * that much of it. */
+/* The mark of readshut.c: the program shut the socket's read side
+ * (shutdown SHUT_RD/SHUT_RDWR), which the shim keeps open underneath, and
+ * may still read `queued` bytes of it (UINT32_MAX: no bound), then
+ * end-of-file. Kept in the socket's record, so every descriptor and process
+ * of the family sees it, and it ends with the record. own_read_shut: is fd
+ * such a socket, and how much may it still read (a memory lookup for every
+ * other descriptor); own_read_after_shut: it read that much of it. */
 void own_set_read_shut(int fd, uint32_t queued);
 bool own_read_shut(int fd, uint32_t *left);
 void own_read_after_shut(int fd, uint32_t bytes);
+
+/* Does a descriptor of this process still refer to the socket? (A scan of
+ * this process's entries; async-signal-safe.) */
+bool own_held_here(uint64_t cookie);
 
 /* At start-up: the TCP sockets this program inherited (exec, inetd and
  * tcpserver style, systemd Accept=yes). When the family's books (passed
@@ -94,11 +110,27 @@ void own_adopt_inherited(bool guess);
 /* SAFECLOSE_BOOKS in our environment, for the programs we exec or spawn. */
 void own_publish_books(void);
 
-/* The environment for an exec or spawn from this process: envp with
+/* The environment for an exec or spawn from this process: envp without any
+ * SAFECLOSE_BOOKS or SAFECLOSE_COUNTED, and, only when envp still preloads
+ * the shim (LD_PRELOAD naming libsafeclose: no other program can read them),
  * SAFECLOSE_BOOKS and the mark that our references were counted for the new
- * program. out has `room` pointers (at least the count of envp + 3); the
+ * program; the books' descriptor is then made inheritable for it (until
+ * own_exec_env_done()). So an explicitly empty envp stays empty, and a
+ * program without the shim never sees the books. out has `room` pointers (at least the count of envp + 3); the
  * two strings are written to bufs. Returns the count. */
 size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][48]);
+
+/* The exec failed, or the spawn has returned: the books' descriptor is
+ * close-on-exec again. */
+void own_exec_env_done(void);
+
+/* The program closes every descriptor from first to last (a close() of one:
+ * first == last). When the books' descriptor is among them (the program
+ * asked for all its descriptors to be closed, or saw the number in
+ * /proc/self/fd), the shim lets go of it: no longer its own, the program's
+ * call really closes it. The mapping stays valid in this process; only
+ * passing the books to exec'd programs is lost. True when it was there. */
+bool own_let_go_of_books(unsigned first, unsigned last);
 
 /* The program is about to take number fd: when the books' descriptor is
  * there, it moves elsewhere (and SAFECLOSE_BOOKS with it). */
@@ -107,6 +139,12 @@ void own_yield_number(int fd);
 /* The descriptor of the books shared with forked and exec'd processes
  * (-1: none). */
 int own_books_fd(void);
+
+/* The program needs the books' descriptor number (EMFILE): it is closed.
+ * The books stay mapped, so the family keeps them; only the programs this
+ * process execs from now on start books of their own. True when one was
+ * freed. */
+bool own_give_back_books(void);
 
 /* Highest descriptor number ever put on the books, for iterating them. */
 int own_max_fd(void);

@@ -82,16 +82,15 @@ bool probe_tcp(int fd, struct tcp_facts *facts)
 
 
 
-bool probe_abortive_linger(int fd)
+bool probe_linger_chosen(int fd)
 {
 	int saved_errno = errno;
 	struct linger lg = { 0, 0 };
 	socklen_t len = sizeof lg;
-	bool abortive = getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &len) == 0 &&
-			lg.l_onoff && lg.l_linger == 0;
+	bool chosen = getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &len) == 0 && lg.l_onoff;
 
 	errno = saved_errno;
-	return abortive;
+	return chosen;
 }
 
 bool probe_state_peer_done(int state)

@@ -25,8 +25,9 @@ bool probe_tcp(int fd, struct tcp_facts *facts);
 /* Bytes not yet read (SIOCINQ); 0 when the kernel will not say. */
 int probe_unread(int fd);
 
-/* The application set SO_LINGER {on, 0}: it asked for an abortive close. */
-bool probe_abortive_linger(int fd);
+/* The application set SO_LINGER with l_onoff: it chose how its close ends,
+ * abortive ({1, 0}) or blocking until the output is acknowledged ({1, N}). */
+bool probe_linger_chosen(int fd);
 
 /* The peer has finished sending (its FIN arrived), or the connection is gone. */
 bool probe_state_peer_done(int state);

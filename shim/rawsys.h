@@ -8,8 +8,10 @@
 #define SAFECLOSE_RAWSYS_H
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static inline long raw_syscall6(long n, long a, long b, long c, long d, long e, long f)
@@ -56,6 +58,24 @@ static inline long raw_syscall6(long n, long a, long b, long c, long d, long e, 
 			(a)[i_] = va_arg(ap_, long);        \
 		va_end(ap_);                                \
 	} while (0)
+
+/* poll() and a sleep without glibc's cancellation points: nothing on the
+ * close path may end the calling thread half-way (a cancelled close() would
+ * leave the shim's counts and descriptors behind). */
+static inline int raw_poll(struct pollfd *fds, unsigned long n, int timeout_ms)
+{
+	struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
+
+	return (int)raw_syscall6(SYS_ppoll, (long)fds, (long)n, (long)(timeout_ms < 0 ? NULL : &ts),
+				 0, 8, 0);
+}
+
+static inline void raw_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	raw_syscall6(SYS_nanosleep, (long)&ts, 0, 0, 0, 0, 0);
+}
 
 #define RAW_SYSCALL_ARGS(n, a, b, c, d, e, f, ...) \
 	raw_syscall6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))

@@ -1,19 +1,30 @@
-/* reaper.c: owns lingering in the background. One thread, started lazily,
- * holds every socket whose close was handed off under a descriptor of the
- * shim's own (high, close-on-exec), steps the linger machine on epoll events
- * and on timers, and closes each socket at the machine's end.
+/* reaper.c: owns lingering in the background. One thread holds every socket
+ * whose close was handed off under a descriptor of the shim's own (high,
+ * close-on-exec), steps the linger machine on epoll events and on timers,
+ * and closes each socket at the machine's end.
  *
- * The hand-off from close() is async-signal-safe: a duplicate descriptor and
- * one write of a fixed-size record to a non-blocking pipe; no lock is taken.
+ * The hand-off from close() is async-signal-safe: a duplicate descriptor,
+ * the FIN, and one write of a fixed-size record to a non-blocking pipe (the
+ * queue, made on first use with pipe2); no lock is taken, and no thread is
+ * ever started there. Kept alive by its duplicate, a queued socket is not
+ * orphaned: late input is queued by the kernel, not answered with a reset.
+ * The thread is started only at safe points, calls no signal handler may
+ * make (reaper_safe_point), once work is queued: a program that never
+ * lingers has no thread. When the process ends with work queued and no
+ * thread (_exit, often from a signal handler), the queued sockets linger in
+ * place (drain_in_place). The thread also gives the read-side emulation
+ * (readshut.c) its ticks while real SHUT_RDs wait.
+ *
  * The thread's tables are touched only by the thread, under `lock`, which
  * exists so that fork() sees them consistent; the child keeps none of the
- * shim's descriptors and starts its own thread when it needs one. */
+ * shim's descriptors and makes its own queue when it needs one. */
 #include "rawsys.h"
 #include "reaper.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -30,14 +41,16 @@
 #include "log.h"
 #include "probe.h"
 #include "ownership.h"
+#include "readshut.h"
 #include "real.h"
 #include "selffd.h"
+#include "self.h"
 #include "shim.h"
 
 #define PIPE_TAG UINT64_MAX
 #define BATCH 64
 
-enum handoff_kind { HAND_LINGER, HAND_SHUT_READ };
+enum handoff_kind { HAND_LINGER, HAND_WAKE, HAND_QUIT };
 
 struct handoff {
 	int32_t fd;
@@ -54,7 +67,6 @@ struct slot {
 	uint32_t next_free;  /* free list, index + 1 */
 	bool used;
 	bool watched;        /* registered for input in the thread's epoll set */
-	bool shut_read;      /* not a linger: shut the read side once output is acknowledged */
 };
 
 struct timer {
@@ -63,10 +75,16 @@ struct timer {
 };
 
 enum { STOPPED, STARTING, RUNNING, FAILED };
+enum { QUEUE_NONE, QUEUE_MAKING, QUEUE_READY };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int state = STOPPED;
+static int queue_state = QUEUE_NONE;
+static int thread_wanted; /* work was queued while no thread ran */
+static int queue_users;   /* hand-offs between their look at the queue and their write */
 static int pipe_r = -1, pipe_w = -1, epfd = -1;
+static pthread_t thread;
+static int thread_tid;
 static int lingering;
 static uint64_t n_handed, n_released, n_fallbacks;
 
@@ -101,11 +119,6 @@ bool reaper_yield_number(int fd)
 void reaper_number_yielded(void)
 {
 	pthread_mutex_unlock(&lock);
-}
-
-bool reaper_running(void)
-{
-	return LOAD(&state) == RUNNING;
 }
 
 /* ---- timers: a binary heap of wake-ups ---------------------------------- */
@@ -184,17 +197,20 @@ static uint64_t tag(uint32_t i)
 }
 
 /* The linger is over: release the socket (unless its number was taken over
- * by the program, in which case the socket is already gone) and the slot. */
+ * by the program, in which case the socket is already gone) and the slot.
+ * The registration goes first: it belongs to the open file, which outlives
+ * our descriptor when another process still holds the socket, and would go
+ * on reporting its end-of-file to the set. */
 static void slot_end(uint32_t i, bool close_it)
 {
 	struct slot *s = &slots[i - 1];
 
 	if (close_it) {
-		if (!s->shut_read)
-			linger_finish(&s->l);
-		SC_LOG(SC_LOG_DEBUG, "fd %d %s after %llu ms in the background, discarded %llu bytes, end: %s",
-		       s->l.fd, s->shut_read ? "read side shut" : "lingered",
-		       (unsigned long long)(sc_now_ms() - s->l.start_ms),
+		if (s->watched)
+			raw_syscall(SYS_epoll_ctl, LOAD(&epfd), EPOLL_CTL_DEL, s->l.fd, NULL);
+		linger_finish(&s->l);
+		SC_LOG(SC_LOG_DEBUG, "fd %d lingered after %llu ms in the background, discarded %llu bytes, end: %s",
+		       s->l.fd, (unsigned long long)(sc_now_ms() - s->l.start_ms),
 		       (unsigned long long)s->l.discarded, linger_end_name(s->l.end));
 		selffd_close(s->l.fd);
 	}
@@ -218,27 +234,6 @@ static void schedule(uint32_t i, uint64_t at)
 		s->scheduled = at;
 }
 
-/* A read side the program shut, kept open until our output is acknowledged
- * (a real SHUT_RD would make the kernel reset what the peer still sends):
- * now it is shut for real, which wakes a thread blocked reading it. */
-static void shut_read_step(uint32_t i, uint64_t now)
-{
-	struct slot *s = &slots[i - 1];
-	struct tcp_facts tcp;
-	bool known = probe_tcp(s->l.fd, &tcp);
-
-	uint64_t waited = now > s->l.start_ms ? now - s->l.start_ms : 0;
-
-	if (known && tcp.output_waits && !probe_state_peer_done(tcp.state) &&
-	    waited < s->l.linger_ms) {
-		schedule(i, now + LINGER_TICK_MS);
-		return;
-	}
-	raw_syscall(SYS_shutdown, s->l.fd, SHUT_RD);
-	s->l.end = LINGER_PEER_DONE;
-	slot_end(i, true);
-}
-
 static void slot_step(uint32_t i, uint64_t now)
 {
 	struct slot *s = &slots[i - 1];
@@ -248,17 +243,13 @@ static void slot_step(uint32_t i, uint64_t now)
 		slot_end(i, false); /* the program reused the number: not ours now */
 		return;
 	}
-	if (s->shut_read) {
-		shut_read_step(i, now);
-		return;
-	}
 	if (!linger_step(&s->l, now, &wait)) {
 		slot_end(i, true);
 		return;
 	}
 	if (!wait.readable && s->watched) {
-		/* A read side the program shut polls readable (and hung up) for
-		 * good: watch it on the timer only, or the loop would spin. */
+		/* A read side shut for real polls readable (and hung up) for
+		 * good: watch it on the timer only. */
 		raw_syscall(SYS_epoll_ctl, LOAD(&epfd), EPOLL_CTL_DEL, s->l.fd, NULL);
 		s->watched = false;
 	}
@@ -267,6 +258,8 @@ static void slot_step(uint32_t i, uint64_t now)
 
 static void adopt(const struct handoff *h, uint64_t now)
 {
+	if (h->kind == HAND_WAKE)
+		return; /* only to wake the thread: readshut_step() comes next */
 	if (probe_cookie(h->fd) != h->cookie) {
 		/* The program took the number over (dup2) before the thread got
 		 * here: the socket went with it, and the file there is not ours. */
@@ -286,14 +279,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 	}
 	struct slot *s = &slots[i - 1];
 	s->cookie = h->cookie;
-	s->shut_read = h->kind == HAND_SHUT_READ;
 	s->watched = false;
-	if (s->shut_read) {
-		s->l = (struct sc_linger){ .fd = h->fd, .start_ms = h->start_ms,
-					   .linger_ms = (uint64_t)sc_cfg.linger_ms };
-		shut_read_step(i, now);
-		return;
-	}
 	linger_resume(&s->l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
 		      h->start_ms); /* hand_off() sent the FIN */
 	/* A first step at once: often the peer has already finished (it read
@@ -304,20 +290,31 @@ static void adopt(const struct handoff *h, uint64_t now)
 		slot_end(i, true);
 		return;
 	}
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(i) };
+	/* Edge-triggered: a step discards everything queued, and a readiness
+	 * that lasts (the peer's FIN, a read side shut) wakes the thread once,
+	 * never in a loop. */
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u64 = tag(i) };
 	s->watched = wait.readable &&
 		     raw_syscall(SYS_epoll_ctl, LOAD(&epfd), EPOLL_CTL_ADD, h->fd, &ev) == 0;
 	schedule(i, now + (uint64_t)wait.timeout_ms);
 }
 
-static void take_handoffs(uint64_t now)
+/* True when a quit message came (reaper_pause): the thread leaves its loop
+ * after this batch; what follows it in the queue waits for the restart. */
+static bool take_handoffs(uint64_t now)
 {
 	struct handoff batch[BATCH];
 	ssize_t n;
+	bool quit = false;
 
-	while ((n = real.read(LOAD(&pipe_r), batch, sizeof batch)) > 0)
-		for (ssize_t k = 0; k < n / (ssize_t)sizeof *batch; k++)
-			adopt(&batch[k], now);
+	while (!quit && (n = raw_syscall(SYS_read, LOAD(&pipe_r), batch, sizeof batch)) > 0)
+		for (ssize_t k = 0; k < n / (ssize_t)sizeof *batch; k++) {
+			if (batch[k].kind == HAND_QUIT)
+				quit = true;
+			else
+				adopt(&batch[k], now);
+		}
+	return quit;
 }
 
 static void run_due_timers(uint64_t now)
@@ -335,20 +332,25 @@ static void run_due_timers(uint64_t now)
 
 static int next_timeout(void)
 {
+	int tick = readshut_waiting() ? LINGER_TICK_MS : -1;
+
 	if (!nheap)
-		return -1;
+		return tick;
 	uint64_t now = sc_now_ms();
 	if (heap[0].at <= now)
 		return 0;
-	return heap[0].at - now > INT_MAX ? INT_MAX : (int)(heap[0].at - now);
+	int due = heap[0].at - now > INT_MAX ? INT_MAX : (int)(heap[0].at - now);
+	return tick >= 0 && tick < due ? tick : due;
 }
 
 static void *reaper_main(void *unused)
 {
 	struct epoll_event events[BATCH];
+	bool quit = false;
 
 	(void)unused;
-	for (;;) {
+	STORE(&thread_tid, (int)raw_syscall(SYS_gettid));
+	while (!quit) {
 		int n = epoll_wait(LOAD(&epfd), events, BATCH, next_timeout());
 		pthread_mutex_lock(&lock);
 		uint64_t now = sc_now_ms();
@@ -357,111 +359,424 @@ static void *reaper_main(void *unused)
 			uint32_t i = (uint32_t)data;
 
 			if (data == PIPE_TAG)
-				take_handoffs(now);
+				quit |= take_handoffs(now);
 			else if (i && i <= nslots && slots[i - 1].used &&
 				 slots[i - 1].gen == (uint32_t)(data >> 32))
 				slot_step(i, now);
 		}
 		run_due_timers(now);
+		readshut_step(now);
 		pthread_mutex_unlock(&lock);
-		if (n > 0) {
+		if (n > 0 && !quit) {
 			/* Gather what comes in the next moment into one wake-up. */
-			struct timespec gather = { 0, 1000 * 1000 };
-			nanosleep(&gather, NULL);
+			raw_sleep_ms(1);
 		}
 	}
 	return NULL;
 }
 
+/* ---- no thread: the queue drained in place ------------------------------ */
+
+#define DRAIN_BATCH 16
+
+/* One queued record, taken up in place: a linger to run (true), or done
+ * with at once (false): a number the program took over, or a wake-up. */
+static bool drain_take(const struct handoff *h, struct sc_linger *l)
+{
+	if (h->kind != HAND_LINGER)
+		return false; /* a wake-up (or a pause's quit): nothing held */
+	bool ours = probe_cookie(h->fd) == h->cookie;
+
+	if (ours) {
+		linger_resume(l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
+			      h->start_ms);
+		return true;
+	}
+	ADD(&n_released, 1); /* the program took the number over: not ours */
+	ADD(&lingering, -1);
+	return false;
+}
+
+static void drain_end(struct sc_linger *l)
+{
+	linger_finish(l);
+	SC_LOG(SC_LOG_DEBUG, "fd %d lingered %llu ms in place (no thread), discarded %llu bytes, end: %s",
+	       l->fd, (unsigned long long)(sc_now_ms() - l->start_ms),
+	       (unsigned long long)l->discarded, linger_end_name(l->end));
+	selffd_close(l->fd);
+	ADD(&n_released, 1);
+	ADD(&lingering, -1);
+}
+
+/* Steps a batch of lingers together until each ends or until_ms passes. */
+static void drain_batch(struct sc_linger *ls, int live, uint64_t until_ms)
+{
+	while (live) {
+		struct pollfd p[DRAIN_BATCH];
+		uint64_t now = sc_now_ms();
+		int timeout = until_ms > now ? (int)(until_ms - now) : 0;
+
+		for (int i = 0; i < live; i++) {
+			struct linger_wait wait;
+			if (now >= until_ms || !linger_step(&ls[i], now, &wait)) {
+				drain_end(&ls[i]);
+				ls[i--] = ls[--live];
+				continue;
+			}
+			/* A socket without POLLIN to wait on (read side shut)
+			 * polls hung up at once: on the timer only. */
+			p[i] = (struct pollfd){ .fd = wait.readable ? ls[i].fd : -1, .events = POLLIN };
+			if (wait.timeout_ms < timeout)
+				timeout = wait.timeout_ms;
+		}
+		if (live)
+			raw_poll(p, (unsigned long)live, timeout);
+	}
+}
+
+/* No thread runs: every queued socket lingers here, a batch at a time, until
+ * it ends or until_ms. Async-signal-safe (the batch is on the stack). */
+static void drain_in_place(uint64_t until_ms)
+{
+	struct handoff queued[DRAIN_BATCH];
+	struct sc_linger ls[DRAIN_BATCH];
+	long n;
+
+	if (LOAD(&queue_state) != QUEUE_READY)
+		return;
+	while ((n = raw_syscall(SYS_read, LOAD(&pipe_r), queued, sizeof queued)) > 0) {
+		int live = 0;
+		for (long k = 0; k < n / (long)sizeof *queued; k++)
+			live += drain_take(&queued[k], &ls[live]);
+		drain_batch(ls, live, until_ms);
+	}
+}
+
+/* ---- descriptor pressure: numbers given back to the program ------------- */
+
+/* The slot that has lingered longest; 0 when there is none. */
+static uint32_t longest_lingering(void)
+{
+	uint32_t best = 0;
+
+	for (uint32_t i = 1; i <= nslots; i++) {
+		const struct slot *s = &slots[i - 1], *b = best ? &slots[best - 1] : NULL;
+		if (s->used && (!b || s->l.start_ms < b->l.start_ms))
+			best = i;
+	}
+	return best;
+}
+
+/* Ends one linger with the no-wait fallback (its FIN is out; what arrived
+ * is discarded). Under `lock`. 1: a number was freed; 0: a linger ended
+ * whose number the program had already taken over; -1: none left. */
+static int end_one_linger(void)
+{
+	uint32_t i = longest_lingering();
+	struct handoff h;
+	struct sc_linger l;
+
+	if (i) {
+		struct slot *s = &slots[i - 1];
+		bool ours = probe_cookie(s->l.fd) == s->cookie;
+		s->l.end = LINGER_NO_ROOM;
+		slot_end(i, ours);
+		return ours;
+	}
+	/* Queued and not yet taken up (the thread reads the queue under
+	 * `lock`, which is held here). A pause's quit message goes back. */
+	if (LOAD(&queue_state) != QUEUE_READY ||
+	    raw_syscall(SYS_read, LOAD(&pipe_r), &h, sizeof h) != (long)sizeof h)
+		return -1;
+	if (h.kind == HAND_QUIT) {
+		raw_syscall(SYS_write, LOAD(&pipe_w), &h, sizeof h);
+		return -1;
+	}
+	bool ours = h.kind == HAND_LINGER && probe_cookie(h.fd) == h.cookie;
+	if (drain_take(&h, &l)) {
+		l.end = LINGER_NO_ROOM;
+		drain_end(&l);
+	}
+	return ours;
+}
+
+/* pthread_mutex_trylock, a few times: a signal handler may have interrupted
+ * this very thread while it held the lock (fork, dup2 making way). */
+static bool lock_briefly(void)
+{
+	for (int i = 0; i < 20; i++) {
+		if (pthread_mutex_trylock(&lock) == 0)
+			return true;
+		raw_sleep_ms(1);
+	}
+	return false;
+}
+
+/* The queue and the epoll set, closed; the caller holds the state. */
+static int close_fixed(void)
+{
+	int expected = QUEUE_READY, freed = 0;
+
+	if (__atomic_compare_exchange_n(&queue_state, &expected, QUEUE_MAKING, false,
+					__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+		/* Hand-offs already past their look finish their write first. */
+		for (int i = 0; i < 100 && __atomic_load_n(&queue_users, __ATOMIC_SEQ_CST); i++)
+			raw_sleep_ms(1);
+		if (__atomic_load_n(&queue_users, __ATOMIC_SEQ_CST) || LOAD(&lingering)) {
+			STORE(&queue_state, QUEUE_READY);
+			return 0;
+		}
+		selffd_close(LOAD(&pipe_r));
+		selffd_close(LOAD(&pipe_w));
+		STORE(&pipe_r, -1);
+		STORE(&pipe_w, -1);
+		STORE(&queue_state, QUEUE_NONE);
+		freed += 2;
+	}
+	if (epfd >= 0) {
+		selffd_close(epfd);
+		epfd = -1;
+		freed++;
+	}
+	return freed;
+}
+
+/* No linger left: the thread's own descriptors (queue and epoll set) go
+ * back too; the thread is paused for good, and queue, set and thread are
+ * made again when a close next hands off. Returns the numbers freed. */
+static int give_back_fixed(void)
+{
+	int before = STOPPED;
+
+	if (LOAD(&lingering) != 0 || (LOAD(&state) == RUNNING && !reaper_pause()))
+		return 0;
+	/* Held in STARTING meanwhile, so that no safe point starts the thread
+	 * on the descriptors being closed. */
+	if (!__atomic_compare_exchange_n(&state, &before, STARTING, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE) &&
+	    (before != FAILED ||
+	     !__atomic_compare_exchange_n(&state, &before, STARTING, false, __ATOMIC_ACQ_REL,
+					  __ATOMIC_ACQUIRE)))
+		return 0;
+	int freed = close_fixed();
+	STORE(&state, before);
+	return freed;
+}
+
+int reaper_make_room(int need)
+{
+	int freed = 0, saved_errno = errno;
+
+	if (!lock_briefly())
+		return 0;
+	for (int ended; freed < need && (ended = end_one_linger()) >= 0;)
+		freed += ended;
+	pthread_mutex_unlock(&lock);
+	if (freed < need)
+		freed += give_back_fixed();
+	errno = saved_errno;
+	return freed;
+}
+
 /* ---- starting, handing off, fork, exit ---------------------------------- */
 
-static bool start_thread(void)
+/* The hand-off queue: a non-blocking pipe at two numbers of the shim's,
+ * made on first use, from close() itself (pipe2 and fcntl are
+ * async-signal-safe). False when it is not there (it could not be made, or
+ * another thread is making it right now: that hand-off falls back). */
+static bool queue_ready(void)
 {
-	int p[2];
+	int expected = QUEUE_NONE, p[2];
 
-	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+	if (LOAD(&queue_state) == QUEUE_READY)
+		return true;
+	if (!__atomic_compare_exchange_n(&queue_state, &expected, QUEUE_MAKING, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return false;
-	/* Room for a burst of hand-offs (64 KiB holds only 2730 of them); the
-	 * kernel caps this at fs.pipe-max-size, and a full pipe means fallback. */
-	real.fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
-	pipe_r = selffd_move_high(p[0], true);
-	pipe_w = selffd_move_high(p[1], true);
-	epfd = selffd_move_high(epoll_create1(EPOLL_CLOEXEC), true);
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = PIPE_TAG };
-	if (pipe_r < 0 || pipe_w < 0 || epfd < 0 ||
-	    raw_syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, pipe_r, &ev) < 0)
-		goto fail;
+	bool made = raw_syscall(SYS_pipe2, p, O_CLOEXEC | O_NONBLOCK) == 0;
+	if (made) {
+		/* Room for a burst of hand-offs (64 KiB holds only 2730 of them);
+		 * the kernel caps this at fs.pipe-max-size, and a full pipe means
+		 * fallback. */
+		raw_syscall(SYS_fcntl, p[1], F_SETPIPE_SZ, 1 << 20);
+		STORE(&pipe_r, selffd_move_high(p[0], true));
+		STORE(&pipe_w, selffd_move_high(p[1], true));
+		made = LOAD(&pipe_r) >= 0 && LOAD(&pipe_w) >= 0;
+		if (!made) {
+			if (LOAD(&pipe_r) >= 0)
+				selffd_close(LOAD(&pipe_r));
+			if (LOAD(&pipe_w) >= 0)
+				selffd_close(LOAD(&pipe_w));
+			STORE(&pipe_r, -1);
+			STORE(&pipe_w, -1);
+		}
+	}
+	STORE(&queue_state, made ? QUEUE_READY : QUEUE_NONE);
+	return made;
+}
 
-	/* The thread takes none of the program's signals. */
+/* The thread's epoll set, watching the queue; made once, and kept while
+ * the thread is paused (it holds the lingering sockets' registrations). */
+static bool epoll_ready(void)
+{
+	if (epfd >= 0)
+		return true;
+	epfd = selffd_move_high((int)raw_syscall(SYS_epoll_create1, EPOLL_CLOEXEC), true);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = PIPE_TAG };
+	if (epfd >= 0 && raw_syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, pipe_r, &ev) == 0)
+		return true;
+	if (epfd >= 0)
+		selffd_close(epfd);
+	epfd = -1;
+	return false;
+}
+
+/* 1: started; 0: no descriptor for the queue or the epoll set (try again
+ * at a later safe point); -1: no thread can be made. */
+static int start_thread(void)
+{
+	if (!queue_ready() || !epoll_ready())
+		return 0;
+
+	/* The thread takes none of the program's signals. Joinable, so that
+	 * reaper_pause() can know it is gone. */
 	sigset_t all, old;
 	pthread_attr_t attr;
-	pthread_t thread;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	int rc = pthread_create(&thread, &attr, reaper_main, NULL);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc == 0)
-		return true;
-fail:
-	if (pipe_r >= 0)
-		selffd_close(pipe_r);
-	if (pipe_w >= 0)
-		selffd_close(pipe_w);
-	if (epfd >= 0)
-		selffd_close(epfd);
-	pipe_r = pipe_w = epfd = -1;
-	return false;
+	return rc == 0 ? 1 : -1;
 }
 
-void reaper_start(void)
+static void start(void)
 {
 	int expected = STOPPED;
 
-	if (sc_cfg.where != SC_LINGER_ASYNC || LOAD(&state) != STOPPED ||
+	if (LOAD(&state) != STOPPED ||
 	    !__atomic_compare_exchange_n(&state, &expected, STARTING, false, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE))
 		return;
 	int saved_errno = errno;
-	bool ok = start_thread();
-	if (!ok)
+	STORE(&thread_wanted, 0); /* what is queued from now on, the thread reads */
+	int started = start_thread();
+	if (started < 0)
 		sc_log_write(SC_LOG_ERROR, __func__,
 			     "cannot start the background thread; lingering closes will only half-close and drain");
-	STORE(&state, ok ? RUNNING : FAILED);
+	if (started <= 0)
+		drain_in_place(sc_now_ms()); /* what was queued: released now */
+	STORE(&state, started > 0 ? RUNNING : started == 0 ? STOPPED : FAILED);
 	errno = saved_errno;
 }
 
-static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)
+void reaper_safe_point(void)
+{
+	/* A vfork or clone child must not start a thread in its parent's
+	 * memory: only the followed process does (one getpid, and only when
+	 * work is queued). */
+	if (LOAD(&thread_wanted) && sc_self())
+		start();
+}
+
+/* pthread_join returns once the thread's tid is cleared, a moment before
+ * the kernel takes it out of the thread group: wait for that (bounded). */
+static void wait_task_gone(int tid)
+{
+	int pid = (int)raw_syscall(SYS_getpid);
+
+	for (int i = 0; i < 1000 && raw_syscall(SYS_tgkill, pid, tid, 0) == 0; i++)
+		raw_sleep_ms(1);
+}
+
+bool reaper_pause(void)
+{
+	int expected = RUNNING;
+
+	if (!__atomic_compare_exchange_n(&state, &expected, STARTING, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return false;
+	int saved_errno = errno, cancel;
+	struct handoff quit = { -1, HAND_QUIT, 0, 0 };
+	bool sent = raw_syscall(SYS_write, LOAD(&pipe_w), &quit, sizeof quit) == (long)sizeof quit;
+	if (sent) {
+		/* pthread_join is a cancellation point: not in the shim's steps. */
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+		pthread_join(thread, NULL);
+		pthread_setcancelstate(cancel, NULL);
+		wait_task_gone(LOAD(&thread_tid));
+	}
+	STORE(&state, sent ? STOPPED : RUNNING);
+	errno = saved_errno;
+	return sent;
+}
+
+void reaper_resume(void)
+{
+	start();
+}
+
+/* Inside a signal handler, the handler's own signal is blocked (unless it
+ * was installed with SA_NODEFER and an empty mask): a thread whose mask is
+ * empty is not running one, and may start the background thread itself,
+ * as a safe point would. One system call, only when no thread runs. */
+static bool surely_not_in_a_handler(void)
+{
+	uint64_t blocked = ~0ull;
+
+	return raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &blocked, sizeof blocked) == 0 &&
+	       blocked == 0;
+}
+
+/* Work was queued while no thread runs: start it where that is safe, or
+ * leave it to the next safe point. */
+static void want_thread(void)
+{
+	if (LOAD(&state) == RUNNING)
+		return;
+	STORE(&thread_wanted, 1);
+	if (surely_not_in_a_handler())
+		reaper_safe_point();
+}
+
+/* One record into the queue (made on first use); false when it cannot. */
+static bool queue_write(const struct handoff *h)
+{
+	bool written = false;
+
+	/* Counted before the look at the queue, so that give_back_fixed()
+	 * never closes it under a write (seq_cst both sides). */
+	__atomic_add_fetch(&queue_users, 1, __ATOMIC_SEQ_CST);
+	if (LOAD(&state) != FAILED && queue_ready())
+		written = raw_syscall(SYS_write, LOAD(&pipe_w), h, sizeof *h) == (long)sizeof *h;
+	__atomic_sub_fetch(&queue_users, 1, __ATOMIC_SEQ_CST);
+	return written;
+}
+
+bool reaper_hand_off(int fd, uint64_t cookie)
 {
 	int saved_errno = errno, quota;
 	bool handed = false;
-
-	if (LOAD(&state) == STOPPED)
-		reaper_start();
-	if (LOAD(&state) != RUNNING) {
-		ADD(&n_fallbacks, 1);
-		return false;
-	}
 	int base = selffd_base(&quota);
+
 	if (ADD(&lingering, 1) <= quota && epb_remove_everywhere(fd)) {
-		int keep = real.fcntl(fd, F_DUPFD_CLOEXEC, base);
+		int keep = (int)raw_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
 		if (keep >= 0) {
-			struct handoff h = { keep, kind, cookie, sc_now_ms() };
+			struct handoff h = { keep, HAND_LINGER, cookie, sc_now_ms() };
 			/* The FIN goes out now, as the kernel's own close would send
 			 * it, not when the thread next wakes. */
-			if (kind == HAND_LINGER)
-				raw_syscall(SYS_shutdown, keep, SHUT_WR);
+			raw_syscall(SYS_shutdown, keep, SHUT_WR);
 			selffd_mark(keep);
-			handed = write(LOAD(&pipe_w), &h, sizeof h) == (ssize_t)sizeof h;
+			handed = queue_write(&h);
 			if (!handed)
 				selffd_close(keep);
 		}
 	}
 	if (handed) {
 		ADD(&n_handed, 1);
+		want_thread();
 	} else {
 		ADD(&n_fallbacks, 1);
 		ADD(&lingering, -1);
@@ -470,14 +785,16 @@ static bool hand_off(int fd, uint64_t cookie, enum handoff_kind kind)
 	return handed;
 }
 
-bool reaper_hand_off(int fd, uint64_t cookie)
+bool reaper_wake(void)
 {
-	return hand_off(fd, cookie, HAND_LINGER);
-}
+	struct handoff h = { -1, HAND_WAKE, 0, 0 };
+	int saved_errno = errno;
+	bool woken = queue_write(&h);
 
-bool reaper_shut_read_later(int fd, uint64_t cookie)
-{
-	return hand_off(fd, cookie, HAND_SHUT_READ);
+	if (woken)
+		want_thread();
+	errno = saved_errno;
+	return woken && LOAD(&state) == RUNNING;
 }
 
 void reaper_wait_at_exit(void)
@@ -494,11 +811,12 @@ void reaper_log_stats(void)
 
 void reaper_wait(uint64_t until_ms)
 {
+	if (LOAD(&state) != RUNNING)
+		drain_in_place(until_ms);
 	/* Polls the count in short sleeps rather than waiting on a condition
 	 * variable, so that _exit() may call it from a signal handler. */
 	while (LOAD(&state) == RUNNING && LOAD(&lingering) > 0 && sc_now_ms() < until_ms) {
-		struct timespec slice = { 0, 5 * 1000 * 1000 };
-		nanosleep(&slice, NULL);
+		raw_sleep_ms(5);
 	}
 }
 
@@ -526,6 +844,8 @@ static void after_fork_child(void)
 	nslots = free_head = nheap = heap_cap = 0;
 	pipe_r = pipe_w = epfd = -1;
 	STORE(&lingering, 0);
+	STORE(&thread_wanted, 0);
+	STORE(&queue_state, QUEUE_NONE);
 	STORE(&state, STOPPED);
 	pthread_mutex_unlock(&lock);
 }

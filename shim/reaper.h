@@ -7,22 +7,41 @@
 
 /* Called from close() for the last reference to a socket that must linger:
  * takes it out of the application's epoll sets, keeps it alive under a
- * descriptor of the shim's (high, close-on-exec) and passes it to the
- * background thread. True when it did: the caller then closes fd as usual,
- * and the number is free at once. False when it cannot (over the cap, no
- * descriptor, no thread): the caller falls back. Async-signal-safe once the
- * thread runs; errno is preserved. */
+ * descriptor of the shim's (high, close-on-exec), sends its FIN and queues
+ * it for the background thread (which need not run yet). True when it did:
+ * the caller then closes fd as usual, and the number is free at once. False
+ * when it cannot (over the cap, no descriptor, no queue, the thread could
+ * not start): the caller falls back. Async-signal-safe; never starts a
+ * thread; errno is preserved. */
 bool reaper_hand_off(int fd, uint64_t cookie);
 
-/* shutdown(SHUT_RD) for a program that asked for it while our output was
- * still on its way: the thread shuts fd's read side once that output is
- * acknowledged (or the linger bound passes), which wakes any thread blocked
- * reading it. False when it cannot (the caller shuts it now). */
-bool reaper_shut_read_later(int fd, uint64_t cookie);
+/* Wakes the thread (starting it if need be) for readshut_step(), which it
+ * then calls every LINGER_TICK_MS while real SHUT_RDs wait. False when no
+ * thread runs. */
+bool reaper_wake(void);
 
-/* Starts the background thread if it is not running (from a normal context:
- * the socket and accept wrappers call it, so close() rarely has to). */
-void reaper_start(void);
+/* A call no signal handler makes (socket, accept, epoll_ctl, fclose,
+ * shutdown, exit): when work was queued while no thread ran, the thread
+ * starts here. One atomic load otherwise. */
+void reaper_safe_point(void);
+
+/* For a call that needs the caller alone in its process (unshare with
+ * CLONE_NEWUSER, setns into a user or mount namespace): the thread, when it
+ * runs, leaves its loop at a quit message and exits, keeping its tables,
+ * its epoll set and the queue (hand-offs meanwhile are queued); true when it
+ * was running and is now gone. reaper_resume() starts it again, and it
+ * carries on with the same sockets. From a normal context only. */
+bool reaper_pause(void);
+void reaper_resume(void);
+
+/* The program was refused a descriptor (EMFILE, ENFILE): give numbers back,
+ * at least `need` if there are that many. First the lingers that have run
+ * longest, ended with the no-wait fallback (FIN out, input discarded), as
+ * nginx drops reusable connections under descriptor pressure; with no
+ * linger left, the thread's own queue and epoll set (the thread is paused;
+ * all are made again at the next hand-off). Returns how many were freed.
+ * errno is preserved. */
+int reaper_make_room(int need);
 
 /* The program is about to take number fd (one of the shim's) for a file of
  * its own: the thread's pipe or epoll set there moves elsewhere. A lingering
@@ -32,11 +51,9 @@ void reaper_start(void);
 bool reaper_yield_number(int fd);
 void reaper_number_yielded(void);
 
-/* The background thread runs in this process. */
-bool reaper_running(void);
-
 /* Waits until every socket handed off is done, or until the monotonic
- * clock (sc_now_ms) reaches until_ms. Async-signal-safe. */
+ * clock (sc_now_ms) reaches until_ms; when no thread runs, the queued
+ * sockets linger in the calling thread meanwhile. Async-signal-safe. */
 void reaper_wait(uint64_t until_ms);
 
 /* At exit: reaper_wait() for at most SAFECLOSE_EXIT_WAIT_MS. */
@@ -47,7 +64,7 @@ void reaper_log_stats(void);
 
 
 /* Registers the fork handlers: a child keeps none of the shim's lingering
- * descriptors and starts its own thread when it needs one. */
+ * descriptors and makes its own queue when it needs one. */
 void reaper_init(void);
 
 

@@ -6,33 +6,36 @@
  * without a syscall. */
 #include "release.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <stdio.h>
 
 #include "config.h"
 #include "decide.h"
 #include "epoll_books.h"
+#include "heir.h"
 #include "linger.h"
 #include "log.h"
 #include "ownership.h"
 #include "probe.h"
+#include "readshut.h"
 #include "rawsys.h"
+#include "real.h"
 #include "reaper.h"
 #include "selffd.h"
 #include "shim.h"
 
 /* How a letting-go may linger: until when at the latest (0: the usual
- * bounds), and whether it may start the background thread (not from
- * _exit(), which signal handlers call). */
+ * bounds). */
 struct release_how {
 	uint64_t until_ms;
-	bool may_start_thread;
 };
 
-static const struct release_how on_close = { 0, true };
+static const struct release_how on_close = { 0 };
 
 /* The one rule for a socket the shim keeps alive once the program has let
  * go of it (lingering in the background, or in place inside close()): it
@@ -63,21 +66,31 @@ static void linger(int fd, uint64_t cookie, const struct release_how *how, bool 
 		uint64_t left = how->until_ms > now ? how->until_ms - now : 0;
 		bound = left < bound ? left : bound;
 	}
-	bool in_place = sc_cfg.where == SC_LINGER_SYNC ||
-			(!reaper_running() && !how->may_start_thread);
-	if (in_place)
+	if (sc_cfg.where == SC_LINGER_SYNC)
 		linger_run_in_place(fd, bound, (uint64_t)sc_cfg.idle_ms);
 	else if (!reaper_hand_off(fd, cookie))
 		linger_release_now(fd);
 }
 
+/* The one place where the program's letting go meets what it asked for
+ * earlier: a real SHUT_RD still waiting is cancelled before anything else
+ * (nothing is carried out for a program that let go), and a socket it shut
+ * for reading lingers while the peer still sends, however idle it looks
+ * (decide.c): the peer's next segment would draw the reset. */
 static void release_tracked(int fd, const struct release_how *how)
 {
 	uint64_t cookie = probe_cookie(fd);
+	bool read_shut = readshut_marked(fd);
+
+	heir_note_releasing(fd); /* an exec in another thread planned it */
 	enum own_verdict verdict = own_release(fd, cookie, epb_registered(fd));
 	bool last = verdict == OWN_LAST || verdict == OWN_LAST_IN_EPOLL;
+	/* The heir would keep its copy alive: only when nothing forbids it. */
+	heir_note_released(fd, verdict == OWN_LAST);
 
-	if (last && decide_should_linger(sc_cfg.mode, fd))
+	if (read_shut)
+		readshut_let_go(cookie);
+	if (last && decide_should_linger(sc_cfg.mode, fd, read_shut))
 		linger(fd, cookie, how, may_keep_alive(fd, verdict));
 	else if (verdict == OWN_SHARED)
 		SC_LOG(SC_LOG_DEBUG, "fd %d: socket still held elsewhere, left alone", fd);
@@ -99,13 +112,23 @@ void release_before_close(int fd)
 	release_with(fd, &on_close);
 }
 
+/* What dup2/dup3 check before they drop newfd (fs/file.c): oldfd open and
+ * not newfd itself, newfd under the soft RLIMIT_NOFILE. */
+static bool replace_will_succeed(int oldfd, int newfd)
+{
+	struct rlimit rl;
+
+	return oldfd != newfd && raw_syscall(SYS_fcntl, oldfd, F_GETFD) >= 0 &&
+	       (raw_syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) < 0 ||
+		(rlim_t)newfd < rl.rlim_cur);
+}
+
 void release_before_replace(int oldfd, int newfd)
 {
 	int saved_errno = errno;
 	uint64_t booked;
 
-	if (oldfd != newfd && own_lookup(newfd, &booked) &&
-	    raw_syscall(SYS_fcntl, oldfd, F_GETFD) >= 0)
+	if (own_lookup(newfd, &booked) && replace_will_succeed(oldfd, newfd))
 		release_before_close(newfd);
 	errno = saved_errno;
 }
@@ -119,13 +142,73 @@ void release_range(unsigned first, unsigned last)
 			release_before_close((int)fd);
 }
 
+/* One descriptor closed by the shim on the program's behalf, as its close()
+ * would (never one of the shim's own). */
+static void close_for_program(int fd)
+{
+	if (selffd_owns(fd))
+		return;
+	release_before_close(fd);
+	raw_syscall(SYS_close, fd); /* as glibc's fallback: no cancellation point */
+}
+
+static int open_fd_dir(void)
+{
+	return (int)raw_syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
+				O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* Closes the numbers listed in one getdents64 batch; true when it closed any
+ * (the listing then starts again: closing shifts the directory's offsets). */
+static bool close_listed(const char *batch, long size, int from, int dir)
+{
+	bool closed = false;
+
+	for (long at = 0; at < size;) {
+		const struct dirent64 *e = (const void *)(batch + at);
+		int fd = 0;
+
+		at += e->d_reclen;
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		for (const char *c = e->d_name; *c >= '0' && *c <= '9'; c++)
+			fd = fd * 10 + (*c - '0');
+		if (fd == dir || fd < from || selffd_owns(fd))
+			continue;
+		close_for_program(fd);
+		closed = true;
+	}
+	return closed;
+}
+
+bool release_close_from(int lowfd)
+{
+	int saved_errno = errno, dir = open_fd_dir();
+	char batch[1024] __attribute__((aligned(8)));
+	long n;
+
+	if (dir < 0 && errno == EMFILE) {
+		close_for_program(lowfd++); /* glibc too makes room this way */
+		dir = open_fd_dir();
+	}
+	if (dir < 0)
+		return false;
+	while ((n = raw_syscall(SYS_getdents64, dir, batch, sizeof batch)) > 0)
+		if (close_listed(batch, n, lowfd, dir) &&
+		    raw_syscall(SYS_lseek, dir, 0, SEEK_SET) != 0)
+			break;
+	raw_syscall(SYS_close, dir);
+	errno = saved_errno;
+	return n == 0;
+}
+
 /* Every socket still on the books, as if closed; then wait for the
- * background lingers, all within SAFECLOSE_EXIT_WAIT_MS. */
-static void release_everything(bool only_cloexec, bool may_start_thread)
+ * background lingers, all within SAFECLOSE_EXIT_WAIT_MS. What exit and exec
+ * do when no heir can take over. */
+static void release_everything(bool only_cloexec)
 {
 	int saved_errno = errno;
-	struct release_how how = { sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms,
-				   may_start_thread };
+	struct release_how how = { sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms };
 	uint64_t booked;
 
 	for (int fd = 0; fd <= own_max_fd(); fd++) {
@@ -139,76 +222,140 @@ static void release_everything(bool only_cloexec, bool may_start_thread)
 	errno = saved_errno;
 }
 
-void release_at_exit(bool from_exit)
+static bool dies_at_exec(int fd)
 {
-	if (sc_cfg.mode == SC_MODE_OFF)
-		return;
+	long flags = raw_syscall(SYS_fcntl, fd, F_GETFD);
+
+	return flags >= 0 && (flags & FD_CLOEXEC);
+}
+
+static bool connected_tcp(int fd)
+{
+	struct tcp_facts tcp;
+
+	return probe_tcp(fd, &tcp) && probe_state_connected(tcp.state);
+}
+
+/* At exec nothing changes before the exec has succeeded: the heir takes the
+ * close-on-exec sockets off the books then, and lingers on the connected
+ * ones that were the last reference. */
+static void plan_exec(struct heir_plan *plan)
+{
+	uint64_t booked;
+
+	for (int fd = 0; fd <= own_max_fd(); fd++) {
+		if (!own_lookup(fd, &booked) || !dies_at_exec(fd))
+			continue;
+		if (connected_tcp(fd))
+			heir_plan_socket(plan, fd, false); /* the heir asks */
+		else
+			heir_plan_release(plan, fd);
+	}
+}
+
+/* At exit every socket on the books is let go of now (the process cannot
+ * take it back); the heir lingers, once the process is gone, on the
+ * connected ones that were the last reference. */
+static void plan_exit(struct heir_plan *plan)
+{
+	uint64_t booked;
+
+	for (int fd = 0; fd <= own_max_fd(); fd++) {
+		if (!own_lookup(fd, &booked))
+			continue;
+		uint64_t cookie = probe_cookie(fd);
+		bool read_shut = readshut_marked(fd);
+		enum own_verdict verdict = own_release(fd, cookie, epb_registered(fd));
+		if (read_shut)
+			readshut_let_go(cookie);
+		if (verdict == OWN_LAST && connected_tcp(fd))
+			heir_plan_socket(plan, fd, read_shut);
+	}
+}
+
+/* No heir at exit after all: what the plan took off the books lingers here,
+ * and the process waits for it (today's SAFECLOSE_EXIT_WAIT_MS). */
+static void linger_plan_here(const struct heir_plan *plan, bool from_exit)
+{
+	struct release_how how = { sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms };
+
+	if (from_exit) {
+		reaper_safe_point(); /* not _exit(): signal handlers call that one */
+		fflush(NULL); /* destructors run before stdio's own flush */
+	}
+	for (int fd = 0; fd <= plan->top; fd++) {
+		bool read_shut;
+		if (heir_plan_takes(plan, fd, &read_shut) &&
+		    decide_should_linger(sc_cfg.mode, fd, read_shut))
+			linger(fd, probe_cookie(fd), &how, may_keep_alive(fd, OWN_LAST));
+	}
+	reaper_wait(how.until_ms);
+}
+
+static void exit_without_heir(bool from_exit)
+{
+	if (from_exit)
+		reaper_safe_point(); /* not _exit(): signal handlers call that one */
 	if (sc_cfg.at_exit == SC_LINGER_OFF) {
 		reaper_wait_at_exit(); /* what was closed before still finishes */
-	} else {
-		/* exit() runs destructors before stdio's own flush: the bytes a
-		 * FILE still buffers for a socket must go out before its FIN. */
-		if (from_exit)
-			fflush(NULL);
-		release_everything(false, from_exit);
+		return;
 	}
-	reaper_log_stats();
+	if (from_exit)
+		fflush(NULL);
+	release_everything(false);
 }
 
-void release_before_exec(void)
+void release_at_exit(bool from_exit)
 {
+	struct heir_plan plan;
+
 	if (sc_cfg.mode == SC_MODE_OFF)
 		return;
-	if (sc_cfg.at_exec == SC_LINGER_ON)
-		release_everything(true, true);
-	else
-		reaper_wait_at_exit(); /* the shim's own descriptors are close-on-exec */
+	int saved_errno = errno;
+	if (!heir_plan_begin(&plan, HEIR_AT_EXIT)) {
+		exit_without_heir(from_exit);
+	} else {
+		if (sc_cfg.at_exit == SC_LINGER_ON)
+			plan_exit(&plan);
+		int ticket = heir_start(&plan);
+		if (ticket >= 0)
+			SC_LOG(SC_LOG_DEBUG, "exit: the heir takes over %d sockets", plan.sockets);
+		else if (ticket != HEIR_NOTHING)
+			linger_plan_here(&plan, from_exit);
+		heir_plan_end(&plan);
+	}
+	reaper_log_stats();
+	errno = saved_errno;
 }
 
-/* Until our output is acknowledged, in place: for SAFECLOSE_LINGER=sync,
- * where no thread runs, and as the fallback when the thread cannot. */
-static void wait_output_acknowledged(int fd)
+int release_before_exec(void)
 {
-	uint64_t until = sc_now_ms() + (uint64_t)sc_cfg.linger_ms;
-	struct tcp_facts tcp;
+	struct heir_plan plan;
+	int ticket = -1;
+	bool program = sc_cfg.at_exec == SC_LINGER_ON;
 
-	while (probe_tcp(fd, &tcp) && tcp.output_waits && !probe_state_peer_done(tcp.state) &&
-	       sc_now_ms() < until)
-		poll(NULL, 0, LINGER_TICK_MS);
-}
-
-int release_shutdown_read(int fd, int how)
-{
-	struct tcp_facts tcp;
-	uint64_t cookie = probe_cookie(fd);
-
-	/* Only a connection the peer still sends on can draw the reset. */
-	if (!probe_tcp(fd, &tcp) || !probe_state_connected(tcp.state) ||
-	    probe_state_peer_done(tcp.state))
-		return (int)raw_syscall(SYS_shutdown, fd, how);
-	if (how == SHUT_RDWR && raw_syscall(SYS_shutdown, fd, SHUT_WR) < 0)
+	if (sc_cfg.mode == SC_MODE_OFF)
 		return -1;
 	int saved_errno = errno;
-	own_set_read_shut(fd, (uint32_t)probe_unread(fd));
-	if (sc_cfg.where == SC_LINGER_SYNC) {
-		wait_output_acknowledged(fd);
-		raw_syscall(SYS_shutdown, fd, SHUT_RD);
-	} else if (!reaper_shut_read_later(fd, cookie)) {
-		raw_syscall(SYS_shutdown, fd, SHUT_RD);
+	if (heir_plan_begin(&plan, HEIR_AT_EXEC)) {
+		if (program)
+			plan_exec(&plan);
+		ticket = heir_start(&plan);
+		heir_plan_end(&plan);
 	}
+	/* No heir could be made: released here, as a close, as before. */
+	if (ticket >= 0)
+		SC_LOG(SC_LOG_DEBUG, "exec: the heir takes over %d sockets if it succeeds",
+		       plan.sockets);
+	else if (ticket != HEIR_NOTHING && program)
+		release_everything(true);
+	else if (ticket != HEIR_NOTHING)
+		reaper_wait_at_exit(); /* the shim's own descriptors are close-on-exec */
 	errno = saved_errno;
-	return 0;
+	return ticket;
 }
 
-ssize_t release_read_after_shut(int fd, void *buf, size_t len, int flags, uint32_t left)
+void release_after_failed_exec(int ticket)
 {
-	if (!left || !len)
-		return 0;
-	ssize_t n = raw_syscall(SYS_recvfrom, fd, buf, len < left ? len : left,
-				flags | MSG_DONTWAIT, NULL, NULL);
-	if (n > 0 && !(flags & MSG_PEEK))
-		own_read_after_shut(fd, (uint32_t)n);
-	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-		return -1;
-	return n > 0 ? n : 0;
+	heir_stand_down(ticket);
 }

@@ -20,25 +20,31 @@ void release_before_replace(int oldfd, int newfd);
  * (never the shim's own). */
 void release_range(unsigned first, unsigned last);
 
-/* The process is ending with sockets still open: linger them like a close,
- * bounded by SAFECLOSE_EXIT_WAIT_MS, and wait for the background lingers.
- * from_exit: exit() or return from main (stdio is flushed first);
- * otherwise _exit(), which must stay async-signal-safe. */
+/* closefrom(lowfd) where close_range() is refused: as glibc does then, walk
+ * /proc/self/fd (getdents64 into a fixed buffer) and close every number from
+ * lowfd up, each through the release path, never the shim's own. False when
+ * the directory cannot be read (glibc's own fallback then decides).
+ * Async-signal-safe. */
+bool release_close_from(int lowfd);
+
+/* The process is ending with sockets still open: each is let go of like a
+ * close, and those that must linger, with those still lingering in the
+ * background, go to the heir (heir.h), which lingers on them once the
+ * process is gone; the process does not wait. Only when no heir can be made
+ * do they linger here, the process waiting at most SAFECLOSE_EXIT_WAIT_MS.
+ * from_exit: exit() or return from main; otherwise _exit(), which must stay
+ * async-signal-safe. */
 void release_at_exit(bool from_exit);
 
 /* execve() is about to drop the close-on-exec descriptors and the shim's
- * thread: linger those sockets first and let the background finish. */
-void release_before_exec(void);
+ * thread: a heir is made that lingers on those sockets (and on those still
+ * lingering in the background) once the exec has succeeded; nothing is
+ * changed before. Returns the heir's ticket for release_after_failed_exec()
+ * (-1: no heir; the sockets were released here, as a close, instead). */
+int release_before_exec(void);
 
-/* shutdown(fd, SHUT_RD or SHUT_RDWR) on a TCP socket on the books. A read
- * side shut while the peer still sends makes Linux reset what arrives, so:
- * the write half now, end-of-file for the program's reads from now on, and
- * the real read shutdown (which wakes a thread blocked reading) once our
- * output is acknowledged. Returns what shutdown() returns. */
-int release_shutdown_read(int fd, int how);
-
-/* A read by the program after that shutdown: what was queued at the time
- * (`left` bytes of it remain), never blocking, then end-of-file. */
-ssize_t release_read_after_shut(int fd, void *buf, size_t len, int flags, uint32_t left);
+/* The exec returned (it failed): the heir goes, touching nothing, and the
+ * program carries on with its connections as they were. errno is kept. */
+void release_after_failed_exec(int ticket);
 
 #endif

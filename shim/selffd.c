@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "fdspace.h"
+#include "rawsys.h"
 #include "real.h"
 
 /* Descriptor numbers below this are what select() can watch (FD_SETSIZE). */
@@ -72,10 +73,11 @@ int selffd_max(void)
 	return LOAD(&max_marked);
 }
 
+/* Raw: glibc's close() is a cancellation point, and this is the shim's. */
 void selffd_close(int fd)
 {
 	selffd_unmark(fd);
-	real.close(fd);
+	raw_syscall(SYS_close, fd);
 }
 
 static int compute_base(int *quota)

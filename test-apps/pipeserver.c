@@ -59,6 +59,9 @@
  * epoll other connections still open count too), records the maximum in
  * helper_max_sockets (shared mapping), sleeps 300 ms and _exit()s. The parent reaps helpers without waiting (WNOHANG) while serving
  * and waits for all of them before it prints the stats line.
+ *
+ * --then-exec PATH: after the stats line the server replaces itself with
+ * PATH (an upgrade re-exec), rather than returning from main.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -111,7 +114,7 @@ static struct {
 	struct proto_opts proto;
 	unsigned long conns, exit_delay_ms;
 	bool fork_helper;
-	const char *exec_path;
+	const char *exec_path, *then_exec;
 } opt = {
 	.model = MODEL_SINGLE, .io = IO_BLOCKING, .close = CLOSE_PLAIN,
 	.proto = PROTO_DEFAULTS, .conns = 0, .exec_path = "/bin/true",
@@ -809,7 +812,7 @@ static void usage(const char *msg)
 		"usage: pipeserver [--listen ADDR:PORT] [--model single|thread|fork]\n"
 		"  [--io blocking|epoll] [--reply-size N] [--fail-at K] [--error-size N]\n"
 		"  [--read-size N] [--close METHOD] [--conns N] [--exit-delay-ms D]\n"
-		"  [--fork-helper] [--exec-path PATH]\n"
+		"  [--fork-helper] [--exec-path PATH] [--then-exec PATH]\n"
 		"METHOD: close|dup|shutdown-wr|shutdown-rdwr|fclose|dup2-over|close-range|\n"
 		"  closefrom|syscall, and with --model fork only: exit|_exit|stdio|exec\n");
 }
@@ -835,6 +838,7 @@ static void parse_args(int argc, char **argv)
 		{ "exit-delay-ms", required_argument, NULL, 'D' },
 		{ "fork-helper", no_argument, NULL, 'H' },
 		{ "exec-path", required_argument, NULL, 'x' },
+		{ "then-exec", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -853,6 +857,7 @@ static void parse_args(int argc, char **argv)
 		case 'D': opt.exit_delay_ms = parse_num(optarg, 0, 86400000); break;
 		case 'H': opt.fork_helper = true; break;
 		case 'x': opt.exec_path = optarg; break;
+		case 'X': opt.then_exec = optarg; break;
 		case 'h': usage(NULL); break;
 		default:
 			if (!proto_option(&opt.proto, ch, optarg))
@@ -925,5 +930,11 @@ int main(int argc, char **argv)
 	       __atomic_load_n(&stats->max_conn_fd, __ATOMIC_RELAXED), open_sockets,
 	       __atomic_load_n(&stats->helper_max_sockets, __ATOMIC_RELAXED));
 	munmap(stats, sizeof(*stats));
+	if (opt.then_exec) {
+		char *const argv_exec[] = { (char *)opt.then_exec, NULL };
+		fflush(stdout);
+		execv(opt.then_exec, argv_exec);
+		die("execv");
+	}
 	return 0;
 }

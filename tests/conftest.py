@@ -80,14 +80,14 @@ def http_docroot(tmp_path_factory):
 
 @pytest.fixture
 def noharm(build):
-    """noharm(name, *args, env=None, shim_env=None) -> (plain, shimmed):
+    """noharm(name, *args, env=None, shim_env=None, nofile=None) -> (plain, shimmed):
     build/<name> run without and with the shim (harness/noharm.py), and
     already checked to have seen the same thing."""
     from harness import noharm as nh
 
-    def run(name, *args, env=None, shim_env=None, timeout=60, check=True):
+    def run(name, *args, env=None, shim_env=None, timeout=60, check=True, nofile=None):
         argv = [os.path.join(build.repo, "build", name)] + [str(a) for a in args]
-        plain, shimmed = nh.run_pair(build.shim, argv, env, shim_env, timeout)
+        plain, shimmed = nh.run_pair(build.shim, argv, env, shim_env, timeout, nofile=nofile)
         if check:
             nh.assert_same(plain, shimmed)
         return plain, shimmed

@@ -5,6 +5,8 @@ descriptor numbers, the bounds, the cap, fork and exit."""
 
 import json
 
+import pytest
+
 from harness.checks import assert_failure_without_shim, aborts
 from test_pipeline import V4, server_stats
 
@@ -60,8 +62,12 @@ def test_peer_that_never_stops_is_cut_off_at_the_total_bound(ab, build):
     # The client keeps sending after the server's FIN and never closes. The
     # linger must end at SAFECLOSE_LINGER_MS (1 s here), and then the process
     # holds nothing more: its open sockets are counted 2 s after the close.
-    spec = {"server": server(build, "--exit-delay-ms", "2000"),
-            "clients": [client(build, "--forever", "--timeout-ms", "10000")]}
+    # (The thread starts at the next accept after the first hand-off, the
+    # second client's: a close never starts it. A process that reached no
+    # such point again would linger what it queued at its exit.)
+    spec = {"server": server(build, "--exit-delay-ms", "2000", conns=2),
+            "clients": [client(build, "--forever", "--timeout-ms", "10000"),
+                        client(build, delay_ms=200)]}
     spec["server"]["env"] = {"SAFECLOSE_LINGER_MS": "1000", "SAFECLOSE_IDLE_MS": "5000"}
     without, with_ = ab(spec)
 
@@ -105,18 +111,52 @@ def test_fork_after_a_lingering_close(ab, build):
     assert server_stats(with_)["helper_max_sockets"] == 0, dump(with_)
 
 
-def test_exit_waits_for_lingering_sockets(netns_run, build):
-    # pipeserver exits right after its one connection; the socket is still
-    # lingering in the background. With SAFECLOSE_EXIT_WAIT_MS=0 exit cuts
-    # it short (reset, as without the shim); with the default it waits.
-    def run(exit_wait):
-        spec = {"server": dict(server(build), preload=build.shim,
-                               env={"SAFECLOSE_EXIT_WAIT_MS": exit_wait}),
-                "clients": [client(build)]}
-        return netns_run(spec)
+def under_a_shell(server_spec):
+    """The server as the child of a shell, as under a service manager: not
+    the direct child of its namespace's init, which might end the namespace
+    with it (as container inits like tini do)."""
+    return dict(server_spec, argv=["/bin/sh", "-c", '"$@"; exit $?', "sh"] + server_spec["argv"])
 
-    cut, waited = run("0"), run("5000")
-    assert aborts(cut) > 0 and cut["clients"][0]["end"] != "eof", dump(cut)
-    c = waited["clients"][0]
-    assert (c["error_reply"], c["end"]) == ("complete", "eof"), dump(waited)
-    assert aborts(waited) == 0, dump(waited)
+
+@pytest.mark.parametrize("ending,args", [("exit", []), ("exec", ["--then-exec", "/bin/true"])])
+def test_exit_and_exec_do_not_wait_for_lingering_sockets(ab, build, ending, args):
+    # pipeserver ends right after its one connection, whose client keeps
+    # sending after the reply and never closes: it returns from main, or
+    # replaces itself with /bin/true (an upgrade re-exec). Neither waits
+    # (and SAFECLOSE_EXIT_WAIT_MS=0 cuts nothing short any more): the server
+    # process is gone at once, and the linger goes on after it, in the heir,
+    # until SAFECLOSE_LINGER_MS (2 s). The client gets the whole reply and
+    # the end of stream, and is cut off only at that bound, well after the
+    # server has exited.
+    spec = {"server": dict(under_a_shell(server(build, *args)),
+                           env={"SAFECLOSE_LINGER_MS": "2000", "SAFECLOSE_EXIT_WAIT_MS": "0"}),
+            "clients": [client(build, "--forever", "--timeout-ms", "8000")]}
+    without, with_ = ab(spec)
+
+    assert_failure_without_shim(without, "line")
+    c = with_["clients"][0]
+    assert (c["error_reply"], c["end"]) == ("complete", "eof"), dump(with_)
+    assert c["reset_ms"] >= 2000, dump(with_)
+    srv = with_["server"]
+    assert (srv["rc"], srv["stopped_by"]) == (0, "exit"), dump(with_)
+    assert srv["exited_s"] is not None and srv["exited_s"] < c["reset_ms"] / 1000 - 1, dump(with_)
+
+
+def test_exit_of_a_container_inits_child_lingers_in_place(ab, build):
+    # The same server as the direct child of its pid namespace's init (the
+    # scenario runner here; tini or docker --init in a container, which end
+    # the namespace, and so would kill a heir, as soon as their child
+    # exits). There the exit lingers in place, as it did before the heir:
+    # the server exits only once the linger is over, at SAFECLOSE_LINGER_MS
+    # (2 s, within SAFECLOSE_EXIT_WAIT_MS), and the reply still arrives whole.
+    spec = {"server": dict(server(build), env={"SAFECLOSE_LINGER_MS": "2000"}),
+            "clients": [client(build, "--forever", "--timeout-ms", "8000")]}
+    without, with_ = ab(spec)
+
+    assert_failure_without_shim(without, "line")
+    c = with_["clients"][0]
+    assert (c["error_reply"], c["end"]) == ("complete", "eof"), dump(with_)
+    assert c["reset_ms"] >= 2000, dump(with_)
+    srv = with_["server"]
+    assert (srv["rc"], srv["stopped_by"]) == (0, "exit"), dump(with_)
+    assert srv["exited_s"] is not None and srv["exited_s"] >= 1.5, dump(with_)

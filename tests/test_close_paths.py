@@ -31,6 +31,9 @@ def test_single_process(ab, build, method, error_size):
     check(ab, pipeline_spec(build, error_size, "--close", method))
 
 
+HEIR_EVENTS = {"exit": "exit", "_exit": "exit", "exec": "exec"}
+
+
 @pytest.mark.parametrize("method", [
     "exit",   # the child returns with the connection still open
     "_exit",  # shutdown(SHUT_WR) then _exit(), the connection still open
@@ -38,7 +41,16 @@ def test_single_process(ab, build, method, error_size):
     "exec",   # close-on-exec connection, the child execs
 ])
 def test_fork_per_connection_child(ab, build, method):
-    check(ab, pipeline_spec(build, UNREAD_INPUT, "--close", method, model="fork"))
+    spec = pipeline_spec(build, UNREAD_INPUT, "--close", method, model="fork")
+    spec["server"]["env"] = {"SAFECLOSE_LOG": "debug"}
+    _, with_ = check(ab, spec)
+    if method in HEIR_EVENTS:
+        # The child ended (or was replaced) with the connection still open:
+        # it handed the socket to the heir, which lingered on it once the
+        # child was gone; the child itself lingered on nothing.
+        log = with_["server"]["stderr"]
+        assert HEIR_EVENTS[method] + ": the heir takes over" in log, log
+        assert " lingered " not in log, log
 
 
 @pytest.mark.parametrize("model", ["single", "fork"])
@@ -94,3 +106,20 @@ def test_exit_and_exec_lingering_can_be_turned_off(netns_run, build, method, set
     client = result["clients"][0]
     assert (client["error_reply"], client["end"]) != ("complete", "eof"), result
     assert result["counters"]["TCPAbortOnClose"] + result["counters"]["TCPAbortOnData"] > 0
+
+
+def test_exec_while_a_child_still_serves(ab, build):
+    # The parent holds the connection (close-on-exec) beside the child it
+    # forked to serve it, and re-execs itself at once. Whichever comes
+    # first, the child's close or the exec, lets go of a shared socket;
+    # the second one is the last reference and lingers (the heir's copy,
+    # when the exec came last). Nothing shuts the connection while the
+    # child still serves it.
+    spec = {"server": {"argv": [app(build, "execparent"), "--listen", V4,
+                                "--error-size", str(UNREAD_INPUT)],
+                       "ready": "line", "exits": True},
+            "clients": [{"argv": [build.pipeclient, "--connect", V4]}]}
+    without, with_ = ab(spec)
+    assert_failure_without_shim(without, "line")
+    assert_clean_with_shim(with_, "line")
+    assert json.loads(with_["server"]["stdout"].splitlines()[-1]) == {"conns": 1, "errors": 0}

@@ -64,6 +64,7 @@ def check(ab, spec):
     stats = server_stats(with_)
     assert (stats["conns"], stats["errors"], stats["stale_events"]) == (1, 0, 0), \
         "pipeserver under the shim: %s\nfull result:\n%s" % (stats, json.dumps(with_, indent=1))
+    return without, with_
 
 
 @pytest.mark.parametrize("model", ["single", "thread", "fork"])

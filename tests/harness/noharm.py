@@ -10,6 +10,7 @@ stderr (a log line is a behaviour change of its own).
 """
 
 import os
+import resource
 import subprocess
 from types import SimpleNamespace
 
@@ -25,12 +26,24 @@ def _env(extra):
     return env
 
 
-def run_once(argv, env=None, timeout=60, netns=True):
+def _soft_nofile(limit):
+    """A preexec_fn that starts the run under a soft RLIMIT_NOFILE of limit
+    (None: as inherited), so that everything in it starts under that limit."""
+    if limit is None:
+        return None
+
+    def lower():
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+    return lower
+
+
+def run_once(argv, env=None, timeout=60, netns=True, nofile=None):
     """One run; a CompletedProcess with text output (never raises on rc)."""
     full = (NETNS if netns else []) + list(argv)
     try:
         return subprocess.run(full, env=_env(env), capture_output=True,
-                              text=True, timeout=timeout)
+                              text=True, timeout=timeout, preexec_fn=_soft_nofile(nofile))
     except subprocess.TimeoutExpired as e:
         return SimpleNamespace(returncode="timeout after %ss" % timeout,
                                stdout=(e.stdout or b"").decode(errors="replace")
@@ -39,14 +52,15 @@ def run_once(argv, env=None, timeout=60, netns=True):
                                if isinstance(e.stderr, bytes) else (e.stderr or ""))
 
 
-def run_pair(shim, argv, env=None, shim_env=None, timeout=60, netns=True):
+def run_pair(shim, argv, env=None, shim_env=None, timeout=60, netns=True, nofile=None):
     """(plain, shimmed): argv run without, then with LD_PRELOAD=shim.
-    env goes to both runs, shim_env only to the second."""
-    plain = run_once(argv, env, timeout, netns)
+    env goes to both runs, shim_env only to the second; nofile: the soft
+    RLIMIT_NOFILE both start under."""
+    plain = run_once(argv, env, timeout, netns, nofile)
     with_env = dict(env or {})
     with_env.update(shim_env or {})
     with_env["LD_PRELOAD"] = shim
-    shimmed = run_once(argv, with_env, timeout, netns)
+    shimmed = run_once(argv, with_env, timeout, netns, nofile)
     return plain, shimmed
 
 

@@ -36,7 +36,10 @@ Result (one JSON line on stdout):
 
     {"clients": [parsed last stdout line of each client, or {"raw": text}],
      "client_runs": [{"rc", "stderr", "seconds"}],
-     "server": {"rc", "stdout", "stderr", "stopped_by"},
+     "server": {"rc", "stdout", "stderr", "stopped_by",
+                "exited_s": seconds from the clients' start until the server
+                            process (never anything it left behind) had
+                            exited by itself, or null},
      "counters": {"TCPAbortOnClose", "TCPAbortOnData", "OutRsts"},
      "errors": [harness-level problems: timeouts, a server that never got ready,
                 a server that had to be SIGKILLed, leftover connections, ...],
@@ -260,6 +263,7 @@ def scenario(spec, result, errors):
     out.start()
     err.start()
     stopped_by = None
+    exited_s = None
     try:
         ready = srv.get("ready", "line")
         ready_timeout = srv.get("ready_timeout", 10)
@@ -282,10 +286,14 @@ def scenario(spec, result, errors):
         threads = [threading.Thread(target=run_client,
                                     args=(i, c, results, runs, errors))
                    for i, c in enumerate(clients)]
+        started = time.monotonic()
         for t in threads:
             t.start()
         for t in threads:
-            t.join()
+            while t.is_alive():
+                t.join(POLL)
+                if exited_s is None and server.poll() is not None:
+                    exited_s = round(time.monotonic() - started, 3)
         result["clients"] = results
         result["client_runs"] = runs
 
@@ -294,6 +302,8 @@ def scenario(spec, result, errors):
             try:
                 server.wait(timeout=exit_timeout)
                 stopped_by = "exit"
+                if exited_s is None:
+                    exited_s = round(time.monotonic() - started, 3)
             except subprocess.TimeoutExpired:
                 errors.append("server did not exit by itself within %ss" % exit_timeout)
 
@@ -319,7 +329,8 @@ def scenario(spec, result, errors):
         out.join(5)
         err.join(5)
         result["server"] = {"rc": server.returncode, "stdout": out.text(),
-                            "stderr": err.text(), "stopped_by": stopped_by}
+                            "stderr": err.text(), "stopped_by": stopped_by,
+                            "exited_s": exited_s}
     # Stopping the server may close connections of its own: let them finish too.
     left = wait_settled(5)
     if left:

@@ -72,6 +72,16 @@ static inline int wait_input(int fd, int bytes)
 	return queued_input(fd) >= bytes;
 }
 
+/* Waits (bounded) until every byte fd sent is acknowledged. */
+static inline int wait_acknowledged(int fd)
+{
+	int n = 1;
+
+	for (int i = 0; i < 200 && (ioctl(fd, SIOCOUTQ, &n) < 0 || n > 0); i++)
+		poll(NULL, 0, 10);
+	return n == 0;
+}
+
 static inline int tcp_state_of(int fd)
 {
 	struct tcp_info info;

@@ -1,7 +1,7 @@
 /* test_decide.c: the close decision on real descriptors: only connected TCP
  * sockets with something a plain close would reset (pending) or any connected
  * TCP socket (always), never files, pipes, UDP, Unix sockets, listeners,
- * unconnected or closed descriptors, nor an abortive SO_LINGER {1, 0}. */
+ * unconnected or closed descriptors, nor one whose program set SO_LINGER {1, N}. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,9 +14,9 @@
 
 static void assert_never(int fd)
 {
-	assert_false(decide_should_linger(SC_MODE_PENDING, fd));
-	assert_false(decide_should_linger(SC_MODE_ALWAYS, fd));
-	assert_false(decide_should_linger(SC_MODE_OFF, fd));
+	assert_false(decide_should_linger(SC_MODE_PENDING, fd, false));
+	assert_false(decide_should_linger(SC_MODE_ALWAYS, fd, false));
+	assert_false(decide_should_linger(SC_MODE_OFF, fd, false));
 }
 
 static void other_descriptors_never_linger(void **state)
@@ -43,9 +43,37 @@ static void idle_connection_lingers_only_when_always(void **state)
 	struct tcp_pair p;
 
 	assert_int_equal(tcp_pair_open(&p), 0);
-	assert_false(decide_should_linger(SC_MODE_PENDING, p.server));
-	assert_true(decide_should_linger(SC_MODE_ALWAYS, p.server));
-	assert_false(decide_should_linger(SC_MODE_OFF, p.server));
+	assert_false(decide_should_linger(SC_MODE_PENDING, p.server, false));
+	assert_true(decide_should_linger(SC_MODE_ALWAYS, p.server, false));
+	assert_false(decide_should_linger(SC_MODE_OFF, p.server, false));
+	tcp_pair_close(&p);
+}
+
+/* The server has replied (the peer's kernel holds the reply, acknowledged),
+ * and input is unread: a reset now would make the peer drop that reply. */
+static void replied(struct tcp_pair *p)
+{
+	assert_int_equal(write(p->server, "OK 13\n", 6), 6);
+	assert_true(wait_acknowledged(p->server));
+}
+
+/* The program shut its read side after replying (the SHUT_WR is the shim's
+ * half of the program's SHUT_RDWR): idle as the socket looks, the peer's
+ * next segment would draw the reset, until the peer has finished. */
+static void read_shut_after_a_reply_lingers_while_the_peer_sends(void **state)
+{
+	(void)state;
+	struct tcp_pair p;
+
+	assert_int_equal(tcp_pair_open(&p), 0);
+	replied(&p);
+	shutdown(p.server, SHUT_WR);
+	assert_true(wait_acknowledged(p.server));
+	assert_false(decide_should_linger(SC_MODE_PENDING, p.server, false));
+	assert_true(decide_should_linger(SC_MODE_PENDING, p.server, true));
+	shutdown(p.client, SHUT_WR);
+	assert_true(wait_state(p.server, TCP_CLOSE)); /* FIN_WAIT2, then the peer's FIN */
+	assert_false(decide_should_linger(SC_MODE_PENDING, p.server, true));
 	tcp_pair_close(&p);
 }
 
@@ -55,10 +83,26 @@ static void unread_input_lingers(void **state)
 	struct tcp_pair p;
 
 	assert_int_equal(tcp_pair_open(&p), 0);
+	replied(&p);
 	assert_int_equal(write(p.client, "GET 14\n", 7), 7);
 	assert_true(wait_input(p.server, 7));
-	assert_true(decide_should_linger(SC_MODE_PENDING, p.server));
-	assert_false(decide_should_linger(SC_MODE_OFF, p.server));
+	assert_true(decide_should_linger(SC_MODE_PENDING, p.server, false));
+	assert_false(decide_should_linger(SC_MODE_OFF, p.server, false));
+	tcp_pair_close(&p);
+}
+
+/* Nothing of the server's ever went out: closing with input unread is an
+ * abort (an upload refused), and the reset is how the sender learns it. */
+static void unread_input_without_a_reply_is_an_abort(void **state)
+{
+	(void)state;
+	struct tcp_pair p;
+
+	assert_int_equal(tcp_pair_open(&p), 0);
+	assert_int_equal(write(p.client, "PUT 1\n", 6), 6);
+	assert_true(wait_input(p.server, 6));
+	assert_false(decide_should_linger(SC_MODE_PENDING, p.server, false));
+	assert_true(decide_should_linger(SC_MODE_ALWAYS, p.server, false));
 	tcp_pair_close(&p);
 }
 
@@ -73,7 +117,7 @@ static void unacknowledged_output_lingers(void **state)
 	fcntl(p.server, F_SETFL, O_NONBLOCK);
 	while (write(p.server, block, sizeof block) > 0)
 		;
-	assert_true(decide_should_linger(SC_MODE_PENDING, p.server));
+	assert_true(decide_should_linger(SC_MODE_PENDING, p.server, false));
 	tcp_pair_close(&p);
 }
 
@@ -87,7 +131,7 @@ static void application_half_closed_still_lingers(void **state)
 	assert_true(wait_input(p.server, 7));
 	shutdown(p.server, SHUT_WR); /* as Python's socketserver does before close */
 	assert_true(wait_state(p.server, TCP_FIN_WAIT2));
-	assert_true(decide_should_linger(SC_MODE_PENDING, p.server));
+	assert_true(decide_should_linger(SC_MODE_PENDING, p.server, false));
 	tcp_pair_close(&p);
 }
 
@@ -97,10 +141,11 @@ static void peer_finished_with_unread_input_lingers(void **state)
 	struct tcp_pair p;
 
 	assert_int_equal(tcp_pair_open(&p), 0);
+	replied(&p);
 	assert_int_equal(write(p.client, "GET 14\n", 7), 7);
 	shutdown(p.client, SHUT_WR);
 	assert_true(wait_state(p.server, TCP_CLOSE_WAIT));
-	assert_true(decide_should_linger(SC_MODE_PENDING, p.server));
+	assert_true(decide_should_linger(SC_MODE_PENDING, p.server, false));
 	tcp_pair_close(&p);
 }
 
@@ -114,8 +159,23 @@ static void abortive_so_linger_is_respected(void **state)
 	assert_int_equal(write(p.client, "GET 14\n", 7), 7);
 	assert_true(wait_input(p.server, 7));
 	setsockopt(p.server, SOL_SOCKET, SO_LINGER, &abort_close, sizeof abort_close);
-	assert_false(decide_should_linger(SC_MODE_PENDING, p.server));
-	assert_false(decide_should_linger(SC_MODE_ALWAYS, p.server));
+	assert_false(decide_should_linger(SC_MODE_PENDING, p.server, false));
+	assert_false(decide_should_linger(SC_MODE_ALWAYS, p.server, false));
+	tcp_pair_close(&p);
+}
+
+static void blocking_so_linger_is_respected(void **state)
+{
+	(void)state;
+	struct tcp_pair p;
+	struct linger blocking_close = { 1, 2 };
+
+	assert_int_equal(tcp_pair_open(&p), 0);
+	assert_int_equal(write(p.client, "GET 14\n", 7), 7);
+	assert_true(wait_input(p.server, 7));
+	setsockopt(p.server, SOL_SOCKET, SO_LINGER, &blocking_close, sizeof blocking_close);
+	assert_false(decide_should_linger(SC_MODE_PENDING, p.server, false));
+	assert_false(decide_should_linger(SC_MODE_ALWAYS, p.server, false));
 	tcp_pair_close(&p);
 }
 
@@ -123,7 +183,7 @@ static void decision_keeps_errno(void **state)
 {
 	(void)state;
 	errno = 1234;
-	decide_should_linger(SC_MODE_PENDING, 4000);
+	decide_should_linger(SC_MODE_PENDING, 4000, false);
 	assert_int_equal(errno, 1234);
 }
 
@@ -132,11 +192,14 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(other_descriptors_never_linger),
 		cmocka_unit_test(idle_connection_lingers_only_when_always),
+		cmocka_unit_test(read_shut_after_a_reply_lingers_while_the_peer_sends),
 		cmocka_unit_test(unread_input_lingers),
+		cmocka_unit_test(unread_input_without_a_reply_is_an_abort),
 		cmocka_unit_test(unacknowledged_output_lingers),
 		cmocka_unit_test(application_half_closed_still_lingers),
 		cmocka_unit_test(peer_finished_with_unread_input_lingers),
 		cmocka_unit_test(abortive_so_linger_is_respected),
+		cmocka_unit_test(blocking_so_linger_is_respected),
 		cmocka_unit_test(decision_keeps_errno),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -105,6 +105,23 @@ static void registered_until_deleted_or_forgotten(void **state)
 	assert_false(epb_registered(fd));
 }
 
+/* What the heir keeps open so that a socket it lingers on can leave the
+ * sets it is in: the books list them without a syscall. */
+static void sets_of_lists_what_was_added(void **state)
+{
+	(void)state;
+	int fd = 901, sets[EPB_SETS_MAX];
+
+	assert_int_equal(epb_sets_of(fd, sets), 0);
+	epb_added(700, fd);
+	epb_added(701, fd);
+	epb_deleted(700, fd);
+	assert_int_equal(epb_sets_of(fd, sets), 1);
+	assert_int_equal(sets[0], 701);
+	epb_forget(fd);
+	assert_int_equal(epb_sets_of(fd, sets), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -112,6 +129,7 @@ int main(void)
 		cmocka_unit_test(deleted_sets_are_not_touched_again),
 		cmocka_unit_test(too_many_sets_cannot_be_sure),
 		cmocka_unit_test(registered_until_deleted_or_forgotten),
+		cmocka_unit_test(sets_of_lists_what_was_added),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

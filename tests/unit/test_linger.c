@@ -168,6 +168,28 @@ static void a_step_stamped_before_the_start_is_no_timeout(void **state)
 	tcp_pair_close(&p);
 }
 
+static void final_drain_leaves_nothing_queued(void **state)
+{
+	(void)state;
+	struct tcp_pair p;
+	struct sc_linger l;
+	struct linger_wait wait;
+	static char chunk[8192];
+
+	/* Input that arrives after the last step, in several segments: the
+	 * close that follows the final drain must find an empty queue. */
+	assert_int_equal(tcp_pair_open(&p), 0);
+	linger_begin(&l, p.server, 10000, 5000, sc_now_ms());
+	assert_true(linger_step(&l, sc_now_ms(), &wait));
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(write(p.client, chunk, sizeof chunk), (ssize_t)sizeof chunk);
+	assert_true(wait_input(p.server, 4 * (int)sizeof chunk));
+	linger_finish(&l);
+	assert_int_equal(queued_input(p.server), 0);
+	assert_int_equal(l.discarded, 4 * sizeof chunk);
+	tcp_pair_close(&p);
+}
+
 static void in_place_driver_keeps_errno(void **state)
 {
 	(void)state;
@@ -191,6 +213,7 @@ int main(void)
 		cmocka_unit_test(read_side_shut_waits_for_the_fin_by_state),
 		cmocka_unit_test(close_wait_only_drains),
 		cmocka_unit_test(a_step_stamped_before_the_start_is_no_timeout),
+		cmocka_unit_test(final_drain_leaves_nothing_queued),
 		cmocka_unit_test(in_place_driver_keeps_errno),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,6 +26,7 @@
 #include "loopback.h"
 #include "ownership.h"
 #include "probe.h"
+#include "self.h"
 
 static int setup(void **state)
 {
@@ -185,7 +186,8 @@ static void failed_fork_gives_the_references_back(void **state)
 static void exec_env_carries_the_books_and_the_mark(void **state)
 {
 	(void)state;
-	char *envp[] = { "A=1", "SAFECLOSE_BOOKS=9", "SAFECLOSE_COUNTED=1", "B=2", NULL };
+	char *envp[] = { "A=1", "SAFECLOSE_BOOKS=9", "SAFECLOSE_COUNTED=1",
+			 "LD_PRELOAD=/opt/lib/libsafeclose.so", NULL };
 	char *out[8], bufs[2][48], books[48], mark[48];
 
 	assert_true(own_books_fd() >= 0);
@@ -193,10 +195,29 @@ static void exec_env_carries_the_books_and_the_mark(void **state)
 	snprintf(books, sizeof books, "SAFECLOSE_BOOKS=%d", own_books_fd());
 	snprintf(mark, sizeof mark, "SAFECLOSE_COUNTED=%d", (int)getpid());
 	assert_string_equal(out[0], "A=1");
-	assert_string_equal(out[1], "B=2");
+	assert_string_equal(out[1], "LD_PRELOAD=/opt/lib/libsafeclose.so");
 	assert_string_equal(out[2], books);
 	assert_string_equal(out[3], mark);
 	assert_null(out[4]);
+}
+
+/* Only a program that loads the shim reads them: an empty environment stays
+ * empty, and one without the shim gets nothing (and loses our stale ones). */
+static void exec_env_without_the_shim_gets_nothing(void **state)
+{
+	(void)state;
+	char *empty[] = { NULL };
+	char *other[] = { "LD_PRELOAD=libother.so", "SAFECLOSE_BOOKS=9", "B=2", NULL };
+	char *out[8], bufs[2][48];
+
+	assert_int_equal(own_exec_env(empty, out, 8, bufs), 0);
+	assert_null(out[0]);
+	assert_int_equal(own_exec_env(NULL, out, 8, bufs), 0);
+	assert_null(out[0]);
+	assert_int_equal(own_exec_env(other, out, 8, bufs), 2);
+	assert_string_equal(out[0], "LD_PRELOAD=libother.so");
+	assert_string_equal(out[1], "B=2");
+	assert_null(out[2]);
 }
 
 static void read_shut_is_per_socket_and_never_for_a_reused_number(void **state)
@@ -550,6 +571,28 @@ static void fork_inside_prepare_does_not_deadlock(void **state)
 	assert_int_equal(own_release(171, 17101, false), OWN_LAST);
 }
 
+/* In a child made behind the fork wrapper's back (vfork, clone): the books
+ * go to the exec'd program, but not the mark that our references are its
+ * own (they were only marked as given away). */
+static void exec_from_an_unfollowed_child_is_not_counted(void **state)
+{
+	(void)state;
+	char *envp[] = { "LD_PRELOAD=/x/libsafeclose.so", NULL };
+
+	assert_true(sc_self()); /* this process is followed */
+	pid_t pid = fork();      /* libc's: the shim did not see it */
+	if (pid == 0) {
+		char *out[8], bufs[2][48];
+		size_t n = own_exec_env(envp, out, 8, bufs);
+		bool counted = false;
+		for (size_t i = 0; i < n; i++)
+			counted |= strncmp(out[i], "SAFECLOSE_COUNTED=", 18) == 0;
+		_exit(!sc_self() && n == 2 && !counted ? 0 : 1);
+	}
+	assert_int_equal(wait_status(pid), 0);
+	own_exec_env_done();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -563,6 +606,7 @@ int main(void)
 		cmocka_unit_test(fork_child_drops_what_was_not_counted),
 		cmocka_unit_test(failed_fork_gives_the_references_back),
 		cmocka_unit_test(exec_env_carries_the_books_and_the_mark),
+		cmocka_unit_test(exec_env_without_the_shim_gets_nothing),
 		cmocka_unit_test(read_shut_is_per_socket_and_never_for_a_reused_number),
 		cmocka_unit_test(give_away_marks_the_record_and_leaks_nothing),
 		cmocka_unit_test(spawn_marks_only_what_the_program_inherits),
@@ -574,6 +618,7 @@ int main(void)
 		cmocka_unit_test(epoll_registration_in_another_process_is_told),
 		cmocka_unit_test(another_pid_namespace_never_collects_the_family),
 		cmocka_unit_test(fork_inside_prepare_does_not_deadlock),
+		cmocka_unit_test(exec_from_an_unfollowed_child_is_not_counted),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -1,0 +1,35 @@
+/* spawned.h: which of our sockets a program started without a fork of ours
+ * holds, so that no close of ours lingers on a connection it serves. */
+#ifndef SAFECLOSE_SPAWNED_H
+#define SAFECLOSE_SPAWNED_H
+
+#include <spawn.h>
+#include <stdbool.h>
+
+/* The references marked held for a program about to start, each as the
+ * descriptor of ours it was counted through, to give back if the program
+ * never starts. Beyond SPAWN_HOLDS_MAX they stay held (left alone). Small
+ * enough for the stack of a vfork child. */
+#define SPAWN_HOLDS_MAX 128
+struct spawn_holds {
+	int n;
+	int fd[SPAWN_HOLDS_MAX];
+};
+
+/* posix_spawn(actions) is about to run (actions NULL: none, as for the
+ * shells of popen and system): every socket on the books that the new
+ * program will hold (inherited, or put in place by a dup2 action,
+ * close-on-exec or not) is marked held by it, one reference per descriptor
+ * it will have, as its own books will count them. */
+void spawn_hold_for_actions(const posix_spawn_file_actions_t *actions, struct spawn_holds *h);
+
+/* A process the shim does not follow (a vfork or clone child) is about to
+ * exec: the sockets of ours its descriptors refer to, wherever its dup2
+ * calls put them, are marked held by the new program, one reference per
+ * descriptor. Only the family's shared counts are written. */
+void spawn_hold_open_sockets(struct spawn_holds *h);
+
+/* The spawn or exec failed: no program holds what h marked. */
+void spawn_holds_undo(struct spawn_holds *h);
+
+#endif
