@@ -125,6 +125,7 @@ static int books_fd = -1;
  * process in another pid namespace (a fork child after unshare(CLONE_NEWPID))
  * holds its references unattributed: never collected, never a wrong "last". */
 static bool pids_meaningful;
+static uint32_t self_pid; /* this process: set at start-up and in fork children */
 static bool children_pids_meaningful; /* the same, for the fork in progress */
 
 /* The fork in progress in this process (serialised by fork_lock). A signal
@@ -271,6 +272,7 @@ bool own_init(void)
 			     "cannot map the ownership tables; leaving every socket alone");
 		return false;
 	}
+	self_pid = (uint32_t)raw_syscall(SYS_getpid);
 	STORE(&shared, join_books());
 	if (LOAD(&shared))
 		pids_meaningful = pids_are_the_books("/proc/self/ns/pid");
@@ -293,12 +295,14 @@ static struct own_entry *entry_of(int fd)
 /* No holder: the references are counted in refs only (UNATTRIBUTED). */
 #define HOLDER_NONE 0ull
 
-/* This process, as a holder. The pid is asked of the kernel each time (one
- * cheap syscall) rather than cached: a clone() or vfork child shares or
- * copies the memory but not the pid. */
+/* This process, as a holder. The pid is kept from start-up and from each
+ * fork child's own_fork_child*(), not asked of the kernel on every close: a
+ * clone() or vfork child, which shares or copies this memory but not the
+ * pid, is a process the shim does not follow (self.h), which acts on
+ * nothing of the books. */
 static uint64_t self_key(void)
 {
-	return pids_meaningful ? (uint32_t)raw_syscall(SYS_getpid) : HOLDER_NONE;
+	return pids_meaningful ? self_pid : HOLDER_NONE;
 }
 
 static uint64_t ticket_key(uint32_t ticket)
@@ -376,11 +380,21 @@ static struct own_record *record_at(uint32_t rec)
 	return &shared->records[rec - 1];
 }
 
-/* Where a cookie's record is placed first (Fibonacci hashing: cookies come
- * from a counter, so consecutive ones must land far apart). */
+/* Where a cookie's record is placed first. Cookies come from one counter of
+ * the kernel's: runs of 64 consecutive cookies share a page of records (64
+ * records of 64 bytes), so the sockets a process opens one after the other
+ * are booked close together (the close path touches few cache lines and
+ * pages, as with a sequential hint), while the pages themselves are spread
+ * by Fibonacci hashing, so that a long run of long-lived sockets never
+ * stands in the way of the cookies that come a table's length later. A
+ * record is found again from its cookie in a few probes: no scan. */
+#define HOME_RUN_LOG2 6
 static uint32_t record_home(uint64_t cookie)
 {
-	return (uint32_t)((cookie * 0x9e3779b97f4a7c15ull) >> (64 - OWN_RECORDS_LOG2));
+	uint64_t run = (cookie >> HOME_RUN_LOG2) * 0x9e3779b97f4a7c15ull;
+	uint32_t page = (uint32_t)(run >> (64 - (OWN_RECORDS_LOG2 - HOME_RUN_LOG2)));
+
+	return page << HOME_RUN_LOG2 | (uint32_t)(cookie & ((1u << HOME_RUN_LOG2) - 1));
 }
 
 static void report_full(uint32_t used)
@@ -744,6 +758,7 @@ void own_fork_child(void)
 	pthread_mutex_t fresh = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
 	fork_lock = fresh;
 	fork_nested = 0;
+	self_pid = (uint32_t)raw_syscall(SYS_getpid);
 	pids_meaningful = children_pids_meaningful;
 	for (int fd = 0; fd <= own_max_fd(); fd++) {
 		struct own_entry *e = entry_of(fd);
@@ -757,6 +772,8 @@ void own_fork_child(void)
 
 void own_fork_child_uncounted(void)
 {
+	self_pid = (uint32_t)raw_syscall(SYS_getpid);
+	pids_meaningful = LOAD(&shared) && pids_are_the_books("/proc/self/ns/pid");
 	for (int fd = 0; fd <= own_max_fd(); fd++) {
 		struct own_entry *e = entry_of(fd);
 
