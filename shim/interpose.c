@@ -31,6 +31,8 @@
 #include "readshut.h"
 #include "release.h"
 #include "shim.h"
+#include "decide.h"
+#include "statsfile.h"
 
 static const char *env_lookup(const char *name)
 {
@@ -53,6 +55,7 @@ __attribute__((constructor)) static void safeclose_init(void)
 		own_publish_books();
 		reaper_init();
 		readshut_init();
+		statsfile_init(sc_cfg.stats_path, sc_cfg.stats_interval_ms);
 	}
 	SC_LOG(SC_LOG_INFO, "loaded: mode %s, linger %s, %ld ms at most, idle %ld ms",
 	       sc_mode_name(sc_cfg.mode), sc_cfg.where == SC_LINGER_SYNC ? "sync" : "async",
@@ -694,7 +697,8 @@ SC_EXPORT int shutdown(int fd, int how)
 {
 	uint64_t cookie;
 
-	if (!active() || how == SHUT_WR || !own_lookup(fd, &cookie) || !sc_self())
+	if (!active() || how == SHUT_WR || !own_lookup(fd, &cookie) || !sc_self() ||
+	    !decide_acts_on(sc_cfg.mode, fd))
 		return real.shutdown(fd, how);
 	return readshut_shutdown(fd, how);
 }

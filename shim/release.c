@@ -27,6 +27,8 @@
 #include "reaper.h"
 #include "selffd.h"
 #include "shim.h"
+#include "stats.h"
+#include "statsfile.h"
 
 /* How a letting-go may linger: until when at the latest (0: the usual
  * bounds). */
@@ -36,7 +38,7 @@ struct release_how {
 
 static const struct release_how on_close = { 0 };
 
-static void linger(int fd, uint64_t cookie, const struct release_how *how)
+static void linger(int fd, uint64_t cookie, enum sc_arm arm, const struct release_how *how)
 {
 	uint64_t bound = (uint64_t)sc_cfg.linger_ms, now = sc_now_ms();
 
@@ -44,10 +46,15 @@ static void linger(int fd, uint64_t cookie, const struct release_how *how)
 		uint64_t left = how->until_ms > now ? how->until_ms - now : 0;
 		bound = left < bound ? left : bound;
 	}
-	if (sc_cfg.where == SC_LINGER_SYNC)
-		linger_run_in_place(fd, bound, (uint64_t)sc_cfg.idle_ms);
-	else if (!reaper_hand_off(fd, cookie))
+	if (sc_cfg.where == SC_LINGER_SYNC) {
+		stats_count_lingered(arm);
+		linger_run_in_place(fd, bound, (uint64_t)sc_cfg.idle_ms, arm);
+	} else if (reaper_hand_off(fd, cookie, arm)) {
+		stats_count_lingered(arm);
+	} else {
+		stats_count_fallback(arm);
 		linger_release_now(fd);
+	}
 }
 
 /* The one place where the program's letting go meets what it asked for
@@ -60,11 +67,12 @@ static void release_tracked(int fd, const struct release_how *how)
 	uint64_t cookie = probe_cookie(fd);
 	bool read_shut = readshut_marked(fd);
 	enum own_verdict verdict = own_release(fd, cookie);
+	enum sc_arm arm;
 
 	if (read_shut)
 		readshut_let_go(cookie);
-	if (verdict == OWN_LAST && decide_should_linger(sc_cfg.mode, fd, read_shut))
-		linger(fd, cookie, how);
+	if (verdict == OWN_LAST && decide_release(sc_cfg.mode, fd, read_shut, &arm))
+		linger(fd, cookie, arm, how);
 	else if (verdict == OWN_SHARED)
 		SC_LOG(SC_LOG_DEBUG, "fd %d: socket still held elsewhere, left alone", fd);
 }
@@ -205,11 +213,12 @@ void release_at_exit(bool from_exit)
 	} else {
 		/* exit() runs destructors before stdio's own flush: the bytes a
 		 * FILE still buffers for a socket must go out before its FIN. */
-		if (from_exit)
+		if (from_exit && sc_may_linger())
 			fflush(NULL);
 		release_everything(false);
 	}
 	reaper_log_stats();
+	statsfile_write();
 }
 
 void release_before_exec(void)
@@ -220,4 +229,5 @@ void release_before_exec(void)
 		release_everything(true);
 	else
 		reaper_wait_at_exit(); /* the shim's own descriptors are close-on-exec */
+	statsfile_write();
 }

@@ -1,0 +1,27 @@
+/* statsfile.h: the per-process stats file (SAFECLOSE_STATS). */
+#ifndef SAFECLOSE_STATSFILE_H
+#define SAFECLOSE_STATSFILE_H
+
+#include <stddef.h>
+
+/* From the constructor: remember where to write (the path is copied) and
+ * how often. A NULL path: no file, and every call below returns at once. */
+void statsfile_init(const char *path, long interval_ms);
+
+/* Writes the counters as one JSON object to a temporary file renamed over
+ * the path (a reader sees the old file or the new one, never half of one).
+ * Async-signal-safe: a buffer on the stack, raw system calls, no malloc.
+ * Only in the process the shim follows. A file that cannot be written: one
+ * error line per process, then the program runs on. */
+void statsfile_write(void);
+
+/* From the safe points and the background thread: writes when the interval
+ * has passed since the last write. One atomic load when there is no file,
+ * one clock read otherwise. */
+void statsfile_due(void);
+
+/* The JSON object for this process into buf; its length (size when it did
+ * not fit). For the writer and the unit tests. */
+size_t statsfile_format(char *buf, size_t size);
+
+#endif
