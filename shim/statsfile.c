@@ -31,6 +31,9 @@ static long interval_ms;
 static uint64_t next_due_ms;  /* monotonic; 0: never (interval 0) */
 static uint64_t started_ms;   /* wall clock, this process's start (or fork) */
 static int complained;
+/* Copied at start-up: servers that retitle themselves (nginx's "worker
+ * process") overwrite the memory program_invocation_name points into. */
+static char program[64];
 
 static uint64_t wall_ms(void)
 {
@@ -64,6 +67,7 @@ void statsfile_init(const char *path, long interval)
 		return;
 	}
 	strcpy(template, path);
+	sc_format(program, sizeof program, "%s", program_invocation_short_name);
 	interval_ms = interval;
 	restart_clock();
 	pthread_atfork(NULL, NULL, after_fork_child);
@@ -147,7 +151,7 @@ size_t statsfile_format(char *buf, size_t size)
 
 	put(&j, "{\"version\": 1, \"pid\": %ld, \"ppid\": %ld, \"program\": ",
 	    raw_syscall(SYS_getpid), raw_syscall(SYS_getppid));
-	put_string(&j, program_invocation_short_name);
+	put_string(&j, program);
 	put(&j, ", \"mode\": \"%s\", \"ab\": %ld, ", sc_mode_name(sc_cfg.mode), effective_ab());
 	put_time(&j, "started", started_ms);
 	put(&j, ", ");

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -15,6 +16,7 @@
 #include "loopback.h"
 #include "split.h"
 #include "stats.h"
+#include "self.h"
 #include "statsfile.h"
 
 static void classifier_follows_the_kernel_rule(void **state)
@@ -227,10 +229,12 @@ static void linger_ends_are_counted_per_arm(void **state)
 	assert_int_equal(c.lingered + c.peer_finished, 0);
 }
 
+static char stats_dir[] = "/tmp/test_stats.XXXXXX";
+
 static void the_json_names_every_counter_of_both_arms(void **state)
 {
 	(void)state;
-	char buf[2048];
+	char buf[2048], path[128];
 	const char *keys[] = { "\"version\": 1", "\"pid\": ", "\"program\": \"test_stats\"",
 			       "\"mode\": ", "\"ab\": ", "\"started\": ", "\"written\": ",
 			       "\"arms\": {\"linger\": {\"closes\": ", "\"control\": {\"closes\": ",
@@ -238,6 +242,9 @@ static void the_json_names_every_counter_of_both_arms(void **state)
 			       "\"fallback\"", "\"peer_finished\"", "\"idle_timeout\"",
 			       "\"total_timeout\"", "\"bytes_discarded\"",
 			       "\"linger_ms\": {\"p50\": ", "\"p99\": ", "\"max\": " };
+	assert_non_null(mkdtemp(stats_dir));
+	snprintf(path, sizeof path, "%s/s.%%p.json", stats_dir);
+	statsfile_init(path, 0);
 	size_t len = statsfile_format(buf, sizeof buf);
 
 	assert_true(len < sizeof buf - 1);
@@ -246,6 +253,26 @@ static void the_json_names_every_counter_of_both_arms(void **state)
 		if (!strstr(buf, keys[i]))
 			fail_msg("no %s in %s", keys[i], buf);
 	assert_int_equal(buf[len - 1], '\n');
+	assert_null(strstr(buf, "\"started\": 0.")); /* the clock started at init */
+}
+
+/* The file is renamed into place (no temporary left), under the pid. */
+static void the_file_is_written_whole_under_the_pid(void **state)
+{
+	(void)state;
+	char path[160], buf[2048];
+
+	statsfile_write();
+	snprintf(path, sizeof path, "%s/s.%d.json", stats_dir, (int)getpid());
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "\"version\": 1"));
+	assert_int_equal(buf[n - 1], '\n');
+	unlink(path);
+	assert_int_equal(rmdir(stats_dir), 0); /* nothing else was left there */
 }
 
 int main(void)
@@ -260,6 +287,8 @@ int main(void)
 		cmocka_unit_test(percentiles_from_the_histogram),
 		cmocka_unit_test(linger_ends_are_counted_per_arm),
 		cmocka_unit_test(the_json_names_every_counter_of_both_arms),
+		cmocka_unit_test(the_file_is_written_whole_under_the_pid),
 	};
+	sc_self_init(); /* the writer writes only in the process the shim follows */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

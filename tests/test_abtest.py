@@ -1,0 +1,200 @@
+"""A/B testing close behaviour (issue 10), against real Debian servers.
+
+observe: the shim changes nothing but classifies every release of a connected
+TCP socket; the summed `abortive` count of every process's stats file must
+equal the kernel's TcpExtTCPAbortOnClose over the same run (in a namespace
+where only the server closes connections). SAFECLOSE_AB=50: the connections
+split near half by the hash of their 4-tuple (computed here from the
+client's side, tests/harness/split.py); every client in the linger arm gets
+its whole reply, and every RST the kernel sent is a control-arm abortive
+close. The stats files are rewritten while a collector polls them and never
+fail to parse.
+
+The HTTP client pipelines two GETs, the second 50 ms after the first, over a
+20 mbit/s loopback: the server answers the first and closes with the second
+unread (HTTP/1.0 in http.server; keepalive_requests 1 in nginx).
+"""
+
+import json
+import os
+import sys
+
+import pytest
+
+from harness.checks import is_clean
+from harness.split import server_arm
+
+NGINX = "/usr/sbin/nginx"
+READER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "servers", "stats_reader.py")
+REPLY_SIZE = 300_000
+COUNTERS = ("closes", "abortive", "at_risk", "clean", "lingered", "fallback",
+            "peer_finished", "idle_timeout", "total_timeout", "cut_short",
+            "bytes_discarded")
+
+
+@pytest.fixture(scope="module")
+def docroot(tmp_path_factory):
+    root = tmp_path_factory.mktemp("abroot")
+    (root / "big.bin").write_bytes(os.urandom(REPLY_SIZE))
+    return root
+
+
+def http_client(build, port, delay_ms=0):
+    return {"argv": [build.pipeclient, "--connect", "127.0.0.1:%d" % port,
+                     "--proto", "http", "--path", "/big.bin",
+                     "--requests", "2", "--gap-ms", "50"], "delay_ms": delay_ms}
+
+
+def stats_env(stats_dir, **more):
+    env = {"SAFECLOSE_STATS": str(stats_dir / "stats.%p.json")}
+    env.update({k: str(v) for k, v in more.items()})
+    return env
+
+
+def read_stats(stats_dir):
+    """{pid: parsed file}, each checked against the schema."""
+    files = {}
+    for name in sorted(os.listdir(stats_dir)):
+        assert name.endswith(".json"), "a temporary file was left behind: %s" % name
+        with open(stats_dir / name) as f:
+            obj = json.load(f)
+        assert obj["version"] == 1
+        assert name == "stats.%d.json" % obj["pid"]
+        for key in ("ppid", "program", "mode", "ab", "started", "written"):
+            assert key in obj, "%s has no %r" % (name, key)
+        assert obj["started"] <= obj["written"]
+        for arm in ("linger", "control"):
+            c = obj["arms"][arm]
+            assert set(COUNTERS) <= set(c), "%s %s: %s" % (name, arm, c)
+            assert c["closes"] == c["abortive"] + c["at_risk"] + c["clean"]
+            assert set(c["linger_ms"]) == {"p50", "p99", "max"}
+            assert c["linger_ms"]["p50"] <= c["linger_ms"]["p99"] <= c["linger_ms"]["max"]
+        files[obj["pid"]] = obj
+    return files
+
+
+def summed(files, arm):
+    return {k: sum(f["arms"][arm][k] for f in files.values()) for k in COUNTERS}
+
+
+def nginx_spec(build, tmp_path, docroot, workers, env):
+    temp = {name: tmp_path / name for name in
+            ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")}
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        "daemon off; master_process on; worker_processes %d; user root;\n"
+        "error_log stderr; pid %s;\n"
+        "events {}\n"
+        "http {\n"
+        "  access_log off;\n"
+        "%s"
+        "  server { listen 127.0.0.1:8080 backlog=256; root %s;\n"
+        "           lingering_close off; keepalive_requests 1; }\n"
+        "}\n" % (workers, tmp_path / "nginx.pid",
+                 "".join("  %s_temp_path %s;\n" % item for item in temp.items()),
+                 docroot))
+    return {
+        "server": {
+            "argv": [NGINX, "-e", "stderr", "-c", str(conf), "-p", str(tmp_path)],
+            "ready": {"listen": 8080},
+            "exits": False,
+            "stop_signal": "SIGQUIT",   # graceful: every worker exit()s, writing its file
+            "env": env,
+        },
+    }
+
+
+def assert_observed_equals_kernel(result, files):
+    control, linger = summed(files, "control"), summed(files, "linger")
+    kernel = result["counters"]["TCPAbortOnClose"]
+    assert kernel > 0, "the scenario drew no abortive close: it proves nothing: %s" % result
+    assert control["abortive"] == kernel, (control, result["counters"])
+    assert linger["closes"] == 0
+    # observe changed nothing: no linger, no hand-off, no fallback.
+    assert control["lingered"] == control["fallback"] == 0
+    assert all(f["mode"] == "observe" and f["ab"] == 0 for f in files.values())
+
+
+def test_observe_python_http_server_matches_nstat(netns_run, build, http_docroot, tmp_path):
+    stats = tmp_path / "stats"
+    stats.mkdir()
+    spec = {
+        "server": {
+            "argv": ["/usr/bin/python3", "-m", "http.server", "8000",
+                     "--bind", "127.0.0.1", "--directory", str(http_docroot)],
+            "ready": {"listen": 8000},
+            "exits": False,
+            "stop_signal": "SIGINT",    # KeyboardInterrupt: Python exits normally
+            "preload": build.shim,
+            "env": stats_env(stats, SAFECLOSE_MODE="observe"),
+        },
+        # 2 MB replies: the second request arrives while the first is sent.
+        "clients": [http_client(build, 8000, delay_ms=100 * i) for i in range(3)],
+    }
+    result = netns_run(spec)
+    assert result["server"]["stderr"].count("safeclose") == 0, result["server"]["stderr"]
+    files = read_stats(stats)
+    assert len(files) == 1
+    assert_observed_equals_kernel(result, files)
+    assert summed(files, "control")["closes"] >= len(spec["clients"])
+
+
+def test_observe_nginx_workers_match_nstat(netns_run, build, docroot, tmp_path):
+    stats = tmp_path / "stats"
+    stats.mkdir()
+    spec = nginx_spec(build, tmp_path, docroot, 3, stats_env(stats, SAFECLOSE_MODE="observe"))
+    spec["server"]["preload"] = build.shim
+    spec["clients"] = [http_client(build, 8080, delay_ms=50 * (i % 4)) for i in range(12)]
+    result = netns_run(spec)
+    files = read_stats(stats)
+    assert len(files) == 4, "one file per process (master and 3 workers): %s" % sorted(files)
+    assert_observed_equals_kernel(result, files)
+    # Every connection is released once, by the worker that served it.
+    assert summed(files, "control")["closes"] == len(spec["clients"])
+
+
+def client_arms(result, percent):
+    arms = []
+    for c in result["clients"]:
+        host, port = c["local"].rsplit(":", 1)
+        arms.append(server_arm(host, int(port), "127.0.0.1", 8080, percent))
+    return arms
+
+
+def test_ab_50_on_nginx_workers(netns_run, build, docroot, tmp_path):
+    stats = tmp_path / "stats"
+    stats.mkdir()
+    n = 40
+    spec = nginx_spec(build, tmp_path, docroot, 3,
+                      stats_env(stats, SAFECLOSE_AB=50, SAFECLOSE_STATS_INTERVAL_MS=20))
+    spec["server"]["preload"] = build.shim
+    spec["clients"] = [http_client(build, 8080, delay_ms=25 * (i % 10)) for i in range(n)]
+    # A collector polling the files the whole time the workers rewrite them.
+    spec["clients"].append({"argv": [sys.executable, READER, str(stats), "4"]})
+    result = netns_run(spec)
+    reader = result["clients"].pop()
+    result["clients"] = result["clients"][:n]
+    assert reader.get("failures") == 0 and reader["reads"] > 100, reader
+    assert reader["versions"] > 5, "the files were not rewritten while the server ran: %s" % reader
+
+    arms = client_arms(result, 50)
+    lingering = [c for c, arm in zip(result["clients"], arms) if arm == "linger"]
+    assert n * 0.3 <= len(lingering) <= n * 0.7, arms
+    bad = [c for c in lingering if not is_clean(c, "http", expect_length=REPLY_SIZE)]
+    assert not bad, "linger-arm clients without their whole reply: %s" % bad
+
+    files = read_stats(stats)
+    assert len(files) == 4
+    linger, control = summed(files, "linger"), summed(files, "control")
+    assert linger["closes"] == len(lingering)
+    assert control["closes"] == n - len(lingering)
+    assert result["counters"]["TCPAbortOnClose"] == control["abortive"], \
+        (result["counters"], control)
+    assert control["abortive"] > 0, "the control arm lost nothing: the test proves nothing"
+    assert control["lingered"] == 0
+    assert linger["lingered"] + linger["fallback"] > 0
+    ended = linger["peer_finished"] + linger["idle_timeout"] + linger["total_timeout"]
+    # Every linger that started has ended, and says how.
+    assert ended + linger["cut_short"] == linger["lingered"], linger
+    assert all(f["ab"] == 50 and f["mode"] == "pending" for f in files.values())
+    assert {f["program"] for f in files.values()} == {"nginx"}
