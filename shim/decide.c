@@ -3,9 +3,13 @@
  * socket. */
 #include "decide.h"
 
+#include <stddef.h>
+
 #include "config.h"
 #include "probe.h"
 #include "split.h"
+
+#define UNREAD_NOT_ASKED (-1)
 
 /* Under `pending`, a reset costs the program something only when it has sent
  * the peer something: output still on its way, or earlier output the peer's
@@ -15,13 +19,15 @@
  * A connection that never carried a byte of ours and is closed with input
  * unread is an abort (an upload refused without a word, a peer cut off): the
  * reset is what tells the sender to stop. */
-static bool something_to_protect(const struct tcp_facts *facts, int unread, bool read_shut)
+static bool something_to_protect(int fd, const struct tcp_facts *facts, int unread,
+				 bool read_shut)
 {
 	if (facts->output_waits)
 		return true;
 	if (facts->bytes_acked == 0)
 		return false;
-	return (read_shut && !probe_state_peer_done(facts->state)) || unread > 0;
+	return (read_shut && !probe_state_peer_done(facts->state)) ||
+	       (unread == UNREAD_NOT_ASKED ? probe_unread(fd) : unread) > 0;
 }
 
 static enum sc_arm arm_of(long mode, int fd)
@@ -35,14 +41,18 @@ bool decide_release(long mode, int fd, bool read_shut, enum sc_arm *arm)
 
 	if (mode == SC_MODE_OFF || !probe_tcp(fd, &facts) || !probe_state_connected(facts.state))
 		return false;
-	/* The kernel's tcp_close() resets when anything is unread (SIOCINQ
-	 * leaves the peer's FIN out, as it does). */
-	int unread = probe_unread(fd);
+	/* Counted only when someone reads the counts (SAFECLOSE_STATS): then
+	 * one SIOCINQ more where the decision would not have asked. The
+	 * kernel's tcp_close() resets when anything is unread (SIOCINQ leaves
+	 * the peer's FIN out, as it does). */
+	bool counting = sc_cfg.stats_path != NULL;
+	int unread = counting ? probe_unread(fd) : UNREAD_NOT_ASKED;
 	*arm = arm_of(mode, fd);
-	stats_count_release(*arm, stats_classify(unread, facts.output_waits));
+	if (counting)
+		stats_count_release(*arm, stats_classify(unread, facts.output_waits));
 	if (*arm == SC_ARM_CONTROL)
 		return false;
-	if (mode == SC_MODE_PENDING && !something_to_protect(&facts, unread, read_shut))
+	if (mode == SC_MODE_PENDING && !something_to_protect(fd, &facts, unread, read_shut))
 		return false;
 	/* SO_LINGER {1, N}: the kernel's close blocks as the program asked (a
 	 * hand-off would return at once, and the shim's own final close would

@@ -47,6 +47,7 @@ static void observe_classifies_real_connections_and_never_lingers(void **state)
 	int small = 4096;
 
 	stats_reset();
+	sc_cfg.stats_path = "counted"; /* releases are counted only for a stats file */
 	/* Clean: nothing unread, everything acknowledged. */
 	assert_int_equal(tcp_pair_open(&p), 0);
 	assert_int_equal(write(p.server, "OK\n", 3), 3);
@@ -85,6 +86,12 @@ static void observe_classifies_real_connections_and_never_lingers(void **state)
 	assert_int_equal(c.lingered + c.fallback, 0);
 	stats_snapshot(SC_ARM_LINGER, &c);
 	assert_int_equal(c.closes, 0);
+	/* Without a stats file nothing is counted (and nothing asked for it). */
+	sc_cfg.stats_path = NULL;
+	assert_int_equal(tcp_pair_open(&p), 0);
+	observe_release(p.server, &c);
+	assert_int_equal(c.closes, 3);
+	tcp_pair_close(&p);
 	close(listener);
 	close(unixfd[0]);
 	close(unixfd[1]);
