@@ -79,6 +79,19 @@ void stats_snapshot(enum sc_arm arm, struct sc_arm_counts *out)
 		to[i] = READ(from[i]);
 }
 
+void stats_add(enum sc_arm arm, const struct sc_arm_counts *more)
+{
+	uint64_t *to = (uint64_t *)&arms[arm];
+	const uint64_t *from = (const uint64_t *)more;
+	size_t max_at = offsetof(struct sc_arm_counts, linger_max_ms) / sizeof(uint64_t);
+
+	for (size_t i = 0; i < sizeof *more / sizeof(uint64_t); i++)
+		if (i == max_at)
+			raise_max(&to[i], from[i]);
+		else
+			BUMP(to[i], from[i]);
+}
+
 void stats_reset(void)
 {
 	uint64_t *all = (uint64_t *)arms;

@@ -45,6 +45,9 @@ void stats_count_linger_end(enum sc_arm arm, enum linger_end end, uint64_t ms,
 /* A copy of one arm's counters (each read atomically). */
 void stats_snapshot(enum sc_arm arm, struct sc_arm_counts *out);
 
+/* Adds counts carried over from this process's previous image (execve). */
+void stats_add(enum sc_arm arm, const struct sc_arm_counts *more);
+
 /* A forked child counts from zero: its own file, its own numbers. */
 void stats_reset(void);
 

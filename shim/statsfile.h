@@ -5,12 +5,15 @@
 #include <stddef.h>
 
 /* From the constructor: remember where to write (the path is copied) and
- * how often. A NULL path: no file, and every call below returns at once. */
+ * how often. A NULL path: no file, and every call below returns at once.
+ * When the file for this pid was left by this very process's previous image
+ * (execve: the same pid and proc_start), the counts go on from it. */
 void statsfile_init(const char *path, long interval_ms);
 
 /* Writes the counters as one JSON object to a temporary file renamed over
  * the path (a reader sees the old file or the new one, never half of one).
- * Async-signal-safe: a buffer on the stack, raw system calls, no malloc.
+ * Async-signal-safe: static buffers taken with an atomic flag, raw system
+ * calls, no malloc, about 1 KiB of stack.
  * Only in the process the shim follows. A file that cannot be written: one
  * error line per process, then the program runs on. */
 void statsfile_write(void);

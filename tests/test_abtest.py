@@ -198,3 +198,32 @@ def test_ab_50_on_nginx_workers(netns_run, build, docroot, tmp_path):
     assert ended + linger["cut_short"] == linger["lingered"], linger
     assert all(f["ab"] == 50 and f["mode"] == "pending" for f in files.values())
     assert {f["program"] for f in files.values()} == {"nginx"}
+
+
+@pytest.mark.parametrize("end", ["close", "exit"])
+def test_fork_and_exec_family_leaves_a_file_per_process(netns_run, build, tmp_path, end):
+    # Our inetd forks per connection; each child execs stdhandler with the
+    # connection on 0 and 1, which ends it (close, or exit with it open).
+    # The child's file written before execve is carried on by the handler
+    # (same pid, same process): one file per process, summing to the kernel.
+    stats = tmp_path / "stats"
+    stats.mkdir()
+    n = 4
+    handler = [os.path.join(build.repo, "build", "stdhandler"), "--end", end,
+               "--error-size", "2000000"]
+    spec = {"server": {"argv": [os.path.join(build.repo, "build", "inetd"), "--listen",
+                                "127.0.0.1:7000", "--conns", str(n), "--handler",
+                                handler[0], "--", *handler[1:]],
+                       "ready": "line", "exits": True, "preload": build.shim,
+                       "env": stats_env(stats, SAFECLOSE_MODE="observe")},
+            "clients": [{"argv": [build.pipeclient, "--connect", "127.0.0.1:7000"],
+                         "delay_ms": 300 * i} for i in range(n)]}
+    result = netns_run(spec)
+    files = read_stats(stats)
+    assert len(files) == n + 1, sorted(files)
+    programs = sorted(f["program"] for f in files.values())
+    assert programs == ["inetd"] + ["stdhandler"] * n
+    parent = [f for f in files.values() if f["program"] == "inetd"][0]
+    assert all(f["ppid"] == parent["pid"] for f in files.values() if f is not parent)
+    assert_observed_equals_kernel(result, files)
+    assert summed(files, "control")["closes"] == n

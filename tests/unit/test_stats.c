@@ -278,7 +278,21 @@ static void the_file_is_written_whole_under_the_pid(void **state)
 	buf[n] = '\0';
 	assert_non_null(strstr(buf, "\"version\": 1"));
 	assert_int_equal(buf[n - 1], '\n');
+	/* The same process started again on it (execve): its counts go on. */
+	struct sc_arm_counts before, after;
+	stats_count_release(SC_ARM_CONTROL, SC_CLASS_ABORTIVE);
+	stats_count_linger_end(SC_ARM_LINGER, LINGER_TIMEOUT, 30000, 7);
+	statsfile_write();
+	stats_snapshot(SC_ARM_LINGER, &before);
+	stats_reset();
+	statsfile_init(path, 0);
+	stats_snapshot(SC_ARM_LINGER, &after);
+	assert_memory_equal(&before, &after, sizeof before);
+	stats_snapshot(SC_ARM_CONTROL, &after);
+	assert_int_equal(after.abortive, 1);
 	unlink(path);
+	snprintf(path, sizeof path, "%s/s.%%p.json", stats_dir);
+	statsfile_init(path, 0);
 	assert_int_equal(rmdir(stats_dir), 0); /* nothing else was left there */
 }
 
