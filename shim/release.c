@@ -31,12 +31,15 @@
 #include "statsfile.h"
 
 /* How a letting-go may linger: until when at the latest (0: the usual
- * bounds). */
+ * bounds); count_only: not at all, it is only classified and counted (the
+ * kernel is about to let go of it where the settings leave it to the
+ * kernel). */
 struct release_how {
 	uint64_t until_ms;
+	bool count_only;
 };
 
-static const struct release_how on_close = { 0 };
+static const struct release_how on_close = { 0, false };
 
 static void linger(int fd, uint64_t cookie, enum sc_arm arm, const struct release_how *how)
 {
@@ -71,7 +74,8 @@ static void release_tracked(int fd, const struct release_how *how)
 
 	if (read_shut)
 		readshut_let_go(cookie);
-	if (verdict == OWN_LAST && decide_release(sc_cfg.mode, fd, read_shut, &arm))
+	if (verdict == OWN_LAST && decide_release(sc_cfg.mode, fd, read_shut, &arm) &&
+	    !how->count_only)
 		linger(fd, cookie, arm, how);
 	else if (verdict == OWN_SHARED)
 		SC_LOG(SC_LOG_DEBUG, "fd %d: socket still held elsewhere, left alone", fd);
@@ -183,12 +187,12 @@ bool release_close_from(int lowfd)
 	return n == 0;
 }
 
-/* Every socket still on the books, as if closed; then wait for the
- * background lingers, all within SAFECLOSE_EXIT_WAIT_MS. */
-static void release_everything(bool only_cloexec)
+/* Every socket still on the books, as if closed (or only counted); then
+ * wait for the background lingers, all within SAFECLOSE_EXIT_WAIT_MS. */
+static void release_everything(bool only_cloexec, bool count_only)
 {
 	int saved_errno = errno;
-	struct release_how how = { sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms };
+	struct release_how how = { sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms, count_only };
 	uint64_t booked;
 
 	for (int fd = 0; fd <= own_max_fd(); fd++) {
@@ -209,13 +213,16 @@ void release_at_exit(bool from_exit)
 	if (from_exit)
 		reaper_safe_point(); /* not _exit(): signal handlers call that one */
 	if (sc_cfg.at_exit == SC_LINGER_OFF) {
+		/* Left to the kernel, but the kernel's reset is still counted. */
+		if (sc_cfg.stats_path)
+			release_everything(false, true);
 		reaper_wait_at_exit(); /* what was closed before still finishes */
 	} else {
 		/* exit() runs destructors before stdio's own flush: the bytes a
 		 * FILE still buffers for a socket must go out before its FIN. */
 		if (from_exit && sc_may_linger())
 			fflush(NULL);
-		release_everything(false);
+		release_everything(false, false);
 	}
 	reaper_log_stats();
 	statsfile_write();
@@ -225,8 +232,8 @@ void release_before_exec(void)
 {
 	if (sc_cfg.mode == SC_MODE_OFF)
 		return;
-	if (sc_cfg.at_exec == SC_LINGER_ON)
-		release_everything(true);
+	if (sc_cfg.at_exec == SC_LINGER_ON || sc_cfg.stats_path)
+		release_everything(true, sc_cfg.at_exec != SC_LINGER_ON);
 	else
 		reaper_wait_at_exit(); /* the shim's own descriptors are close-on-exec */
 	statsfile_write();

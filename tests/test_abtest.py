@@ -17,6 +17,7 @@ unread (HTTP/1.0 in http.server; keepalive_requests 1 in nginx).
 
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -200,12 +201,16 @@ def test_ab_50_on_nginx_workers(netns_run, build, docroot, tmp_path):
     assert {f["program"] for f in files.values()} == {"nginx"}
 
 
-@pytest.mark.parametrize("end", ["close", "exit"])
-def test_fork_and_exec_family_leaves_a_file_per_process(netns_run, build, tmp_path, end):
+@pytest.mark.parametrize("end, at_exit", [("close", "linger"), ("exit", "linger"),
+                                          ("exit", "off")])
+def test_fork_and_exec_family_leaves_a_file_per_process(netns_run, build, tmp_path, end,
+                                                        at_exit):
     # Our inetd forks per connection; each child execs stdhandler with the
     # connection on 0 and 1, which ends it (close, or exit with it open).
     # The child's file written before execve is carried on by the handler
     # (same pid, same process): one file per process, summing to the kernel.
+    # SAFECLOSE_AT_EXIT=off leaves what is open at exit to the kernel: what
+    # the kernel then resets is counted all the same.
     stats = tmp_path / "stats"
     stats.mkdir()
     n = 4
@@ -215,7 +220,8 @@ def test_fork_and_exec_family_leaves_a_file_per_process(netns_run, build, tmp_pa
                                 "127.0.0.1:7000", "--conns", str(n), "--handler",
                                 handler[0], "--", *handler[1:]],
                        "ready": "line", "exits": True, "preload": build.shim,
-                       "env": stats_env(stats, SAFECLOSE_MODE="observe")},
+                       "env": stats_env(stats, SAFECLOSE_MODE="observe",
+                                        SAFECLOSE_AT_EXIT=at_exit)},
             "clients": [{"argv": [build.pipeclient, "--connect", "127.0.0.1:7000"],
                          "delay_ms": 300 * i} for i in range(n)]}
     result = netns_run(spec)
@@ -227,3 +233,24 @@ def test_fork_and_exec_family_leaves_a_file_per_process(netns_run, build, tmp_pa
     assert all(f["ppid"] == parent["pid"] for f in files.values() if f is not parent)
     assert_observed_equals_kernel(result, files)
     assert summed(files, "control")["closes"] == n
+
+
+def test_unwritable_stats_path_is_one_line_and_the_program_runs_on(build, tmp_path):
+    import subprocess
+    # Many safe points (socket()) past a 1 ms interval, then the exit write:
+    # every one of them fails, one line says so, the program is unchanged.
+    prog = ("import socket, time, sys\n"
+            "for _ in range(20):\n"
+            "    socket.socket().close(); time.sleep(0.003)\n"
+            "print('ran on'); sys.exit(3)\n")
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    env.update(LD_PRELOAD=build.shim, SAFECLOSE_STATS="/nonexistent/dir/s.%p.json",
+               SAFECLOSE_STATS_INTERVAL_MS="1")
+    p = subprocess.run(["/usr/bin/python3", "-c", prog], env=env, capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 3 and p.stdout == "ran on\n"
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1, p.stderr
+    assert re.search(r"cannot write the stats file /nonexistent/dir/s\.\d+\.json: ENOENT",
+                     lines[0]), lines[0]
+    assert "runs on" in lines[0]
