@@ -105,7 +105,7 @@ def nginx_spec(build, tmp_path, docroot, workers, env):
     }
 
 
-def assert_observed_equals_kernel(result, files):
+def assert_observed_equals_kernel(result, files, mode="observe"):
     control, linger = summed(files, "control"), summed(files, "linger")
     kernel = result["counters"]["TCPAbortOnClose"]
     assert kernel > 0, "the scenario drew no abortive close: it proves nothing: %s" % result
@@ -113,7 +113,7 @@ def assert_observed_equals_kernel(result, files):
     assert linger["closes"] == 0
     # observe changed nothing: no linger, no hand-off, no fallback.
     assert control["lingered"] == control["fallback"] == 0
-    assert all(f["mode"] == "observe" and f["ab"] == 0 for f in files.values())
+    assert all(f["mode"] == mode and f["ab"] == 0 for f in files.values())
 
 
 def test_observe_python_http_server_matches_nstat(netns_run, build, http_docroot, tmp_path):
@@ -254,3 +254,57 @@ def test_unwritable_stats_path_is_one_line_and_the_program_runs_on(build, tmp_pa
     assert re.search(r"cannot write the stats file /nonexistent/dir/s\.\d+\.json: ENOENT",
                      lines[0]), lines[0]
     assert "runs on" in lines[0]
+
+
+SHUTDOWNS_OF = {"shutdown-wr": {"SHUT_WR"}, "syscall": {"SHUT_WR"}, "_exit": {"SHUT_WR"},
+                "shutdown-rdwr": {"SHUT_RDWR"}}
+
+
+@pytest.mark.parametrize("method, model", [
+    (m, "single") for m in ("close", "dup", "shutdown-wr", "shutdown-rdwr", "fclose",
+                            "dup2-over", "close-range", "closefrom", "syscall")
+] + [(m, "fork") for m in ("exit", "_exit", "stdio", "exec")])
+def test_observe_counts_every_path_and_changes_nothing(netns_run, build, tmp_path, method,
+                                                       model):
+    # pipeserver lets go of the connection by `method` with requests unread
+    # (a 2 MB error reply blocks its write). Under observe, every path is
+    # counted as the kernel counts it, and strace shows the server making
+    # only its own shutdowns: no FIN of the shim's, no discarding read, no
+    # descriptor kept.
+    observed_unchanged(netns_run, build, tmp_path, method, model, SAFECLOSE_MODE="observe")
+
+
+@pytest.mark.parametrize("method", ["close", "shutdown-rdwr"])
+def test_control_arm_is_treated_as_observe(netns_run, build, tmp_path, method):
+    # SAFECLOSE_AB=0 under the default mode: every connection is in the
+    # control arm, which must see exactly what observe does (no read-side
+    # emulation of its shutdown(SHUT_RDWR) either).
+    files = observed_unchanged(netns_run, build, tmp_path, method, "single",
+                               SAFECLOSE_AB=0, expect_mode="pending")
+    assert all(f["ab"] == 0 for f in files.values())
+
+
+def observed_unchanged(netns_run, build, tmp_path, method, model, expect_mode="observe",
+                       **settings):
+    stats = tmp_path / "stats"
+    stats.mkdir()
+    trace = tmp_path / "strace.out"
+    env = stats_env(stats, LD_PRELOAD=build.shim, **settings)
+    server = [build.pipeserver, "--listen", "127.0.0.1:7000", "--model", model,
+              "--conns", "1", "--error-size", "2000000", "--close", method]
+    strace = ["strace", "-f", "-qq", "-o", str(trace), "-e",
+              "trace=accept,accept4,shutdown,fcntl,recvfrom"]
+    for name, value in env.items():
+        strace += ["-E", "%s=%s" % (name, value)]
+    result = netns_run({"server": {"argv": strace + server, "ready": "line", "exits": True},
+                        "clients": [{"argv": [build.pipeclient, "--connect", "127.0.0.1:7000"]}]})
+    files = read_stats(stats)
+    assert_observed_equals_kernel(result, files, expect_mode)
+    calls = trace.read_text()
+    conns = set(re.findall(r"accept4?\(.*\)\s+=\s+(\d+)", calls))
+    assert conns, calls
+    kept = [fd for fd in re.findall(r"fcntl\((\d+), F_DUPFD_CLOEXEC", calls) if fd in conns]
+    assert not kept and "MSG_TRUNC" not in calls, calls
+    shutdowns = set(re.findall(r"shutdown\(\d+, (SHUT_\w+)\)", calls))
+    assert shutdowns == SHUTDOWNS_OF.get(method, set()), calls
+    return files
