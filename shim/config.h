@@ -25,7 +25,9 @@ struct sc_config {
 	long log_level;  /* enum sc_log_level */
 	long ab_percent; /* connections in the linger arm, % */
 	long stats_interval_ms; /* between two writes of the stats file */
-	const char *stats_path; /* the stats file's name (%p: pid), or NULL */
+	const char *stats_path; /* the stats file's name (%p: pid), or NULL; after
+				   start-up only compared with NULL (the text
+				   is the environment's, copied by statsfile) */
 };
 
 /* One row per setting: the parser, its error messages and the README's

@@ -171,14 +171,14 @@ static void carry_over_from_previous_image(void)
 	}
 }
 
-void statsfile_init(const char *path, long interval)
+bool statsfile_init(const char *path, long interval)
 {
 	if (!path)
-		return;
+		return false;
 	if (strlen(path) >= PATH_ROOM - 64) {
 		sc_log_write(SC_LOG_ERROR, __func__, "SAFECLOSE_STATS is too long (%zu bytes); no stats file",
 			     strlen(path));
-		return;
+		return false;
 	}
 	strcpy(template, path);
 	sc_format(program, sizeof program, "%s", program_invocation_short_name);
@@ -188,6 +188,7 @@ void statsfile_init(const char *path, long interval)
 	carry_over_from_previous_image();
 	pthread_atfork(NULL, NULL, after_fork_child);
 	enabled = true;
+	return true;
 }
 
 /* ---- the JSON object ---------------------------------------------------- */

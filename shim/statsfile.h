@@ -2,13 +2,14 @@
 #ifndef SAFECLOSE_STATSFILE_H
 #define SAFECLOSE_STATSFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* From the constructor: remember where to write (the path is copied) and
  * how often. A NULL path: no file, and every call below returns at once.
  * When the file for this pid was left by this very process's previous image
  * (execve: the same pid and proc_start), the counts go on from it. */
-void statsfile_init(const char *path, long interval_ms);
+bool statsfile_init(const char *path, long interval_ms); /* false: no file */
 
 /* Writes the counters as one JSON object to a temporary file renamed over
  * the path (a reader sees the old file or the new one, never half of one).

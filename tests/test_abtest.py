@@ -25,7 +25,19 @@ import pytest
 from harness.checks import is_clean
 from harness.split import server_arm
 
+import importlib.machinery
+import importlib.util
+
 NGINX = "/usr/sbin/nginx"
+TOOL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                    "tools", "safeclose-stats")
+
+
+def load_tool():
+    loader = importlib.machinery.SourceFileLoader("safeclose_stats", TOOL)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
 READER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "servers", "stats_reader.py")
 REPLY_SIZE = 300_000
 COUNTERS = ("closes", "abortive", "at_risk", "clean", "lingered", "fallback",
@@ -199,6 +211,14 @@ def test_ab_50_on_nginx_workers(netns_run, build, docroot, tmp_path):
     assert ended + linger["cut_short"] == linger["lingered"], linger
     assert all(f["ab"] == 50 and f["mode"] == "pending" for f in files.values())
     assert {f["program"] for f in files.values()} == {"nginx"}
+    # The operator's tool sums the same, and merges the histograms.
+    tool = load_tool().totals([str(stats)])
+    assert tool["files"] == 4
+    for arm, mine in (("linger", linger), ("control", control)):
+        assert {k: tool["arms"][arm][k] for k in COUNTERS} == mine
+    ms = tool["arms"]["linger"]["linger_ms"]
+    assert 0 < ms["p50"] <= ms["p99"] <= ms["max"]
+    assert ms["max"] == max(f["arms"]["linger"]["linger_ms"]["max"] for f in files.values())
 
 
 @pytest.mark.parametrize("end, at_exit", [("close", "linger"), ("exit", "linger"),
