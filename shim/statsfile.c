@@ -92,6 +92,8 @@ static void after_fork_child(void)
 	stats_reset();
 	restart_clock();
 	proc_start = read_proc_start();
+	/* A thread of the parent's may have been writing: not in the child. */
+	periodic_room.busy = final_room.busy = 0;
 }
 
 static void expand(char *out, size_t size, long pid);
