@@ -217,9 +217,11 @@ static void slot_end(uint32_t i, bool close_it)
 		       s->l.fd, (unsigned long long)(sc_now_ms() - s->l.start_ms),
 		       (unsigned long long)s->l.discarded, linger_end_name(s->l.end));
 		selffd_close(s->l.fd);
+	} else {
+		/* The number changed hands (dup2 onto it made way, and unmarked
+		 * it); it may be the shim's again by now, for another socket. */
+		stats_count_cut_short((enum sc_arm)s->l.arm);
 	}
-	/* Otherwise the number changed hands (dup2 onto it made way, and
-	 * unmarked it); it may be the shim's again by now, for another socket. */
 	s->used = false;
 	s->gen++;
 	s->next_free = free_head;
@@ -267,6 +269,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 	if (probe_cookie(h->fd) != h->cookie) {
 		/* The program took the number over (dup2) before the thread got
 		 * here: the socket went with it, and the file there is not ours. */
+		stats_count_cut_short((enum sc_arm)h->arm);
 		ADD(&n_released, 1);
 		ADD(&lingering, -1);
 		return;
@@ -276,7 +279,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 	if (!i) {
 		linger_release_now(h->fd);
 		selffd_close(h->fd);
-		stats_count_fallback((enum sc_arm)h->arm);
+		stats_count_cut_short((enum sc_arm)h->arm); /* counted lingered at the hand-off */
 		ADD(&n_fallbacks, 1);
 		ADD(&n_released, 1);
 		ADD(&lingering, -1);
@@ -400,6 +403,7 @@ static bool drain_take(const struct handoff *h, struct sc_linger *l)
 		l->arm = (uint8_t)h->arm;
 		return true;
 	}
+	stats_count_cut_short((enum sc_arm)h->arm);
 	ADD(&n_released, 1); /* the program took the number over: not ours */
 	ADD(&lingering, -1);
 	return false;

@@ -43,6 +43,11 @@ void stats_count_fallback(enum sc_arm arm)
 	BUMP(arms[arm].fallback, 1);
 }
 
+void stats_count_cut_short(enum sc_arm arm)
+{
+	BUMP(arms[arm].cut_short, 1);
+}
+
 static void raise_max(uint64_t *max, uint64_t v)
 {
 	uint64_t seen = READ(*max);

@@ -39,6 +39,10 @@ struct sc_arm_counts {
 void stats_count_release(enum sc_arm arm, enum sc_close_class cls);
 void stats_count_lingered(enum sc_arm arm);
 void stats_count_fallback(enum sc_arm arm);
+/* A linger that ended before it ran: its number was taken over by the
+ * program, or the thread had no room for it (counted in cut_short, not in
+ * the histogram). */
+void stats_count_cut_short(enum sc_arm arm);
 void stats_count_linger_end(enum sc_arm arm, enum linger_end end, uint64_t ms,
 			    uint64_t discarded);
 
