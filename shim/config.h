@@ -4,7 +4,8 @@
 
 #include <stdbool.h>
 
-enum sc_mode { SC_MODE_OFF, SC_MODE_PENDING, SC_MODE_ALWAYS };
+/* observe: classify and count every release, change nothing. */
+enum sc_mode { SC_MODE_OFF, SC_MODE_PENDING, SC_MODE_ALWAYS, SC_MODE_OBSERVE };
 enum sc_linger_where { SC_LINGER_ASYNC, SC_LINGER_SYNC };
 enum sc_onoff { SC_LINGER_ON, SC_LINGER_OFF };
 enum sc_inherited { SC_INHERITED_OWN, SC_INHERITED_IGNORE };
@@ -22,6 +23,11 @@ struct sc_config {
 	long inherited;  /* enum sc_inherited: sockets open at start-up */
 	long role;       /* enum sc_role: accepted or connected sockets, or both */
 	long log_level;  /* enum sc_log_level */
+	long ab_percent; /* connections in the linger arm, % */
+	long stats_interval_ms; /* between two writes of the stats file */
+	const char *stats_path; /* the stats file's name (%p: pid), or NULL; after
+				   start-up only compared with NULL (the text
+				   is the environment's, copied by statsfile) */
 };
 
 /* One row per setting: the parser, its error messages and the README's
@@ -33,6 +39,8 @@ struct sc_setting {
 	const char *unit;           /* for numbers */
 	const char *help;
 	long *(*field)(struct sc_config *);
+	/* Free text (a path), not a number: where it goes; NULL otherwise. */
+	const char **(*text_field)(struct sc_config *);
 };
 
 extern const struct sc_setting sc_settings[];
@@ -51,6 +59,10 @@ int sc_config_load(struct sc_config *cfg, const char *(*get)(const char *name));
 bool sc_setting_parse(const struct sc_setting *s, const char *text, long *out);
 
 const char *sc_mode_name(long mode);
+
+/* Whether, by the settings, the shim ever lingers (not off, not observe,
+ * SAFECLOSE_AB above 0). */
+bool sc_may_linger(void);
 
 /* Whether connections of this kind are the shim's to linger on:
  * accepted (and inherited, and received) ones, or connected ones. */

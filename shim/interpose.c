@@ -32,6 +32,8 @@
 #include "readshut.h"
 #include "release.h"
 #include "shim.h"
+#include "decide.h"
+#include "statsfile.h"
 
 static const char *env_lookup(const char *name)
 {
@@ -54,10 +56,14 @@ __attribute__((constructor)) static void safeclose_init(void)
 		own_publish_books();
 		reaper_init();
 		readshut_init();
+		if (!statsfile_init(sc_cfg.stats_path, sc_cfg.stats_interval_ms))
+			sc_cfg.stats_path = NULL; /* nothing counts what no file shows */
 	}
-	SC_LOG(SC_LOG_INFO, "loaded: mode %s, linger %s, %ld ms at most, idle %ld ms",
+	SC_LOG(SC_LOG_INFO, "loaded: mode %s, linger %s, %ld ms at most, idle %ld ms, "
+	       "A/B %ld%%, stats %s",
 	       sc_mode_name(sc_cfg.mode), sc_cfg.where == SC_LINGER_SYNC ? "sync" : "async",
-	       sc_cfg.linger_ms, sc_cfg.idle_ms);
+	       sc_cfg.linger_ms, sc_cfg.idle_ms, sc_may_linger() ? sc_cfg.ab_percent : 0,
+	       sc_cfg.stats_path ? sc_cfg.stats_path : "none");
 }
 
 static int active(void)
@@ -699,7 +705,8 @@ SC_EXPORT int shutdown(int fd, int how)
 {
 	uint64_t cookie;
 
-	if (!active() || how == SHUT_WR || !own_lookup(fd, &cookie) || !sc_self())
+	if (!active() || how == SHUT_WR || !own_lookup(fd, &cookie) || !sc_self() ||
+	    !decide_acts_on(sc_cfg.mode, fd))
 		return real.shutdown(fd, how);
 	return readshut_shutdown(fd, how);
 }

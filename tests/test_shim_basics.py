@@ -47,7 +47,7 @@ def test_exports_only_the_interposed_functions(build):
 
 @pytest.mark.parametrize("env,line", [
     ({"SAFECLOSE_MODE": "sometimes"},
-     'SAFECLOSE_MODE="sometimes" is not valid (expected one of off|pending|always); using pending'),
+     'SAFECLOSE_MODE="sometimes" is not valid (expected one of off|pending|always|observe); using pending'),
     ({"SAFECLOSE_LINGER_MS": "30s"},
      'SAFECLOSE_LINGER_MS="30s" is not valid (expected a whole number of ms in 0..3600000); using 30000'),
     ({"SAFECLOSE_IDLE_MS": "-1"},

@@ -12,6 +12,8 @@ static void print_row(const struct sc_setting *s)
 		for (int i = 0; s->choices[i]; i++)
 			printf("%s`%s`", i ? ", " : "", s->choices[i]);
 		printf(" | `%s` | ", s->choices[s->def]);
+	} else if (s->text_field) {
+		printf("a path | unset | ");
 	} else {
 		printf("%ld..%ld %s | `%ld` | ", s->min, s->max, s->unit, s->def);
 	}
