@@ -150,7 +150,7 @@ static void describe_valid(const struct sc_setting *s, char *buf, size_t size)
 				       s->choices[i]);
 }
 
-static const char *value_name(const struct sc_setting *s, long v, char *buf, size_t size)
+const char *sc_setting_value_name(const struct sc_setting *s, long v, char *buf, size_t size)
 {
 	if (s->choices)
 		return s->choices[v];
@@ -158,11 +158,10 @@ static const char *value_name(const struct sc_setting *s, long v, char *buf, siz
 	return buf;
 }
 
-int sc_config_load(struct sc_config *cfg, const char *(*get)(const char *name))
+int sc_config_apply_env(struct sc_config *cfg, const char *(*get)(const char *name))
 {
 	int bad = 0;
 
-	sc_config_defaults(cfg);
 	for (unsigned i = 0; i < sc_settings_count; i++) {
 		const struct sc_setting *s = &sc_settings[i];
 		const char *text = get(s->env);
@@ -174,14 +173,20 @@ int sc_config_load(struct sc_config *cfg, const char *(*get)(const char *name))
 			*s->field(cfg) = v;
 			continue;
 		}
-		char valid[128], def[24];
+		char valid[128], kept[24];
 		describe_valid(s, valid, sizeof valid);
 		sc_log_write(SC_LOG_ERROR, "config",
 			     "%s=\"%s\" is not valid (expected %s); using %s", s->env,
-			     text, valid, value_name(s, s->def, def, sizeof def));
+			     text, valid, sc_setting_value_name(s, *s->field(cfg), kept, sizeof kept));
 		bad++;
 	}
 	return bad;
+}
+
+int sc_config_load(struct sc_config *cfg, const char *(*get)(const char *name))
+{
+	sc_config_defaults(cfg);
+	return sc_config_apply_env(cfg, get);
 }
 
 const char *sc_mode_name(long mode)

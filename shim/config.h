@@ -3,6 +3,7 @@
 #define SAFECLOSE_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum sc_mode { SC_MODE_OFF, SC_MODE_PENDING, SC_MODE_ALWAYS };
 enum sc_linger_where { SC_LINGER_ASYNC, SC_LINGER_SYNC };
@@ -46,6 +47,13 @@ void sc_config_defaults(struct sc_config *cfg);
 /* Fills cfg from getenv-like lookup `get`; a bad value is reported with one
  * line on stderr and replaced by the default. Returns the number of bad values. */
 int sc_config_load(struct sc_config *cfg, const char *(*get)(const char *name));
+
+/* Sets from getenv-like `get` what it names, over what cfg holds; a bad
+ * value keeps what cfg held and says so. Returns the number of bad values. */
+int sc_config_apply_env(struct sc_config *cfg, const char *(*get)(const char *name));
+
+/* A setting's value as text ("pending", "5000"), written into buf if needed. */
+const char *sc_setting_value_name(const struct sc_setting *s, long v, char *buf, size_t size);
 
 /* The value a setting's text stands for; false when it is not valid. */
 bool sc_setting_parse(const struct sc_setting *s, const char *text, long *out);

@@ -17,6 +17,7 @@
 #include <wordexp.h>
 
 #include "config.h"
+#include "conffile.h"
 #include "log.h"
 #include "epoll_books.h"
 #include "heir.h"
@@ -33,18 +34,13 @@
 #include "release.h"
 #include "shim.h"
 
-static const char *env_lookup(const char *name)
-{
-	return getenv(name);
-}
-
 __attribute__((constructor)) static void safeclose_init(void)
 {
 	struct sc_config cfg;
 
 	sc_self_init();
 	real_resolve();
-	sc_config_load(&cfg, env_lookup);
+	sc_settings_load(&cfg, environ);
 	sc_log_level = (int)cfg.log_level;
 	sc_cfg = cfg;
 	if (sc_cfg.mode != SC_MODE_OFF) {

@@ -51,8 +51,8 @@ struct own_shared {
 };
 
 #define BOOKS_MAGIC 0x6b6f6f62736c6373ull /* "sclsbook" */
-#define BOOKS_ENV "SAFECLOSE_BOOKS"
-#define COUNTED_ENV "SAFECLOSE_COUNTED"
+#define BOOKS_ENV SC_BOOKS_ENV
+#define COUNTED_ENV SC_COUNTED_ENV
 
 struct own_entry {
 	uint64_t cookie;
