@@ -116,18 +116,6 @@ static const struct sc_setting *setting_of_key(const char *key)
 	return NULL;
 }
 
-/* "a number of ms (0..3600000)" or "one of off|pending|always" */
-static void describe_valid(const struct sc_setting *s, char *buf, size_t size)
-{
-	if (!s->choices) {
-		sc_format(buf, size, "a number of %s (%ld..%ld)", s->unit, s->min, s->max);
-		return;
-	}
-	size_t n = (size_t)sc_format(buf, size, "one of ");
-	for (unsigned i = 0; s->choices[i] && n < size; i++)
-		n += (size_t)sc_format(buf + n, size - n, "%s%s", i ? "|" : "", s->choices[i]);
-}
-
 static char *trim(char *s)
 {
 	while (*s == ' ' || *s == '\t')
@@ -170,15 +158,12 @@ static int apply_line(struct sc_config *cfg, const char *path, unsigned lineno, 
 			     key, sc_setting_key(closest_setting(key, true), near, sizeof near));
 		return 1;
 	}
-	long v;
-	if (sc_setting_parse(s, text, &v)) {
-		*s->field(cfg) = v;
+	if (sc_setting_set(cfg, s, text))
 		return 0;
-	}
 	char valid[128], kept[24];
-	describe_valid(s, valid, sizeof valid);
+	sc_setting_describe(s, valid, sizeof valid);
 	sc_log_write(SC_LOG_ERROR, "config", "%s:%u: %s: '%s' is not %s, using %s", path, lineno,
-		     key, text, valid, sc_setting_value_name(s, *s->field(cfg), kept, sizeof kept));
+		     key, text, valid, sc_setting_current(cfg, s, kept, sizeof kept));
 	return 1;
 }
 

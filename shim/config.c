@@ -29,60 +29,83 @@ static long *field_at_exec(struct sc_config *c) { return &c->at_exec; }
 static long *field_inherited(struct sc_config *c) { return &c->inherited; }
 static long *field_role(struct sc_config *c) { return &c->role; }
 
+static bool parse_ports(struct sc_config *c, const char *text)
+{
+	return sc_ports_parse(&c->ports, text);
+}
+
+static const char *ports_text(const struct sc_config *c)
+{
+	return c->ports.text;
+}
+
+static const struct sc_list ports_list = {
+	parse_ports, ports_text,
+	"a list of ports and ranges (like 80,443,8000-8100), or all", "all",
+};
+
 const struct sc_setting sc_settings[] = {
 	{ "SAFECLOSE_MODE", mode_names, SC_MODE_PENDING, 0, 2, NULL,
 	  "Which closes linger: `pending` those with unread input or "
 	  "unacknowledged output, `always` every connected TCP close, `off` none "
 	  "(the shim passes everything through, for A/B runs).",
-	  field_mode },
+	  field_mode, NULL },
 	{ "SAFECLOSE_LINGER_MS", NULL, 30000, 0, 3600000, "ms",
 	  "Upper bound on one lingering close, from close() to release.",
-	  field_linger },
+	  field_linger, NULL },
 	{ "SAFECLOSE_IDLE_MS", NULL, 5000, 0, 3600000, "ms",
 	  "A lingering close ends early when nothing moves (no byte read, no "
 	  "byte of our output acknowledged) for this long.",
-	  field_idle },
+	  field_idle, NULL },
 	{ "SAFECLOSE_LINGER", where_names, SC_LINGER_ASYNC, 0, 1, NULL,
 	  "Where the linger runs: `async` in one background thread, close() "
 	  "returns at once (safe for event loops); `sync` inside close(), which "
 	  "returns when the connection is done.",
-	  field_where },
+	  field_where, NULL },
 	{ "SAFECLOSE_MAX_LINGER", NULL, 4096, 0, 1048576, "sockets",
 	  "At most this many sockets linger in the background at once (and never "
 	  "more than a quarter of RLIMIT_NOFILE); past it a close only half-closes "
 	  "and drains what is queued, without waiting.",
-	  field_max },
+	  field_max, NULL },
 	{ "SAFECLOSE_EXIT_WAIT_MS", NULL, 5000, 0, 3600000, "ms",
 	  "At exit() or return from main, wait at most this long for the sockets "
 	  "still lingering in the background.",
-	  field_exit },
+	  field_exit, NULL },
 	{ "SAFECLOSE_AT_EXIT", onoff_names, SC_LINGER_ON, 0, 1, NULL,
 	  "Connections a program still holds when it ends (exit(), return from "
 	  "main, _exit()) are lingered like a close (`linger`) or left to the "
 	  "kernel (`off`). Output buffered in stdio is flushed first.",
-	  field_at_exit },
+	  field_at_exit, NULL },
 	{ "SAFECLOSE_AT_EXEC", onoff_names, SC_LINGER_ON, 0, 1, NULL,
 	  "Close-on-exec connections are lingered before execve() drops them "
 	  "(`linger`), or left to the kernel (`off`).",
-	  field_at_exec },
+	  field_at_exec, NULL },
 	{ "SAFECLOSE_INHERITED", inherited_names, SC_INHERITED_OWN, 0, 1, NULL,
 	  "TCP sockets open when the program starts (inetd, tcpserver, systemd "
 	  "Accept=yes): when the parent runs under the shim its books tell who "
 	  "holds them; otherwise `own` takes a socket as the program's when no "
 	  "other descriptor of it refers to it, `ignore` leaves them all alone "
 	  "(for programs whose parent keeps using the connection).",
-	  field_inherited },
+	  field_inherited, NULL },
 	{ "SAFECLOSE_ROLE", role_names, SC_ROLE_SERVER, 0, 2, NULL,
 	  "Which connections linger: `server` those the program accepted (and "
 	  "inherited or received ones, the inetd and worker cases), `client` those "
 	  "it connected itself, `both`. A client that closes mid-download means to "
 	  "abort it (the reset tells the sender to stop), so connected sockets keep "
 	  "the kernel's behaviour unless asked.",
-	  field_role },
+	  field_role, NULL },
+	{ .env = "SAFECLOSE_PORTS",
+	  .help = "Which connections linger, by their local port: `all`, or ports "
+		  "and ranges separated by commas (`80,443,8000-8100`). A connection "
+		  "on another port is left exactly as without the shim (decided when it "
+		  "is accepted, inherited or received). Sockets the program connects "
+		  "itself (SAFECLOSE_ROLE=client or both) are not filtered: their local "
+		  "port is not known when they are made.",
+	  .list = &ports_list },
 	{ "SAFECLOSE_LOG", log_names, SC_LOG_ERROR, 0, 2, NULL,
 	  "What the shim writes to stderr: `error` only bad settings and "
 	  "failures, `info` also start-up, `debug` also every lingering close.",
-	  field_log },
+	  field_log, NULL },
 };
 const unsigned sc_settings_count = sizeof sc_settings / sizeof sc_settings[0];
 
@@ -98,12 +121,30 @@ struct sc_config sc_cfg = {
 	.inherited = SC_INHERITED_OWN,
 	.role = SC_ROLE_SERVER,
 	.log_level = SC_LOG_ERROR,
+	.ports = { .all = true, .text = "all" },
 };
 
 void sc_config_defaults(struct sc_config *cfg)
 {
-	for (unsigned i = 0; i < sc_settings_count; i++)
-		*sc_settings[i].field(cfg) = sc_settings[i].def;
+	for (unsigned i = 0; i < sc_settings_count; i++) {
+		const struct sc_setting *s = &sc_settings[i];
+		if (s->list)
+			s->list->parse(cfg, s->list->def);
+		else
+			*s->field(cfg) = s->def;
+	}
+}
+
+bool sc_setting_set(struct sc_config *cfg, const struct sc_setting *s, const char *text)
+{
+	long v;
+
+	if (s->list)
+		return s->list->parse(cfg, text);
+	if (!sc_setting_parse(s, text, &v))
+		return false;
+	*s->field(cfg) = v;
+	return true;
 }
 
 static bool parse_choice(const struct sc_setting *s, const char *text, long *out)
@@ -139,6 +180,10 @@ bool sc_setting_parse(const struct sc_setting *s, const char *text, long *out)
 /* "one of off|pending|always" or "a whole number of ms in 0..3600000" */
 static void describe_valid(const struct sc_setting *s, char *buf, size_t size)
 {
+	if (s->list) {
+		sc_format(buf, size, "%s", s->list->values);
+		return;
+	}
 	if (!s->choices) {
 		sc_format(buf, size, "a whole number of %s in %ld..%ld", s->unit, s->min,
 			  s->max);
@@ -158,6 +203,34 @@ const char *sc_setting_value_name(const struct sc_setting *s, long v, char *buf,
 	return buf;
 }
 
+const char *sc_setting_current(const struct sc_config *cfg, const struct sc_setting *s,
+			       char *buf, size_t size)
+{
+	if (s->list)
+		return s->list->text(cfg);
+	return sc_setting_value_name(s, *s->field((struct sc_config *)cfg), buf, size);
+}
+
+const char *sc_setting_default(const struct sc_setting *s, char *buf, size_t size)
+{
+	return s->list ? s->list->def : sc_setting_value_name(s, s->def, buf, size);
+}
+
+void sc_setting_describe(const struct sc_setting *s, char *buf, size_t size)
+{
+	if (s->list) {
+		sc_format(buf, size, "%s", s->list->values);
+		return;
+	}
+	if (!s->choices) {
+		sc_format(buf, size, "a number of %s (%ld..%ld)", s->unit, s->min, s->max);
+		return;
+	}
+	size_t n = (size_t)sc_format(buf, size, "one of ");
+	for (unsigned i = 0; s->choices[i] && n < size; i++)
+		n += (size_t)sc_format(buf + n, size - n, "%s%s", i ? "|" : "", s->choices[i]);
+}
+
 int sc_config_apply_env(struct sc_config *cfg, const char *(*get)(const char *name))
 {
 	int bad = 0;
@@ -165,19 +238,14 @@ int sc_config_apply_env(struct sc_config *cfg, const char *(*get)(const char *na
 	for (unsigned i = 0; i < sc_settings_count; i++) {
 		const struct sc_setting *s = &sc_settings[i];
 		const char *text = get(s->env);
-		long v;
 
-		if (!text)
+		if (!text || sc_setting_set(cfg, s, text))
 			continue;
-		if (sc_setting_parse(s, text, &v)) {
-			*s->field(cfg) = v;
-			continue;
-		}
 		char valid[128], kept[24];
 		describe_valid(s, valid, sizeof valid);
 		sc_log_write(SC_LOG_ERROR, "config",
 			     "%s=\"%s\" is not valid (expected %s); using %s", s->env,
-			     text, valid, sc_setting_value_name(s, *s->field(cfg), kept, sizeof kept));
+			     text, valid, sc_setting_current(cfg, s, kept, sizeof kept));
 		bad++;
 	}
 	return bad;

@@ -5,11 +5,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ports.h"
+
 enum sc_mode { SC_MODE_OFF, SC_MODE_PENDING, SC_MODE_ALWAYS };
 enum sc_linger_where { SC_LINGER_ASYNC, SC_LINGER_SYNC };
 enum sc_onoff { SC_LINGER_ON, SC_LINGER_OFF };
 enum sc_inherited { SC_INHERITED_OWN, SC_INHERITED_IGNORE };
 enum sc_role { SC_ROLE_SERVER, SC_ROLE_CLIENT, SC_ROLE_BOTH };
+
+struct sc_list;
 
 struct sc_config {
 	long mode;       /* enum sc_mode */
@@ -23,6 +27,7 @@ struct sc_config {
 	long inherited;  /* enum sc_inherited: sockets open at start-up */
 	long role;       /* enum sc_role: accepted or connected sockets, or both */
 	long log_level;  /* enum sc_log_level */
+	struct sc_ports ports; /* local ports whose connections are the shim's */
 };
 
 /* One row per setting: the parser, its error messages and the README's
@@ -34,6 +39,16 @@ struct sc_setting {
 	const char *unit;           /* for numbers */
 	const char *help;
 	long *(*field)(struct sc_config *);
+	const struct sc_list *list; /* a list setting; NULL for the rest */
+};
+
+/* A list setting (SAFECLOSE_PORTS) parses its text into cfg itself. */
+struct sc_list {
+	/* false, cfg unchanged, when the text is not valid */
+	bool (*parse)(struct sc_config *cfg, const char *text);
+	const char *(*text)(const struct sc_config *cfg); /* its value, as text */
+	const char *values; /* what it holds, for messages and docs */
+	const char *def;    /* its default, as text */
 };
 
 extern const struct sc_setting sc_settings[];
@@ -54,6 +69,19 @@ int sc_config_apply_env(struct sc_config *cfg, const char *(*get)(const char *na
 
 /* A setting's value as text ("pending", "5000"), written into buf if needed. */
 const char *sc_setting_value_name(const struct sc_setting *s, long v, char *buf, size_t size);
+
+/* Sets setting s in cfg from text; false, cfg unchanged, when not valid. */
+bool sc_setting_set(struct sc_config *cfg, const struct sc_setting *s, const char *text);
+
+/* Setting s's value in cfg as text, written into buf if needed. */
+const char *sc_setting_current(const struct sc_config *cfg, const struct sc_setting *s,
+			       char *buf, size_t size);
+
+/* Setting s's default as text, written into buf if needed. */
+const char *sc_setting_default(const struct sc_setting *s, char *buf, size_t size);
+
+/* What s accepts: "one of off|pending|always", "a number of ms (0..3600000)". */
+void sc_setting_describe(const struct sc_setting *s, char *buf, size_t size);
 
 /* The value a setting's text stands for; false when it is not valid. */
 bool sc_setting_parse(const struct sc_setting *s, const char *text, long *out);

@@ -22,6 +22,7 @@
 #include "epoll_books.h"
 #include "heir.h"
 #include "ownership.h"
+#include "ports.h"
 #include "probe.h"
 #include "rawsys.h"
 #include "real.h"
@@ -117,6 +118,15 @@ static void track_tcp(int fd)
 	own_track_socket(fd);
 }
 
+/* A connection the program was given (accepted, received): the shim's only
+ * when its local port is in SAFECLOSE_PORTS; one outside is never on the
+ * books, so every call on it goes straight through, as without the shim. */
+static void track_served(int fd)
+{
+	if (sc_ports_admit(fd))
+		track_tcp(fd);
+}
+
 static int is_tcp_request(int domain, int type, int protocol)
 {
 	return (domain == AF_INET || domain == AF_INET6) &&
@@ -142,7 +152,7 @@ static void track_accepted(int listener, int fd)
 
 	if (fd >= 0 && active() && sc_role_accepted() &&
 	    (own_lookup(listener, &cookie) || probe_is_tcp(fd)))
-		track_tcp(fd);
+		track_served(fd);
 	if (active())
 		reaper_safe_point();
 }
@@ -500,7 +510,7 @@ static void each_passed_fd(const struct msghdr *msg, void (*fn)(int))
 static void track_if_tcp(int fd)
 {
 	if (probe_is_tcp(fd))
-		track_tcp(fd);
+		track_served(fd);
 }
 
 SC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)

@@ -25,6 +25,7 @@
 
 #include "fdspace.h"
 #include "log.h"
+#include "ports.h"
 #include "probe.h"
 #include "real.h"
 #include "selffd.h"
@@ -505,7 +506,7 @@ static int inherited_sockets(struct inherited *out)
 			int fd = atoi(d->name);
 			off += d->reclen;
 			if (d->name[0] < '0' || d->name[0] > '9' || fd == dir || selffd_owns(fd) ||
-			    count == ADOPT_MAX || !probe_is_tcp(fd))
+			    count == ADOPT_MAX || !probe_is_tcp(fd) || !sc_ports_admit(fd))
 				continue;
 			out[count++] = (struct inherited){ fd, probe_cookie(fd) };
 		}

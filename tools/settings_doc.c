@@ -12,7 +12,9 @@
 static void print_row(const struct sc_setting *s)
 {
 	printf("| `%s` | ", s->env);
-	if (s->choices) {
+	if (s->list) {
+		printf("%s | `%s` | ", s->list->values, s->list->def);
+	} else if (s->choices) {
 		for (int i = 0; s->choices[i]; i++)
 			printf("%s`%s`", i ? ", " : "", s->choices[i]);
 		printf(" | `%s` | ", s->choices[s->def]);
@@ -58,6 +60,10 @@ static void print_comment(const char *text)
 
 static void print_values(const struct sc_setting *s, const char *sep)
 {
+	if (s->list) {
+		printf("%s", s->list->values);
+		return;
+	}
 	if (!s->choices) {
 		printf("%ld..%ld %s", s->min, s->max, s->unit);
 		return;
@@ -68,7 +74,7 @@ static void print_values(const struct sc_setting *s, const char *sep)
 
 static const char *default_text(const struct sc_setting *s, char *buf, size_t size)
 {
-	return sc_setting_value_name(s, s->def, buf, size);
+	return sc_setting_default(s, buf, size);
 }
 
 static void print_conf(void)
