@@ -12,6 +12,15 @@ BUILD   := build
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Werror -Wshadow
 STD     := -std=gnu11 -D_GNU_SOURCE
+VERSION := 0.1
+
+# Where `make install` puts things (the GNU names; DESTDIR for staging).
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib
+SYSCONFDIR ?= /etc
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/libsafeclose
 
 SHIM_CFLAGS  := $(STD) $(WARN) -Wmissing-prototypes -fPIC -fvisibility=hidden $(CFLAGS)
 SHIM_LDFLAGS := -shared -Wl,-z,relro,-z,now -Wl,-z,defs
@@ -26,10 +35,10 @@ CORE_OBJS := $(filter-out $(BUILD)/shim/interpose.o $(BUILD)/shim/creators.o,$(S
 APPS      := $(patsubst test-apps/%.c,$(BUILD)/%,$(wildcard test-apps/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNITS     := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
-TOOLS     := $(BUILD)/safeclose-settings
+TOOLS     := $(BUILD)/safeclose-settings $(BUILD)/safeclose
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
 
-.PHONY: all check deps unit integration cpython demo bench clean
+.PHONY: FORCE all check deps unit integration cpython demo bench clean
 
 all: $(BUILD)/libsafeclose.so $(APPS) $(TOOLS)
 
@@ -47,6 +56,15 @@ $(BUILD)/%: bench/%.c | $(BUILD)
 
 $(BUILD)/safeclose-settings: tools/settings_doc.c $(CORE_OBJS) | $(BUILD)
 	$(CC) $(STD) $(WARN) $(CFLAGS) -o $@ $^ $(SHIM_LIBS)
+
+# The command finds the library at the installed path it was built for:
+# paths.h changes (and the command is rebuilt) only when LIBDIR does.
+$(BUILD)/paths.h: FORCE | $(BUILD)
+	@printf '#define SC_LIBDIR "%s"\n#define SC_VERSION "%s"\n' '$(LIBDIR)' '$(VERSION)' > $@.new
+	@cmp -s $@.new $@ && rm $@.new || mv $@.new $@
+
+$(BUILD)/safeclose: cmd/safeclose.c $(BUILD)/paths.h $(CORE_OBJS) $(wildcard shim/*.h) | $(BUILD)
+	$(CC) $(STD) $(WARN) $(CFLAGS) -include $(BUILD)/paths.h -o $@ $< $(CORE_OBJS) $(SHIM_LIBS)
 
 $(BUILD)/unit/%: tests/unit/%.c $(CORE_OBJS) $(wildcard shim/*.h) | $(BUILD)/unit
 	$(CC) $(STD) $(WARN) $(CFLAGS) -Ishim -o $@ $< $(CORE_OBJS) -lcmocka $(SHIM_LIBS)
