@@ -38,9 +38,12 @@ UNITS     := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 TOOLS     := $(BUILD)/safeclose-settings $(BUILD)/safeclose
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
 
-.PHONY: FORCE all check deps unit integration cpython demo bench clean
+.PHONY: FORCE all check install uninstall man deps unit integration cpython demo bench clean
 
-all: $(BUILD)/libsafeclose.so $(APPS) $(TOOLS)
+MANPAGES := $(BUILD)/safeclose.1 $(BUILD)/libsafeclose.7
+DROPIN   := $(BUILD)/systemd-dropin.conf
+
+all: $(BUILD)/libsafeclose.so $(APPS) $(TOOLS) $(MANPAGES) $(DROPIN)
 
 $(BUILD)/shim/%.o: shim/%.c $(wildcard shim/*.h) | $(BUILD)/shim
 	$(CC) $(SHIM_CFLAGS) -c -o $@ $<
@@ -65,6 +68,44 @@ $(BUILD)/paths.h: FORCE | $(BUILD)
 
 $(BUILD)/safeclose: cmd/safeclose.c $(BUILD)/paths.h $(CORE_OBJS) $(wildcard shim/*.h) | $(BUILD)
 	$(CC) $(STD) $(WARN) $(CFLAGS) -include $(BUILD)/paths.h -o $@ $< $(CORE_OBJS) $(SHIM_LIBS)
+
+# The paths a page or example names are the installed ones; the settings
+# list of libsafeclose(7) comes from the settings table.
+SUBST := sed -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g'
+
+$(BUILD)/safeclose.1: man/safeclose.1 $(BUILD)/paths.h | $(BUILD)
+	$(SUBST) $< > $@
+
+$(BUILD)/libsafeclose.7: man/libsafeclose.7.in $(BUILD)/safeclose-settings $(BUILD)/paths.h
+	$(BUILD)/safeclose-settings --man > $@.settings
+	$(SUBST) -e '/^@SETTINGS@$$/{r $@.settings' -e 'd}' $< > $@
+	rm -f $@.settings
+
+$(DROPIN): conf/systemd-dropin.conf.in $(BUILD)/paths.h | $(BUILD)
+	$(SUBST) $< > $@
+
+man: $(MANPAGES)
+
+# make install PREFIX=/usr/local DESTDIR=: the library in its own directory
+# under LIBDIR (it is preloaded, never linked against), the command, the man
+# pages, and the examples (the settings file with every default, the
+# systemd drop-in) under DOCDIR.
+INSTALLED := $(LIBDIR)/safeclose/libsafeclose.so $(BINDIR)/safeclose \
+	$(MANDIR)/man1/safeclose.1 $(MANDIR)/man7/libsafeclose.7 \
+	$(DOCDIR)/examples/safeclose.conf $(DOCDIR)/examples/systemd-dropin.conf
+
+install: $(BUILD)/libsafeclose.so $(BUILD)/safeclose $(MANPAGES) $(DROPIN)
+	install -d $(DESTDIR)$(LIBDIR)/safeclose $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(DOCDIR)/examples
+	install -m 644 $(BUILD)/libsafeclose.so $(DESTDIR)$(LIBDIR)/safeclose/
+	install -m 755 $(BUILD)/safeclose $(DESTDIR)$(BINDIR)/
+	install -m 644 $(BUILD)/safeclose.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(BUILD)/libsafeclose.7 $(DESTDIR)$(MANDIR)/man7/
+	install -m 644 conf/safeclose.conf $(DROPIN) $(DESTDIR)$(DOCDIR)/examples/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(LIBDIR)/safeclose $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 $(BUILD)/unit/%: tests/unit/%.c $(CORE_OBJS) $(wildcard shim/*.h) | $(BUILD)/unit
 	$(CC) $(STD) $(WARN) $(CFLAGS) -Ishim -o $@ $< $(CORE_OBJS) -lcmocka $(SHIM_LIBS)

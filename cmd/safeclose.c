@@ -66,21 +66,28 @@ static void own_dir(char *dir, size_t size)
 		*slash = '\0';
 }
 
-/* The library: beside this executable (the build tree, or a relocated
- * install), then in lib/safeclose beside its bin/, then the installed path. */
+/* The library: beside this executable (the build tree), at the path it was
+ * installed to, or in lib/safeclose beside its bin/ (an install moved
+ * elsewhere as a whole). The path LD_PRELOAD gets is absolute and plain. */
 static bool find_library(char *path, size_t size)
 {
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], guess[PATH_MAX + 64], moved[PATH_MAX + 32];
 
 	own_dir(dir, sizeof dir);
-	const char *formats[] = { "%s/" LIBRARY, "%s/../lib/safeclose/" LIBRARY };
-	for (unsigned i = 0; *dir && i < sizeof formats / sizeof *formats; i++) {
-		snprintf(path, size, formats[i], dir);
-		if (access(path, R_OK) == 0)
+	const char *guesses[] = { *dir ? dir : NULL, SC_LIBDIR "/safeclose", NULL };
+	if (*dir) {
+		snprintf(moved, sizeof moved, "%s/../lib/safeclose", dir);
+		guesses[2] = moved;
+	}
+	for (unsigned i = 0; i < sizeof guesses / sizeof *guesses; i++) {
+		if (!guesses[i])
+			continue;
+		snprintf(guess, sizeof guess, "%s/" LIBRARY, guesses[i]);
+		if (access(guess, R_OK) == 0 && realpath(guess, path))
 			return true;
 	}
 	snprintf(path, size, "%s/safeclose/" LIBRARY, SC_LIBDIR);
-	return access(path, R_OK) == 0;
+	return false;
 }
 
 static bool is_safeclose_library(const char *element, size_t len)

@@ -2,7 +2,7 @@
  * uses, so no copy can drift (tests/test_shim_basics.py compares them):
  * without arguments the Markdown table in README.md, with --conf the
  * example settings file conf/safeclose.conf, with --man the settings
- * section of the libsafeclose(7) man page (man(7) macros). */
+ * section of the libsafeclose(7) man page (mdoc macros). */
 #include <stdio.h>
 #include <string.h>
 
@@ -104,26 +104,80 @@ static void print_conf(void)
 	}
 }
 
-/* The help text for roff: `word` in bold, a leading dot or quote escaped. */
-static void print_roff(const char *text)
-{
-	bool bold = false;
+/* Text lines for mdoc: kept until the line ends, then written without the
+ * blanks at its end (a text line may not end in one). */
+static char mdoc_line[1024];
+static size_t mdoc_len;
 
-	for (const char *p = text; *p; p++) {
-		if (*p == '`') {
-			fputs(bold ? "\\fR" : "\\fB", stdout);
-			bold = !bold;
-		} else if (*p == '\\') {
-			fputs("\\e", stdout);
-		} else if (*p == '-') {
-			fputs("\\-", stdout);
-		} else {
-			putchar(*p);
-		}
-		if (*p == '.' && p[1] == ' ')
-			fputs("\n", stdout), p++; /* one sentence a line, as man(7) wants */
+static void mdoc_flush(void)
+{
+	size_t start = 0;
+
+	while (mdoc_len && mdoc_line[mdoc_len - 1] == ' ')
+		mdoc_len--;
+	while (mdoc_len - start > 78) { /* lines of at most 78 bytes, cut at a blank */
+		size_t cut = start + 78;
+		while (cut > start && mdoc_line[cut] != ' ')
+			cut--;
+		if (cut == start)
+			break;
+		printf("%.*s\n", (int)(cut - start), mdoc_line + start);
+		start = cut + 1;
 	}
-	putchar('\n');
+	if (mdoc_len > start)
+		printf("%.*s\n", (int)(mdoc_len - start), mdoc_line + start);
+	mdoc_len = 0;
+}
+
+/* A function name at p ("close()", "_exit()"): its length, or 0. */
+static size_t function_name(const char *p)
+{
+	size_t n = 0;
+
+	while (p[n] == '_' || (p[n] >= 'a' && p[n] <= 'z'))
+		n++;
+	return n && p[n] == '(' && p[n + 1] == ')' ? n : 0;
+}
+
+static void mdoc_put(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (mdoc_len + n >= sizeof mdoc_line)
+		mdoc_flush();
+	memcpy(mdoc_line + mdoc_len, s, n);
+	mdoc_len += n;
+}
+
+/* The help text for mdoc: each `word` a .Cm macro line (punctuation that
+ * follows it stays with the macro), each sentence on a line of its own. */
+static void print_mdoc_text(const char *text)
+{
+	for (const char *p = text; *p;) {
+		size_t fn = (p == text || p[-1] == ' ') ? function_name(p) : 0;
+		if (*p == '`' || fn) {
+			const char *end = fn ? p + fn + 2 : strchr(p + 1, '`');
+			mdoc_flush();
+			if (fn)
+				printf(".Fn %.*s", (int)fn, p);
+			else
+				printf(".Cm %.*s", (int)(end - p - 1), p + 1);
+			for (p = fn ? end : end + 1; *p && strchr(".,;:)", *p) && (p[1] == ' ' || !p[1]); p++)
+				printf(" %c", *p);
+			putchar('\n');
+			while (*p == ' ')
+				p++;
+			continue;
+		}
+		char c[2] = { *p, '\0' };
+		mdoc_put(*p == '-' ? "\\-" : *p == '\\' ? "\\e" : c);
+		if (*p == '.' && p[1] == ' ') {
+			mdoc_flush(); /* one sentence a line, as mdoc wants */
+			p++;
+		}
+		p++;
+	}
+	mdoc_flush();
 }
 
 static void print_man(void)
@@ -132,11 +186,11 @@ static void print_man(void)
 		const struct sc_setting *s = &sc_settings[i];
 		char key[64], def[24];
 
-		printf(".TP\n.BR %s \" (file: \" %s )\n", s->env, sc_setting_key(s, key, sizeof key));
+		printf(".It Ev %s Pq Cm %s\n", s->env, sc_setting_key(s, key, sizeof key));
 		printf("Values: ");
 		print_values(s, ", ");
-		printf("; default: %s.\n", default_text(s, def, sizeof def));
-		print_roff(s->help);
+		printf("; default:\n.Cm %s .\n", default_text(s, def, sizeof def));
+		print_mdoc_text(s->help);
 	}
 }
 
