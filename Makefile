@@ -38,7 +38,7 @@ UNITS     := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 TOOLS     := $(BUILD)/safeclose-settings $(BUILD)/safeclose
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
 
-.PHONY: FORCE all check install uninstall man deps unit integration cpython demo bench clean
+.PHONY: FORCE all check install uninstall man deb deps unit integration cpython demo bench clean
 
 MANPAGES := $(BUILD)/safeclose.1 $(BUILD)/libsafeclose.7
 DROPIN   := $(BUILD)/systemd-dropin.conf
@@ -67,7 +67,8 @@ $(BUILD)/paths.h: FORCE | $(BUILD)
 	@cmp -s $@.new $@ && rm $@.new || mv $@.new $@
 
 $(BUILD)/safeclose: cmd/safeclose.c $(BUILD)/paths.h $(CORE_OBJS) $(wildcard shim/*.h) | $(BUILD)
-	$(CC) $(STD) $(WARN) $(CFLAGS) -include $(BUILD)/paths.h -o $@ $< $(CORE_OBJS) $(SHIM_LIBS)
+	$(CC) $(STD) $(WARN) $(CFLAGS) $(LDFLAGS) -Wl,-z,relro,-z,now -include $(BUILD)/paths.h \
+		-o $@ $< $(CORE_OBJS) $(SHIM_LIBS)
 
 # The paths a page or example names are the installed ones; the settings
 # list of libsafeclose(7) comes from the settings table.
@@ -134,6 +135,21 @@ demo: deps all
 
 bench: deps all $(BENCHES)
 	$(PYTHON) bench/run
+
+# make deb: the Debian packages libsafeclose and safeclose, built by
+# dpkg-buildpackage from a copy of the sources under $(BUILD)/deb (its
+# results land beside that copy, not beside this tree), then checked:
+# lintian without errors, dpkg -i and a run from the installed paths.
+DEB_DIR := $(BUILD)/deb
+DEB_SRC := $(DEB_DIR)/libsafeclose-$(VERSION)
+
+deb:
+	@sh tests/install-deps.sh deb
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_SRC)
+	cp -r Makefile README.md shim cmd tools man conf debian $(DEB_SRC)/
+	cd $(DEB_SRC) && dpkg-buildpackage -b -us -uc
+	sh tests/deb-check.sh $(DEB_DIR)
 
 clean:
 	rm -rf $(BUILD)
