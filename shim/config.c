@@ -177,24 +177,6 @@ bool sc_setting_parse(const struct sc_setting *s, const char *text, long *out)
 	return s->choices ? parse_choice(s, text, out) : parse_number(s, text, out);
 }
 
-/* "one of off|pending|always" or "a whole number of ms in 0..3600000" */
-static void describe_valid(const struct sc_setting *s, char *buf, size_t size)
-{
-	if (s->list) {
-		sc_format(buf, size, "%s", s->list->values);
-		return;
-	}
-	if (!s->choices) {
-		sc_format(buf, size, "a whole number of %s in %ld..%ld", s->unit, s->min,
-			  s->max);
-		return;
-	}
-	size_t n = (size_t)sc_format(buf, size, "one of ");
-	for (unsigned i = 0; s->choices[i] && n < size; i++)
-		n += (size_t)sc_format(buf + n, size - n, "%s%s", i ? "|" : "",
-				       s->choices[i]);
-}
-
 const char *sc_setting_value_name(const struct sc_setting *s, long v, char *buf, size_t size)
 {
 	if (s->choices)
@@ -242,10 +224,9 @@ int sc_config_apply_env(struct sc_config *cfg, const char *(*get)(const char *na
 		if (!text || sc_setting_set(cfg, s, text))
 			continue;
 		char valid[128], kept[24];
-		describe_valid(s, valid, sizeof valid);
-		sc_log_write(SC_LOG_ERROR, "config",
-			     "%s=\"%s\" is not valid (expected %s); using %s", s->env,
-			     text, valid, sc_setting_current(cfg, s, kept, sizeof kept));
+		sc_setting_describe(s, valid, sizeof valid);
+		sc_log_write(SC_LOG_ERROR, "config", "%s: '%s' is not %s, using %s", s->env, text,
+			     valid, sc_setting_current(cfg, s, kept, sizeof kept));
 		bad++;
 	}
 	return bad;

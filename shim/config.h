@@ -60,7 +60,8 @@ extern struct sc_config sc_cfg;
 void sc_config_defaults(struct sc_config *cfg);
 
 /* Fills cfg from getenv-like lookup `get`; a bad value is reported with one
- * line on stderr and replaced by the default. Returns the number of bad values. */
+ * line on stderr ("SAFECLOSE_IDLE_MS: 'soon' is not a number of ms
+ * (0..3600000), using 5000") and replaced by the default. Returns the number of bad values. */
 int sc_config_load(struct sc_config *cfg, const char *(*get)(const char *name));
 
 /* Sets from getenv-like `get` what it names, over what cfg holds; a bad

@@ -86,13 +86,14 @@ static void bad_values_fall_back_with_one_line_each(void **state)
 	assert_int_equal(cfg.linger_ms, 30000);
 	assert_int_equal(cfg.idle_ms, 5000);
 	assert_int_equal(cfg.log_level, SC_LOG_ERROR);
-	assert_non_null(strstr(err, "SAFECLOSE_MODE=\"sometimes\""));
-	assert_non_null(strstr(err, "one of off|pending|always); using pending"));
-	assert_non_null(strstr(err, "SAFECLOSE_LINGER_MS=\"12x\""));
-	assert_non_null(strstr(err, "using 30000"));
-	assert_non_null(strstr(err, "SAFECLOSE_IDLE_MS=\"-1\""));
-	assert_non_null(strstr(err, "in 0..3600000); using 5000"));
-	assert_non_null(strstr(err, "SAFECLOSE_LOG=\"\""));
+	assert_non_null(strstr(err, "SAFECLOSE_MODE: 'sometimes' is not one of "
+				    "off|pending|always, using pending\n"));
+	assert_non_null(strstr(err, "SAFECLOSE_LINGER_MS: '12x' is not a number of ms "
+				    "(0..3600000), using 30000\n"));
+	assert_non_null(strstr(err, "SAFECLOSE_IDLE_MS: '-1' is not a number of ms "
+				    "(0..3600000), using 5000\n"));
+	assert_non_null(strstr(err, "SAFECLOSE_LOG: '' is not one of error|info|debug, "
+				    "using error\n"));
 	int lines = 0;
 	for (const char *p = err; *p; p++)
 		lines += *p == '\n';
