@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 
 #include "log.h"
@@ -222,13 +223,22 @@ int sc_conf_apply_file(struct sc_config *cfg, const char *path, bool must_exist)
 	return bad + sc_conf_apply_text(cfg, path, text, len);
 }
 
-const char *sc_conf_path(char *const *envp, bool *must_exist)
+const char *sc_conf_path_for(char *const *envp, bool secure, bool *must_exist)
 {
 	lookup_env = envp;
-	const char *named = env_value(SC_CONF_ENV);
+	const char *named = secure ? NULL : env_value(SC_CONF_ENV);
 
 	*must_exist = named && *named;
 	return *must_exist ? named : SC_CONF_DEFAULT;
+}
+
+/* A set-user-ID program (or one with file capabilities) that loads the
+ * library, through /etc/ld.so.preload, must not read a file its caller
+ * names: a bad line is echoed to stderr, which would show the caller any
+ * file the program can read. */
+const char *sc_conf_path(char *const *envp, bool *must_exist)
+{
+	return sc_conf_path_for(envp, getauxval(AT_SECURE) != 0, must_exist);
 }
 
 static bool known_name(const char *name, size_t len)

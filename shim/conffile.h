@@ -21,8 +21,11 @@
 int sc_settings_load(struct sc_config *cfg, char *const *envp);
 
 /* The file that sc_settings_load reads for envp, and whether it must exist
- * (named by SAFECLOSE_CONF) or may be missing (the default path). */
+ * (named by SAFECLOSE_CONF) or may be missing (the default path). In a
+ * secure-execution program (set-user-ID, AT_SECURE) SAFECLOSE_CONF is
+ * ignored, as secure_getenv would. */
 const char *sc_conf_path(char *const *envp, bool *must_exist);
+const char *sc_conf_path_for(char *const *envp, bool secure, bool *must_exist);
 
 /* Applies the lines of text (len bytes, changed in place) read from path
  * over cfg. Returns the number of bad lines, each reported as

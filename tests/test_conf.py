@@ -4,8 +4,13 @@ environment variable overrides its line, a bad line is one message and the
 program runs on, and the file is read once, at start-up."""
 
 import os
+import pathlib
 import re
+import shutil
 import subprocess
+import tempfile
+
+import pytest
 
 from test_shim_basics import run
 
@@ -109,3 +114,37 @@ def test_the_file_is_read_once_at_start_up(build, tmp_path):
     assert p.returncode == 0, p.stderr
     opens = [line for line in open(trace) if "once.conf" in line]
     assert len(opens) == 1, opens
+
+
+@pytest.fixture
+def public_tmp():
+    """A directory the ordinary user can reach (pytest's own is root's only)."""
+    path = tempfile.mkdtemp(prefix="safeclose-suid-")
+    os.chmod(path, 0o755)
+    yield pathlib.Path(path)
+    shutil.rmtree(path)
+
+
+def test_a_set_user_id_program_never_reads_a_file_its_caller_names(build, public_tmp):
+    """Loaded into every program by /etc/ld.so.preload (a private /etc here),
+    a set-user-ID program run by an ordinary user ignores SAFECLOSE_CONF:
+    otherwise it would read a root-only file and echo its lines to stderr."""
+    tmp_path = public_tmp
+    secret = write(tmp_path / "secret", "root-only secret\n")
+    os.chmod(secret, 0o600)
+    suid = tmp_path / "suidtrue"
+    subprocess.run(["cp", "/bin/true", str(suid)], check=True)
+    os.chmod(suid, 0o4755)
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    write(etc / "ld.so.preload", build.shim + "\n")
+    os.chmod(etc, 0o755)
+    argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+            "env", "SAFECLOSE_CONF=%s" % secret, "SAFECLOSE_LOG=info", str(suid)]
+    script = 'mount --bind "$0" /etc && exec "$@"'
+    p = subprocess.run(["unshare", "-m", "sh", "-c", script, str(etc)] + argv,
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    # The library ran in the set-user-ID program, and read nothing it was named.
+    assert p.stderr.count("loaded: mode pending") == 1, p.stderr
+    assert "secret" not in p.stderr, p.stderr

@@ -191,6 +191,10 @@ static void the_search_order(void **state)
 	assert_false(must);
 	assert_string_equal(sc_conf_path(none, &must), "/etc/safeclose.conf");
 	assert_false(must);
+	/* A set-user-ID program never reads a file its caller names. */
+	assert_string_equal(sc_conf_path_for(named, true, &must), "/etc/safeclose.conf");
+	assert_false(must);
+	assert_string_equal(sc_conf_path_for(named, false, &must), "/srv/my.conf");
 }
 
 static int check_env(void *arg)
