@@ -43,12 +43,25 @@ BENCHES   := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
 MANPAGES := $(BUILD)/safeclose.1 $(BUILD)/libsafeclose.7
 DROPIN   := $(BUILD)/systemd-dropin.conf
 
-all: $(BUILD)/libsafeclose.so $(APPS) $(TOOLS) $(MANPAGES) $(DROPIN)
+# The same shim with 2^12 ownership records instead of 2^18 (a build-time
+# constant, not a setting), so that a test runs the books far past their
+# size in a fraction of a second: tests/test_noharm_books.py.
+SMALLBOOKS_OBJS := $(filter-out $(BUILD)/shim/ownership.o,$(SHIM_OBJS)) \
+		   $(BUILD)/shim/ownership-smallbooks.o
+
+all: $(BUILD)/libsafeclose.so $(BUILD)/libsafeclose-smallbooks.so $(APPS) $(TOOLS) \
+	$(MANPAGES) $(DROPIN)
 
 $(BUILD)/shim/%.o: shim/%.c $(wildcard shim/*.h) | $(BUILD)/shim
 	$(CC) $(SHIM_CFLAGS) -c -o $@ $<
 
 $(BUILD)/libsafeclose.so: $(SHIM_OBJS)
+	$(CC) $(SHIM_LDFLAGS) -o $@ $^ $(SHIM_LIBS)
+
+$(BUILD)/shim/ownership-smallbooks.o: shim/ownership.c $(wildcard shim/*.h) | $(BUILD)/shim
+	$(CC) $(SHIM_CFLAGS) -DOWN_RECORDS_LOG2=12 -c -o $@ $<
+
+$(BUILD)/libsafeclose-smallbooks.so: $(SMALLBOOKS_OBJS)
 	$(CC) $(SHIM_LDFLAGS) -o $@ $^ $(SHIM_LIBS)
 
 $(BUILD)/%: test-apps/%.c $(wildcard test-apps/*.h) | $(BUILD)

@@ -68,17 +68,23 @@ const struct sc_setting sc_settings[] = {
 	  "and drains what is queued, without waiting.",
 	  field_max, NULL },
 	{ "SAFECLOSE_EXIT_WAIT_MS", NULL, 5000, 0, 3600000, "ms",
-	  "At exit() or return from main, wait at most this long for the sockets "
-	  "still lingering in the background.",
+	  "Only where no heir process can be made (clone refused, no memory, the "
+	  "exit of a container's init or its child): how long exit() and exec "
+	  "wait, at most, for the sockets still lingering. With a heir they never "
+	  "wait.",
 	  field_exit, NULL },
 	{ "SAFECLOSE_AT_EXIT", onoff_names, SC_LINGER_ON, 0, 1, NULL,
 	  "Connections a program still holds when it ends (exit(), return from "
-	  "main, _exit()) are lingered like a close (`linger`) or left to the "
-	  "kernel (`off`). Output buffered in stdio is flushed first.",
+	  "main, _exit()) are lingered like a close, by a heir process once the "
+	  "program is gone, so exit is not delayed and no thread's write fails "
+	  "(`linger`), or left to the kernel (`off`). Output buffered in stdio is "
+	  "flushed first; sockets closed earlier and still lingering go to the "
+	  "heir either way.",
 	  field_at_exit, NULL },
 	{ "SAFECLOSE_AT_EXEC", onoff_names, SC_LINGER_ON, 0, 1, NULL,
-	  "Close-on-exec connections are lingered before execve() drops them "
-	  "(`linger`), or left to the kernel (`off`).",
+	  "Close-on-exec connections are lingered once execve() has succeeded, by "
+	  "a heir process (`linger`; a failed exec leaves them as they were and "
+	  "returns at once), or left to the kernel (`off`).",
 	  field_at_exec, NULL },
 	{ "SAFECLOSE_INHERITED", inherited_names, SC_INHERITED_OWN, 0, 1, NULL,
 	  "TCP sockets open when the program starts (inetd, tcpserver, systemd "

@@ -344,7 +344,7 @@ static void take_program_socket(const struct heir_plan *p, struct lingers *ls, i
 
 	if (p->event == HEIR_AT_EXEC) {
 		read_shut = readshut_marked(fd);
-		verdict = own_release(fd, cookie);
+		verdict = own_release(fd, cookie, epb_registered(fd));
 	}
 	if (verdict == OWN_LAST && decide_should_linger(sc_cfg.mode, fd, read_shut) &&
 	    epb_remove_everywhere(fd))
@@ -381,7 +381,7 @@ static void gather(const struct heir_plan *p, struct lingers *ls)
 			 role == ROLE_CLOSED_SHARED)
 			take_closed_socket(ls, fd, role, now);
 		else if (role == ROLE_RELEASE && own_lookup(fd, &booked))
-			own_release(fd, booked);
+			own_release(fd, booked, epb_registered(fd));
 	}
 	for (int fd = 0; fd <= p->top; fd++)
 		if (role_of(p, fd) == ROLE_SHIM)

@@ -295,7 +295,7 @@ SC_EXPORT pid_t fork(void)
 		own_fork_child();
 		heir_after_fork_child();
 	} else
-		own_fork_parent(pid < 0);
+		own_fork_parent(pid);
 	return pid;
 }
 

@@ -37,10 +37,31 @@ struct release_how {
 
 static const struct release_how on_close = { 0 };
 
-static void linger(int fd, uint64_t cookie, const struct release_how *how)
+/* The one rule for a socket the shim keeps alive once the program has let
+ * go of it (lingering in the background, or in place inside close()): it
+ * has no epoll registration left in any set. A registration belongs to the
+ * open file and dies only with it, so a file kept alive would go on
+ * reporting events, with the program's old data, to a set the program still
+ * waits on. Those made under fd itself are removed here (fd still names the
+ * file). One made under a number the program closed earlier while the
+ * socket lived on (a dup, another process: OWN_LAST_IN_EPOLL) no
+ * EPOLL_CTL_DEL can reach any more; nor can the books list every set past a
+ * few per descriptor. Such a socket is never kept alive: it takes the no-wait
+ * fallback, and the close that follows frees it with its registrations. */
+static bool may_keep_alive(int fd, enum own_verdict verdict)
+{
+	return verdict == OWN_LAST && epb_remove_everywhere(fd);
+}
+
+static void linger(int fd, uint64_t cookie, const struct release_how *how, bool keep_alive)
 {
 	uint64_t bound = (uint64_t)sc_cfg.linger_ms, now = sc_now_ms();
 
+	if (!keep_alive) {
+		SC_LOG(SC_LOG_DEBUG, "fd %d: an epoll set may still hold it; released without waiting", fd);
+		linger_release_now(fd);
+		return;
+	}
 	if (how->until_ms) {
 		uint64_t left = how->until_ms > now ? how->until_ms - now : 0;
 		bound = left < bound ? left : bound;
@@ -62,13 +83,15 @@ static void release_tracked(int fd, const struct release_how *how)
 	bool read_shut = readshut_marked(fd);
 
 	heir_note_releasing(fd); /* an exec in another thread planned it */
-	enum own_verdict verdict = own_release(fd, cookie);
+	enum own_verdict verdict = own_release(fd, cookie, epb_registered(fd));
+	bool last = verdict == OWN_LAST || verdict == OWN_LAST_IN_EPOLL;
+	/* The heir would keep its copy alive: only when nothing forbids it. */
 	heir_note_released(fd, verdict == OWN_LAST);
 
 	if (read_shut)
 		readshut_let_go(cookie);
-	if (verdict == OWN_LAST && decide_should_linger(sc_cfg.mode, fd, read_shut))
-		linger(fd, cookie, how);
+	if (last && decide_should_linger(sc_cfg.mode, fd, read_shut))
+		linger(fd, cookie, how, may_keep_alive(fd, verdict));
 	else if (verdict == OWN_SHARED)
 		SC_LOG(SC_LOG_DEBUG, "fd %d: socket still held elsewhere, left alone", fd);
 }
@@ -242,7 +265,7 @@ static void plan_exit(struct heir_plan *plan)
 			continue;
 		uint64_t cookie = probe_cookie(fd);
 		bool read_shut = readshut_marked(fd);
-		enum own_verdict verdict = own_release(fd, cookie);
+		enum own_verdict verdict = own_release(fd, cookie, epb_registered(fd));
 		if (read_shut)
 			readshut_let_go(cookie);
 		if (verdict == OWN_LAST && connected_tcp(fd))
@@ -264,7 +287,7 @@ static void linger_plan_here(const struct heir_plan *plan, bool from_exit)
 		bool read_shut;
 		if (heir_plan_takes(plan, fd, &read_shut) &&
 		    decide_should_linger(sc_cfg.mode, fd, read_shut))
-			linger(fd, probe_cookie(fd), &how);
+			linger(fd, probe_cookie(fd), &how, may_keep_alive(fd, OWN_LAST));
 	}
 	reaper_wait(how.until_ms);
 }
