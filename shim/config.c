@@ -39,7 +39,7 @@ static const char *ports_text(const struct sc_config *c)
 	return c->ports.text;
 }
 
-static const struct sc_list ports_list = {
+static const struct sc_kind ports_kind = {
 	parse_ports, ports_text,
 	"a list of ports and ranges (like 80,443,8000-8100), or all", "all",
 };
@@ -107,7 +107,7 @@ const struct sc_setting sc_settings[] = {
 		  "is accepted, inherited or received). Sockets the program connects "
 		  "itself (SAFECLOSE_ROLE=client or both) are not filtered: their local "
 		  "port is not known when they are made.",
-	  .list = &ports_list },
+	  .kind = &ports_kind },
 	{ "SAFECLOSE_LOG", log_names, SC_LOG_ERROR, 0, 2, NULL,
 	  "What the shim writes to stderr: `error` only bad settings and "
 	  "failures, `info` also start-up, `debug` also every lingering close.",
@@ -134,8 +134,8 @@ void sc_config_defaults(struct sc_config *cfg)
 {
 	for (unsigned i = 0; i < sc_settings_count; i++) {
 		const struct sc_setting *s = &sc_settings[i];
-		if (s->list)
-			s->list->parse(cfg, s->list->def);
+		if (s->kind)
+			s->kind->parse(cfg, s->kind->def);
 		else
 			*s->field(cfg) = s->def;
 	}
@@ -145,8 +145,8 @@ bool sc_setting_set(struct sc_config *cfg, const struct sc_setting *s, const cha
 {
 	long v;
 
-	if (s->list)
-		return s->list->parse(cfg, text);
+	if (s->kind)
+		return s->kind->parse(cfg, text);
 	if (!sc_setting_parse(s, text, &v))
 		return false;
 	*s->field(cfg) = v;
@@ -194,20 +194,20 @@ const char *sc_setting_value_name(const struct sc_setting *s, long v, char *buf,
 const char *sc_setting_current(const struct sc_config *cfg, const struct sc_setting *s,
 			       char *buf, size_t size)
 {
-	if (s->list)
-		return s->list->text(cfg);
+	if (s->kind)
+		return s->kind->text(cfg);
 	return sc_setting_value_name(s, *s->field((struct sc_config *)cfg), buf, size);
 }
 
 const char *sc_setting_default(const struct sc_setting *s, char *buf, size_t size)
 {
-	return s->list ? s->list->def : sc_setting_value_name(s, s->def, buf, size);
+	return s->kind ? s->kind->def : sc_setting_value_name(s, s->def, buf, size);
 }
 
 void sc_setting_describe(const struct sc_setting *s, char *buf, size_t size)
 {
-	if (s->list) {
-		sc_format(buf, size, "%s", s->list->values);
+	if (s->kind) {
+		sc_format(buf, size, "%s", s->kind->values);
 		return;
 	}
 	if (!s->choices) {

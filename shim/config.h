@@ -13,7 +13,7 @@ enum sc_onoff { SC_LINGER_ON, SC_LINGER_OFF };
 enum sc_inherited { SC_INHERITED_OWN, SC_INHERITED_IGNORE };
 enum sc_role { SC_ROLE_SERVER, SC_ROLE_CLIENT, SC_ROLE_BOTH };
 
-struct sc_list;
+struct sc_kind;
 
 struct sc_config {
 	long mode;       /* enum sc_mode */
@@ -39,11 +39,15 @@ struct sc_setting {
 	const char *unit;           /* for numbers */
 	const char *help;
 	long *(*field)(struct sc_config *);
-	const struct sc_list *list; /* a list setting; NULL for the rest */
+	const struct sc_kind *kind; /* neither number nor choice; NULL for those */
 };
 
-/* A list setting (SAFECLOSE_PORTS) parses its text into cfg itself. */
-struct sc_list {
+/* A setting that is neither a number nor a choice (SAFECLOSE_PORTS, a list
+ * of ports; any free text, such as a path, fits the same way): its own
+ * functions parse its text into cfg and give its value back as text, and
+ * every other path (defaults, environment, file, docs, --check) takes it
+ * through them. */
+struct sc_kind {
 	/* false, cfg unchanged, when the text is not valid */
 	bool (*parse)(struct sc_config *cfg, const char *text);
 	const char *(*text)(const struct sc_config *cfg); /* its value, as text */

@@ -12,8 +12,8 @@
 static void print_row(const struct sc_setting *s)
 {
 	printf("| `%s` | ", s->env);
-	if (s->list) {
-		printf("%s | `%s` | ", s->list->values, s->list->def);
+	if (s->kind) {
+		printf("%s | `%s` | ", s->kind->values, s->kind->def);
 	} else if (s->choices) {
 		for (int i = 0; s->choices[i]; i++)
 			printf("%s`%s`", i ? ", " : "", s->choices[i]);
@@ -60,8 +60,8 @@ static void print_comment(const char *text)
 
 static void print_values(const struct sc_setting *s, const char *sep)
 {
-	if (s->list) {
-		printf("%s", s->list->values);
+	if (s->kind) {
+		printf("%s", s->kind->values);
 		return;
 	}
 	if (!s->choices) {
