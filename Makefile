@@ -1,4 +1,7 @@
-# libsafeclose: `make` builds the shim and the test apps under build/;
+# libsafeclose: `make` builds the shim, the safeclose command, the man pages
+# and the test apps under build/; `make install PREFIX=/usr/local DESTDIR=`
+# and `make uninstall` put them in place; `make deb` builds and checks the
+# Debian packages;
 # `make check` installs what the tests need (as root, from Debian packages),
 # then runs the unit tests, the A/B integration tests and CPython's own
 # regression tests without and with the shim; `make demo` shows
