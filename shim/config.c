@@ -30,7 +30,38 @@ static long *field_inherited(struct sc_config *c) { return &c->inherited; }
 static long *field_role(struct sc_config *c) { return &c->role; }
 static long *field_ab(struct sc_config *c) { return &c->ab_percent; }
 static long *field_interval(struct sc_config *c) { return &c->stats_interval_ms; }
-static const char **field_stats(struct sc_config *c) { return &c->stats_path; }
+
+static bool parse_ports(struct sc_config *c, const char *text)
+{
+	return sc_ports_parse(&c->ports, text);
+}
+
+static const char *ports_text(const struct sc_config *c)
+{
+	return c->ports.text;
+}
+
+static const struct sc_kind ports_kind = {
+	parse_ports, ports_text,
+	"a list of ports and ranges (like 80,443,8000-8100), or all", "all",
+};
+
+/* SAFECLOSE_STATS, a path: the text itself (the environment's, or the conf
+ * file's static copy; statsfile copies it at start-up), empty for none. */
+static bool parse_stats_path(struct sc_config *c, const char *text)
+{
+	c->stats_path = *text ? text : NULL;
+	return true;
+}
+
+static const char *stats_path_text(const struct sc_config *c)
+{
+	return c->stats_path ? c->stats_path : "";
+}
+
+static const struct sc_kind stats_path_kind = {
+	parse_stats_path, stats_path_text, "a file path (%p: the pid), or empty for none", "",
+};
 
 const struct sc_setting sc_settings[] = {
 	{ "SAFECLOSE_MODE", mode_names, SC_MODE_PENDING, 0, 3, NULL,
@@ -44,11 +75,11 @@ const struct sc_setting sc_settings[] = {
 	  "address 4-tuple, is the `linger` arm (treated as SAFECLOSE_MODE says); the "
 	  "rest is the `control` arm, treated as `observe` treats every connection.",
 	  field_ab, NULL },
-	{ "SAFECLOSE_STATS", NULL, 0, 0, 0, NULL,
-	  "A file (`%p`: the pid) where each process writes its counters per arm "
-	  "as one JSON object, at exit, before execve() and every "
-	  "SAFECLOSE_STATS_INTERVAL_MS; unset: none.",
-	  NULL, field_stats },
+	{ .env = "SAFECLOSE_STATS",
+	  .help = "A file (`%p`: the pid) where each process writes its counters "
+		  "per arm as one JSON object, at exit, before execve() and every "
+		  "SAFECLOSE_STATS_INTERVAL_MS; empty or unset: none.",
+	  .kind = &stats_path_kind },
 	{ "SAFECLOSE_STATS_INTERVAL_MS", NULL, 10000, 0, 3600000, "ms",
 	  "How often the stats file is rewritten while the program runs (at the "
 	  "first socket call after the interval, or by the background thread); "
@@ -104,6 +135,14 @@ const struct sc_setting sc_settings[] = {
 	  "abort it (the reset tells the sender to stop), so connected sockets keep "
 	  "the kernel's behaviour unless asked.",
 	  field_role, NULL },
+	{ .env = "SAFECLOSE_PORTS",
+	  .help = "Which connections linger, by their local port: `all`, or ports "
+		  "and ranges separated by commas (`80,443,8000-8100`). A connection "
+		  "on another port is left exactly as without the shim (decided when it "
+		  "is accepted, inherited or received). Sockets the program connects "
+		  "itself (SAFECLOSE_ROLE=client or both) are not filtered: their local "
+		  "port is not known when they are made.",
+	  .kind = &ports_kind },
 	{ "SAFECLOSE_LOG", log_names, SC_LOG_ERROR, 0, 2, NULL,
 	  "What the shim writes to stderr: `error` only bad settings and "
 	  "failures, `info` also start-up, `debug` also every lingering close.",
@@ -126,16 +165,30 @@ struct sc_config sc_cfg = {
 	.ab_percent = 100,
 	.stats_interval_ms = 10000,
 	.stats_path = NULL,
+	.ports = { .all = true, .text = "all" },
 };
 
 void sc_config_defaults(struct sc_config *cfg)
 {
 	for (unsigned i = 0; i < sc_settings_count; i++) {
-		if (sc_settings[i].text_field)
-			*sc_settings[i].text_field(cfg) = NULL;
+		const struct sc_setting *s = &sc_settings[i];
+		if (s->kind)
+			s->kind->parse(cfg, s->kind->def);
 		else
-			*sc_settings[i].field(cfg) = sc_settings[i].def;
+			*s->field(cfg) = s->def;
 	}
+}
+
+bool sc_setting_set(struct sc_config *cfg, const struct sc_setting *s, const char *text)
+{
+	long v;
+
+	if (s->kind)
+		return s->kind->parse(cfg, text);
+	if (!sc_setting_parse(s, text, &v))
+		return false;
+	*s->field(cfg) = v;
+	return true;
 }
 
 static bool parse_choice(const struct sc_setting *s, const char *text, long *out)
@@ -168,21 +221,7 @@ bool sc_setting_parse(const struct sc_setting *s, const char *text, long *out)
 	return s->choices ? parse_choice(s, text, out) : parse_number(s, text, out);
 }
 
-/* "one of off|pending|always" or "a whole number of ms in 0..3600000" */
-static void describe_valid(const struct sc_setting *s, char *buf, size_t size)
-{
-	if (!s->choices) {
-		sc_format(buf, size, "a whole number of %s in %ld..%ld", s->unit, s->min,
-			  s->max);
-		return;
-	}
-	size_t n = (size_t)sc_format(buf, size, "one of ");
-	for (unsigned i = 0; s->choices[i] && n < size; i++)
-		n += (size_t)sc_format(buf + n, size - n, "%s%s", i ? "|" : "",
-				       s->choices[i]);
-}
-
-static const char *value_name(const struct sc_setting *s, long v, char *buf, size_t size)
+const char *sc_setting_value_name(const struct sc_setting *s, long v, char *buf, size_t size)
 {
 	if (s->choices)
 		return s->choices[v];
@@ -190,34 +229,57 @@ static const char *value_name(const struct sc_setting *s, long v, char *buf, siz
 	return buf;
 }
 
-int sc_config_load(struct sc_config *cfg, const char *(*get)(const char *name))
+const char *sc_setting_current(const struct sc_config *cfg, const struct sc_setting *s,
+			       char *buf, size_t size)
+{
+	if (s->kind)
+		return s->kind->text(cfg);
+	return sc_setting_value_name(s, *s->field((struct sc_config *)cfg), buf, size);
+}
+
+const char *sc_setting_default(const struct sc_setting *s, char *buf, size_t size)
+{
+	return s->kind ? s->kind->def : sc_setting_value_name(s, s->def, buf, size);
+}
+
+void sc_setting_describe(const struct sc_setting *s, char *buf, size_t size)
+{
+	if (s->kind) {
+		sc_format(buf, size, "%s", s->kind->values);
+		return;
+	}
+	if (!s->choices) {
+		sc_format(buf, size, "a number of %s (%ld..%ld)", s->unit, s->min, s->max);
+		return;
+	}
+	size_t n = (size_t)sc_format(buf, size, "one of ");
+	for (unsigned i = 0; s->choices[i] && n < size; i++)
+		n += (size_t)sc_format(buf + n, size - n, "%s%s", i ? "|" : "", s->choices[i]);
+}
+
+int sc_config_apply_env(struct sc_config *cfg, const char *(*get)(const char *name))
 {
 	int bad = 0;
 
-	sc_config_defaults(cfg);
 	for (unsigned i = 0; i < sc_settings_count; i++) {
 		const struct sc_setting *s = &sc_settings[i];
 		const char *text = get(s->env);
-		long v;
 
-		if (!text)
+		if (!text || sc_setting_set(cfg, s, text))
 			continue;
-		if (s->text_field) {
-			*s->text_field(cfg) = *text ? text : NULL;
-			continue;
-		}
-		if (sc_setting_parse(s, text, &v)) {
-			*s->field(cfg) = v;
-			continue;
-		}
-		char valid[128], def[24];
-		describe_valid(s, valid, sizeof valid);
-		sc_log_write(SC_LOG_ERROR, "config",
-			     "%s=\"%s\" is not valid (expected %s); using %s", s->env,
-			     text, valid, value_name(s, s->def, def, sizeof def));
+		char valid[128], kept[24];
+		sc_setting_describe(s, valid, sizeof valid);
+		sc_log_write(SC_LOG_ERROR, "config", "%s: '%s' is not %s, using %s", s->env, text,
+			     valid, sc_setting_current(cfg, s, kept, sizeof kept));
 		bad++;
 	}
 	return bad;
+}
+
+int sc_config_load(struct sc_config *cfg, const char *(*get)(const char *name))
+{
+	sc_config_defaults(cfg);
+	return sc_config_apply_env(cfg, get);
 }
 
 const char *sc_mode_name(long mode)

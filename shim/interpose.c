@@ -17,10 +17,12 @@
 #include <wordexp.h>
 
 #include "config.h"
+#include "conffile.h"
 #include "log.h"
 #include "epoll_books.h"
 #include "heir.h"
 #include "ownership.h"
+#include "ports.h"
 #include "probe.h"
 #include "rawsys.h"
 #include "real.h"
@@ -35,18 +37,13 @@
 #include "decide.h"
 #include "statsfile.h"
 
-static const char *env_lookup(const char *name)
-{
-	return getenv(name);
-}
-
 __attribute__((constructor)) static void safeclose_init(void)
 {
 	struct sc_config cfg;
 
 	sc_self_init();
 	real_resolve();
-	sc_config_load(&cfg, env_lookup);
+	sc_settings_load(&cfg, environ);
 	sc_log_level = (int)cfg.log_level;
 	sc_cfg = cfg;
 	if (sc_cfg.mode != SC_MODE_OFF) {
@@ -127,6 +124,15 @@ static void track_tcp(int fd)
 	own_track_socket(fd);
 }
 
+/* A connection the program was given (accepted, received): the shim's only
+ * when its local port is in SAFECLOSE_PORTS; one outside is never on the
+ * books, so every call on it goes straight through, as without the shim. */
+static void track_served(int fd)
+{
+	if (sc_ports_admit(fd))
+		track_tcp(fd);
+}
+
 static int is_tcp_request(int domain, int type, int protocol)
 {
 	return (domain == AF_INET || domain == AF_INET6) &&
@@ -152,7 +158,7 @@ static void track_accepted(int listener, int fd)
 
 	if (fd >= 0 && active() && sc_role_accepted() &&
 	    (own_lookup(listener, &cookie) || probe_is_tcp(fd)))
-		track_tcp(fd);
+		track_served(fd);
 	if (active())
 		reaper_safe_point();
 }
@@ -510,7 +516,7 @@ static void each_passed_fd(const struct msghdr *msg, void (*fn)(int))
 static void track_if_tcp(int fd)
 {
 	if (probe_is_tcp(fd))
-		track_tcp(fd);
+		track_served(fd);
 }
 
 SC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)

@@ -43,6 +43,7 @@
 
 #include "fdspace.h"
 #include "log.h"
+#include "ports.h"
 #include "probe.h"
 #include "real.h"
 #include "self.h"
@@ -105,8 +106,8 @@ struct own_shared {
 };
 
 #define BOOKS_MAGIC 0x326b6f6f626c6373ull /* "sclbook2" */
-#define BOOKS_ENV "SAFECLOSE_BOOKS"
-#define COUNTED_ENV "SAFECLOSE_COUNTED"
+#define BOOKS_ENV SC_BOOKS_ENV
+#define COUNTED_ENV SC_COUNTED_ENV
 
 struct own_entry {
 	uint64_t cookie;
@@ -922,7 +923,7 @@ static int inherited_sockets(struct inherited *out)
 			int fd = atoi(d->name);
 			off += d->reclen;
 			if (d->name[0] < '0' || d->name[0] > '9' || fd == dir || selffd_owns(fd) ||
-			    count == ADOPT_MAX || !probe_is_tcp(fd))
+			    count == ADOPT_MAX || !probe_is_tcp(fd) || !sc_ports_admit(fd))
 				continue;
 			out[count++] = (struct inherited){ fd, probe_cookie(fd) };
 		}

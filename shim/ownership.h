@@ -11,6 +11,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The shim's own environment variables, passed from a program to the one it
+ * execs or spawns (never a user's setting): the books' descriptor, and the
+ * pid that already counted the descriptors it hands on. */
+#define SC_BOOKS_ENV "SAFECLOSE_BOOKS"
+#define SC_COUNTED_ENV "SAFECLOSE_COUNTED"
+
 enum own_verdict {
 	OWN_UNKNOWN, /* not a socket the shim accounts for: leave it alone */
 	OWN_SHARED,  /* another descriptor or process still holds it */
