@@ -48,6 +48,31 @@ def test_shutdown_rdwr_close_exit_while_the_client_sends(ab, build):
     assert with_["counters"]["OutRsts"] == 0, dump(with_)
 
 
+def test_shutdown_rdwr_then_close_a_moment_later(ab, build):
+    # The same, with a small error reply (acknowledged at once) and a pause of
+    # 5 ms between the shutdown and the close, as a server that logs there.
+    # The thread the shutdown woke found the output acknowledged and shut
+    # the read side for real before the close: the client's next request
+    # was reset (TCPAbortOnData) although the program was letting go.
+    spec = {"server": {"argv": [build.pipeserver, "--listen", V4, "--model", "fork",
+                                "--conns", "3", "--error-size", "1000",
+                                "--close", "shutdown-rdwr", "--close-pause-ms", "5"],
+                       "ready": "line", "exits": True},
+            "clients": [{"argv": [build.pipeclient, "--connect", V4, "--forever",
+                                  "--timeout-ms", "400"],
+                         "delay_ms": 300 * i} for i in range(3)]}
+    without, with_ = ab(spec)
+    dump = lambda r: json.dumps(r, indent=1)
+
+    # Without the shim the closed socket answers the next request with a
+    # RST (from its FIN_WAIT2 remnant, which counts no abort).
+    assert not any(clean(c) for c in without["clients"]), dump(without)
+    assert without["counters"]["OutRsts"] > 0, dump(without)
+    unclean = [i for i, c in enumerate(with_["clients"]) if not clean(c)]
+    assert not unclean, "runs %s not clean\n%s" % (unclean, dump(with_))
+    assert aborts(with_) == 0, dump(with_)
+
+
 PHP = "/usr/bin/php"
 
 
