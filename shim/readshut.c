@@ -8,7 +8,8 @@
  *   would still return (what is queued: after SHUT_RD, whatever arrives;
  *   after SHUT_RDWR, what was queued at the shutdown, since Linux resets
  *   anything later), never blocking, then end-of-file;
- * - the real SHUT_RD, deferred until our output is acknowledged, that wakes
+ * - the real SHUT_RD, deferred until our output is acknowledged (and a tick
+ *   at least, for the close that mostly follows the shutdown), that wakes
  *   a thread blocked reading and gives poll/epoll their end-of-file. The
  *   socket is never taken out of the program's epoll sets meanwhile: the
  *   program still holds it. A duplicate of the shim's own keeps the file the
@@ -231,13 +232,26 @@ bool readshut_waiting(void)
 }
 
 /* Our output (our FIN included) still on its way, the peer still sending,
- * and the bound not passed: the real SHUT_RD would make a reset. */
+ * and the bound not passed: the real SHUT_RD would make a reset. (`since_ms`
+ * may be later than `now_ms`: a shutdown stamped by another thread just after
+ * the caller read the clock.) */
 static bool output_waits(int fd, uint64_t since_ms, uint64_t now_ms)
 {
 	struct tcp_facts tcp;
 
 	return probe_tcp(fd, &tcp) && tcp.output_waits && !probe_state_peer_done(tcp.state) &&
-	       now_ms - since_ms < (uint64_t)sc_cfg.linger_ms;
+	       now_ms < since_ms + (uint64_t)sc_cfg.linger_ms;
+}
+
+/* A program that shuts both ways mostly closes the very next moment
+ * (cheroot, php -S, socat's children): the thread that its shutdown woke
+ * must not get there first when the output is already acknowledged, or the
+ * real SHUT_RD resets the peer's next segment all the same, with the
+ * program about to let go. So it waits one tick before it shuts; a program
+ * still holding the socket then gets its end-of-file a tick later. */
+static bool program_may_let_go(uint64_t since_ms, uint64_t now_ms)
+{
+	return now_ms < since_ms + LINGER_TICK_MS;
 }
 
 /* Without a thread (SAFECLOSE_LINGER=sync): the wait, in place. */
@@ -331,7 +345,9 @@ void readshut_step(uint64_t now_ms)
 		if (state_of(word) != WAITING)
 			continue;
 		int fd = LOAD(&w->fd);
-		if (fd >= 0 && output_waits(fd, LOAD(&w->since_ms), now_ms))
+		uint64_t since_ms = LOAD(&w->since_ms);
+		if (program_may_let_go(since_ms, now_ms) ||
+		    (fd >= 0 && output_waits(fd, since_ms, now_ms)))
 			continue;
 		if (!swap(w, word, with_state(word, SHUTTING)))
 			continue; /* the program let go meanwhile: cancelled */

@@ -40,7 +40,8 @@ bool readshut_marked(int fd);
 void readshut_let_go(uint64_t cookie);
 
 /* The background thread, every LINGER_TICK_MS while readshut_waiting():
- * carries out the real SHUT_RDs whose output is acknowledged. Called under
+ * carries out the real SHUT_RDs whose output is acknowledged, a tick at the
+ * earliest after the shutdown (the program's close usually comes first). Called under
  * the thread's lock, which dup2() onto one of the shim's numbers takes too. */
 void readshut_step(uint64_t now_ms);
 bool readshut_waiting(void);

@@ -31,6 +31,9 @@
  *   dup            at accept: d = dup(fd), close(fd); serve d; close(d)
  *   shutdown-wr    shutdown(SHUT_WR), close()
  *   shutdown-rdwr  shutdown(SHUT_RDWR), close()
+ *                  (--close-pause-ms P: both shutdown methods wait P ms between
+ *                  the shutdown and the close, as a server that logs or
+ *                  cleans up there does)
  *   fclose         fdopen(fd, "r+") when serving starts (in the fork model: in
  *                  the child), fully buffered with a 64 KiB buffer of its own;
  *                  replies go out with fwrite(), requests come in with read(fd);
@@ -112,7 +115,7 @@ static struct {
 	enum io_kind io;
 	enum close_method close;
 	struct proto_opts proto;
-	unsigned long conns, exit_delay_ms;
+	unsigned long conns, exit_delay_ms, close_pause_ms;
 	bool fork_helper;
 	const char *exec_path, *then_exec;
 } opt = {
@@ -428,10 +431,12 @@ static void close_method(struct conn *c)
 		break;
 	case CLOSE_SHUT_WR:
 		shutdown(fd, SHUT_WR);
+		sleep_ms(opt.close_pause_ms);
 		close(fd);
 		break;
 	case CLOSE_SHUT_RDWR:
 		shutdown(fd, SHUT_RDWR);
+		sleep_ms(opt.close_pause_ms);
 		close(fd);
 		break;
 	case CLOSE_FCLOSE:
@@ -811,7 +816,8 @@ static void usage(const char *msg)
 	usage_exit("pipeserver", msg,
 		"usage: pipeserver [--listen ADDR:PORT] [--model single|thread|fork]\n"
 		"  [--io blocking|epoll] [--reply-size N] [--fail-at K] [--error-size N]\n"
-		"  [--read-size N] [--close METHOD] [--conns N] [--exit-delay-ms D]\n"
+		"  [--read-size N] [--close METHOD] [--close-pause-ms P] [--conns N]\n"
+		"  [--exit-delay-ms D]\n"
 		"  [--fork-helper] [--exec-path PATH] [--then-exec PATH]\n"
 		"METHOD: close|dup|shutdown-wr|shutdown-rdwr|fclose|dup2-over|close-range|\n"
 		"  closefrom|syscall, and with --model fork only: exit|_exit|stdio|exec\n");
@@ -835,6 +841,7 @@ static void parse_args(int argc, char **argv)
 		PROTO_LONGOPTS,
 		{ "close", required_argument, NULL, 'c' },
 		{ "conns", required_argument, NULL, 'n' },
+		{ "close-pause-ms", required_argument, NULL, 'P' },
 		{ "exit-delay-ms", required_argument, NULL, 'D' },
 		{ "fork-helper", no_argument, NULL, 'H' },
 		{ "exec-path", required_argument, NULL, 'x' },
@@ -854,6 +861,7 @@ static void parse_args(int argc, char **argv)
 		case 'i': opt.io = (enum io_kind)pick(optarg, ios, 2, "bad --io"); break;
 		case 'c': opt.close = (enum close_method)pick(optarg, close_names, NCLOSE, "bad --close"); break;
 		case 'n': opt.conns = parse_num(optarg, 0, ULONG_MAX); break;
+		case 'P': opt.close_pause_ms = parse_num(optarg, 0, 60000); break;
 		case 'D': opt.exit_delay_ms = parse_num(optarg, 0, 86400000); break;
 		case 'H': opt.fork_helper = true; break;
 		case 'x': opt.exec_path = optarg; break;

@@ -15,6 +15,9 @@ Spec (JSON on stdin):
 
     {
       "rate": "20mbit",                 # tbf rate on lo (burst 200kb, latency 2s)
+      "rsts_from_port": 7000,           # optional: also count the RSTs sent from
+                                        # this local TCP port (IPv4), i.e. by the
+                                        # server's side alone
       "server": {
         "argv": ["..."],
         "env": {"NAME": "value"},       # added to the runner's environment
@@ -40,7 +43,8 @@ Result (one JSON line on stdout):
                 "exited_s": seconds from the clients' start until the server
                             process (never anything it left behind) had
                             exited by itself, or null},
-     "counters": {"TCPAbortOnClose", "TCPAbortOnData", "OutRsts"},
+     "counters": {"TCPAbortOnClose", "TCPAbortOnData", "OutRsts",
+                  "RstsFromPort" (with rsts_from_port)},
      "errors": [harness-level problems: timeouts, a server that never got ready,
                 a server that had to be SIGKILLed, leftover connections, ...],
      "spec": the spec as received}
@@ -240,19 +244,56 @@ def main():
         errors.append("runner exception: %r" % (e,))
     try:
         result["counters"] = read_counters()
+        if spec.get("rsts_from_port") is not None:
+            result["counters"]["RstsFromPort"] = rsts_counted()
     except Exception as e:
         errors.append("cannot read counters: %r" % (e,))
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
 
 
+TBF = ["tbf", "rate", None, "burst", TBF_BURST, "latency", TBF_LATENCY]
+FAST = "10gbit"         # htb classes that never limit: the tbf under one does
+RST_QDISC = "10:"
+
+
+def shape(rate, rsts_from_port, errors):
+    """The rate limit on lo; with rsts_from_port, under an htb whose filter
+    puts every RST sent from that port into a class of its own, so that the
+    packet count of its queue is what that side alone sent. (OutRsts counts
+    the whole namespace: a client's kernel answering a TIME_WAIT's ACK of its
+    own retransmitted FIN, once its socket is gone, counts there too.) This
+    kernel has no prio qdisc, no tc actions, no per-filter counters."""
+    tbf = [rate if a is None else a for a in TBF]
+    tc = ["tc", "qdisc", "add", "dev", "lo"]
+    if rsts_from_port is None:
+        return run_setup(tc + ["root"] + tbf, errors)
+    classes = ["tc", "class", "add", "dev", "lo", "parent", "1:"]
+    return (run_setup(tc + ["root", "handle", "1:", "htb", "default", "2"], errors)
+            and run_setup(classes + ["classid", "1:1", "htb", "rate", FAST], errors)
+            and run_setup(classes + ["classid", "1:2", "htb", "rate", FAST], errors)
+            and run_setup(tc + ["parent", "1:1", "handle", RST_QDISC, "pfifo"], errors)
+            and run_setup(tc + ["parent", "1:2", "handle", "20:"] + tbf, errors)
+            # IPv4 without options (loopback): TCP source port at 20, flags at 33.
+            and run_setup(["tc", "filter", "add", "dev", "lo", "parent", "1:",
+                           "protocol", "ip", "prio", "1", "u32",
+                           "match", "ip", "protocol", "6", "0xff",
+                           "match", "u16", str(rsts_from_port), "0xffff", "at", "20",
+                           "match", "u8", "0x04", "0x04", "at", "33",
+                           "flowid", "1:1"], errors))
+
+
+def rsts_counted():
+    p = subprocess.run(["tc", "-s", "-j", "qdisc", "show", "dev", "lo"],
+                       capture_output=True, text=True, timeout=10, check=True)
+    return next(q["packets"] for q in json.loads(p.stdout) if q["handle"] == RST_QDISC)
+
+
 def scenario(spec, result, errors):
     srv = spec["server"]
     rate = spec.get("rate", "20mbit")
     if not (run_setup(["ip", "link", "set", "lo", "up", "mtu", "1500"], errors)
-            and run_setup(["tc", "qdisc", "add", "dev", "lo", "root", "tbf",
-                           "rate", rate, "burst", TBF_BURST,
-                           "latency", TBF_LATENCY], errors)):
+            and shape(rate, spec.get("rsts_from_port"), errors)):
         return
 
     server = subprocess.Popen(
