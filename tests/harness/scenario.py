@@ -29,6 +29,12 @@ Spec (JSON on stdin):
         "ready_timeout": 10, "exit_timeout": 30, "stop_timeout": 5
       },
       "clients": [{"argv": ["..."], "delay_ms": 0, "timeout": 30}],
+      "sequential": false,              # true: the clients one after the other,
+                                        # each started once the connections of
+                                        # the one before are over (only LISTEN
+                                        # and TIME_WAIT left), each with its
+                                        # own counters: many runs against one
+                                        # server in one namespace
       "settle_timeout": 30              # wait for all connections to be over
     }
 
@@ -41,6 +47,8 @@ Result (one JSON line on stdout):
                             process (never anything it left behind) had
                             exited by itself, or null},
      "counters": {"TCPAbortOnClose", "TCPAbortOnData", "OutRsts"},
+     "client_counters": (sequential only) the counters' growth during each
+                        client's run and the settling after it, one per client,
      "errors": [harness-level problems: timeouts, a server that never got ready,
                 a server that had to be SIGKILLed, leftover connections, ...],
      "spec": the spec as received}
@@ -229,6 +237,26 @@ def signal_group(proc, sig):
         pass
 
 
+def run_in_sequence(threads, join, settle, errors):
+    """Run the client threads one at a time; each one's counter growth.
+
+    A client's connection is over only once the server's side has settled
+    too (a linger ends after the client's own close), so each client waits
+    for the one before to settle and its counters include that settling."""
+    counters = []
+    for i, t in enumerate(threads):
+        before = read_counters()
+        t.start()
+        join(t)
+        left = wait_settled(settle)
+        if left:
+            errors.append("client %d: connections still open after %ss: %s"
+                          % (i, settle, left))
+        after = read_counters()
+        counters.append({k: after[k] - before[k] for k in after})
+    return counters
+
+
 def main():
     spec = json.load(sys.stdin)
     errors = []
@@ -287,13 +315,21 @@ def scenario(spec, result, errors):
                                     args=(i, c, results, runs, errors))
                    for i, c in enumerate(clients)]
         started = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
+
+        def join(t):
+            nonlocal exited_s
             while t.is_alive():
                 t.join(POLL)
                 if exited_s is None and server.poll() is not None:
                     exited_s = round(time.monotonic() - started, 3)
+        if spec.get("sequential"):
+            result["client_counters"] = run_in_sequence(
+                threads, join, spec.get("settle_timeout", 30), errors)
+        else:
+            for t in threads:
+                t.start()
+            for t in threads:
+                join(t)
         result["clients"] = results
         result["client_runs"] = runs
 
