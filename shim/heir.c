@@ -57,7 +57,6 @@
 enum role {
 	ROLE_NONE,      /* closed in the heir at once */
 	ROLE_PROGRAM,   /* the program's socket: lingered when it was the last */
-	ROLE_PROGRAM_READ_SHUT, /* the same, at exit, its read side shut by the program */
 	ROLE_RELEASE,   /* the program's, dies at the exec: off the books, not kept */
 	ROLE_SHIM,      /* lingering in the shim's thread: lingered on */
 	ROLE_EPOLL,     /* a set a program's socket is in: it leaves it first */
@@ -197,12 +196,12 @@ static bool anon_inode(int fd)
 	return raw_syscall(SYS_fstat, fd, &st) == 0 && (st.st_mode & S_IFMT) == 0;
 }
 
-void heir_plan_socket(struct heir_plan *p, int fd, bool read_shut)
+void heir_plan_socket(struct heir_plan *p, int fd)
 {
 	int sets[EPB_SETS_MAX];
 	int n = epb_sets_of(fd, sets);
 
-	set_role(p, fd, read_shut ? ROLE_PROGRAM_READ_SHUT : ROLE_PROGRAM);
+	set_role(p, fd, ROLE_PROGRAM);
 	p->sockets++;
 	for (int i = 0; i < n; i++)
 		if ((uint32_t)sets[i] < p->size && role_of(p, sets[i]) == ROLE_NONE &&
@@ -216,12 +215,9 @@ void heir_plan_release(struct heir_plan *p, int fd)
 	p->releases++;
 }
 
-bool heir_plan_takes(const struct heir_plan *p, int fd, bool *read_shut)
+bool heir_plan_takes(const struct heir_plan *p, int fd)
 {
-	uint8_t role = fd >= 0 && fd <= p->top ? role_of(p, fd) : ROLE_NONE;
-
-	*read_shut = role == ROLE_PROGRAM_READ_SHUT;
-	return role == ROLE_PROGRAM || role == ROLE_PROGRAM_READ_SHUT;
+	return fd >= 0 && fd <= p->top && role_of(p, fd) == ROLE_PROGRAM;
 }
 
 void heir_plan_end(struct heir_plan *p)
@@ -336,17 +332,14 @@ static void take_on(struct lingers *ls, int fd, uint64_t cookie, uint64_t now)
  * the thread); lingered when that was the last reference and a close would
  * lose something, closed otherwise. */
 static void take_program_socket(const struct heir_plan *p, struct lingers *ls, int fd,
-				uint8_t role, uint64_t now)
+				uint64_t now)
 {
 	uint64_t cookie = probe_cookie(fd);
-	bool read_shut = role == ROLE_PROGRAM_READ_SHUT;
 	enum own_verdict verdict = OWN_LAST;
 
-	if (p->event == HEIR_AT_EXEC) {
-		read_shut = readshut_marked(fd);
+	if (p->event == HEIR_AT_EXEC)
 		verdict = own_release(fd, cookie);
-	}
-	if (verdict == OWN_LAST && decide_should_linger(sc_cfg.mode, fd, read_shut) &&
+	if (verdict == OWN_LAST && decide_should_linger(sc_cfg.mode, fd) &&
 	    epb_remove_everywhere(fd))
 		take_on(ls, fd, cookie, now);
 	else
@@ -363,7 +356,7 @@ static void take_closed_socket(struct lingers *ls, int fd, uint8_t role, uint64_
 	uint64_t booked, cookie = probe_cookie(fd);
 
 	if (role == ROLE_CLOSED_LAST && own_lookup(fd, &booked) && booked == cookie &&
-	    decide_should_linger(sc_cfg.mode, fd, false) && epb_remove_everywhere(fd))
+	    decide_should_linger(sc_cfg.mode, fd) && epb_remove_everywhere(fd))
 		take_on(ls, fd, cookie, now);
 	else
 		raw_syscall(SYS_close, fd);
@@ -375,8 +368,8 @@ static void gather(const struct heir_plan *p, struct lingers *ls)
 
 	for (int fd = 0; fd <= p->top; fd++) {
 		uint8_t role = role_of(p, fd);
-		if (role == ROLE_PROGRAM || role == ROLE_PROGRAM_READ_SHUT)
-			take_program_socket(p, ls, fd, role, now);
+		if (role == ROLE_PROGRAM)
+			take_program_socket(p, ls, fd, now);
 		else if (role == ROLE_CLOSING || role == ROLE_CLOSED_LAST ||
 			 role == ROLE_CLOSED_SHARED)
 			take_closed_socket(ls, fd, role, now);

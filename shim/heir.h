@@ -30,18 +30,17 @@ bool heir_plan_begin(struct heir_plan *p, enum heir_event event);
 
 /* One of the program's sockets, connected and let go of at the event. At
  * exit the caller has taken it off the books already (and found it the
- * last reference), and says whether the program had shut its read side
- * (the books forgot that with the reference); at exec the heir does both
- * once the exec succeeded, and lingers only when it was the last. */
-void heir_plan_socket(struct heir_plan *p, int fd, bool read_shut);
+ * last reference); at exec the heir does that once the exec succeeded, and
+ * lingers only when it was the last. */
+void heir_plan_socket(struct heir_plan *p, int fd);
 
 /* A socket of the program's that dies at the exec but is not worth a linger
  * (a listener, say): the heir takes it off the books once the exec succeeded. */
 void heir_plan_release(struct heir_plan *p, int fd);
 
-/* fd is one of the program's sockets in the plan, and whether its read
- * side was shut (for a caller that has to linger on them itself after all). */
-bool heir_plan_takes(const struct heir_plan *p, int fd, bool *read_shut);
+/* fd is one of the program's sockets in the plan (for a caller that has to
+ * linger on them itself after all). */
+bool heir_plan_takes(const struct heir_plan *p, int fd);
 
 /* Done with the plan (a heir that started keeps what it needs). */
 void heir_plan_end(struct heir_plan *p);

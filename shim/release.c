@@ -67,7 +67,7 @@ static void release_tracked(int fd, const struct release_how *how)
 
 	if (read_shut)
 		readshut_let_go(cookie);
-	if (verdict == OWN_LAST && decide_should_linger(sc_cfg.mode, fd, read_shut))
+	if (verdict == OWN_LAST && decide_should_linger(sc_cfg.mode, fd))
 		linger(fd, cookie, how);
 	else if (verdict == OWN_SHARED)
 		SC_LOG(SC_LOG_DEBUG, "fd %d: socket still held elsewhere, left alone", fd);
@@ -224,7 +224,7 @@ static void plan_exec(struct heir_plan *plan)
 		if (!own_lookup(fd, &booked) || !dies_at_exec(fd))
 			continue;
 		if (connected_tcp(fd))
-			heir_plan_socket(plan, fd, false); /* the heir asks */
+			heir_plan_socket(plan, fd); /* the heir asks */
 		else
 			heir_plan_release(plan, fd);
 	}
@@ -246,7 +246,7 @@ static void plan_exit(struct heir_plan *plan)
 		if (read_shut)
 			readshut_let_go(cookie);
 		if (verdict == OWN_LAST && connected_tcp(fd))
-			heir_plan_socket(plan, fd, read_shut);
+			heir_plan_socket(plan, fd);
 	}
 }
 
@@ -261,9 +261,7 @@ static void linger_plan_here(const struct heir_plan *plan, bool from_exit)
 		fflush(NULL); /* destructors run before stdio's own flush */
 	}
 	for (int fd = 0; fd <= plan->top; fd++) {
-		bool read_shut;
-		if (heir_plan_takes(plan, fd, &read_shut) &&
-		    decide_should_linger(sc_cfg.mode, fd, read_shut))
+		if (heir_plan_takes(plan, fd) && decide_should_linger(sc_cfg.mode, fd))
 			linger(fd, probe_cookie(fd), &how);
 	}
 	reaper_wait(how.until_ms);

@@ -30,6 +30,10 @@
  *                  ("end_errno_where": "send"), as without --forever. If the
  *                  deadline passes after an EOF, "end" stays "eof" and
  *                  "reset_ms" is -1.
+ *   --read-after-ms D  read nothing before D ms after connecting (sending
+ *                  goes on): a client busy with its upload, whose kernel holds
+ *                  the replies meanwhile. A RST in that time makes the kernel
+ *                  drop them, and the first read finds ECONNRESET.
  *   --post-bytes N (http) each request is "POST <path>" with an N-byte body,
  *                  streamed as fast as the link takes it: an upload that a
  *                  server may reject (413) before reading it.
@@ -66,6 +70,7 @@ static struct {
 	unsigned long requests, gap_ms, timeout_ms;
 	unsigned long quit_after, bad_at;   /* 0: off */
 	unsigned long post_bytes;           /* 0: GET */
+	unsigned long read_after_ms;
 	bool forever;
 	const char *path;
 } opt = { .requests = 64, .gap_ms = 10, .timeout_ms = 20000, .path = "/" };
@@ -240,7 +245,7 @@ static void usage(const char *msg)
 	usage_exit("pipeclient", msg,
 		"usage: pipeclient --connect ADDR:PORT [--proto line|http] [--requests N]\n"
 		"  [--gap-ms G] [--path P] [--timeout-ms T] [--quit-after N] [--forever]\n"
-		"  [--bad-at K] [--post-bytes N]\n");
+		"  [--bad-at K] [--post-bytes N] [--read-after-ms D]\n");
 }
 
 /* Exit 1 with the JSON line the harness expects when there is no connection. */
@@ -306,6 +311,11 @@ static void build_request(struct client *c)
 static int64_t next_send_time(const struct client *c)
 {
 	return c->connected + (int64_t)c->sent * (int64_t)opt.gap_ms * 1000000;
+}
+
+static int64_t read_start(const struct client *c)
+{
+	return c->connected + (int64_t)opt.read_after_ms * 1000000;
 }
 
 static int64_t since_connect_ms(const struct client *c)
@@ -421,7 +431,9 @@ static void run(struct client *c)
 			break;
 		}
 		/* Read before sending, so that a RST is seen by recv(), not consumed by send(). */
-		pump_recv(c);
+		bool reading = now >= read_start(c);
+		if (reading)
+			pump_recv(c);
 		if (c->stop)
 			break;
 		pump_send(c, now);
@@ -436,12 +448,14 @@ static void run(struct client *c)
 		 * After the EOF (--forever) the socket polls readable for good: wait
 		 * only for the next send time, or POLLERR/POLLHUP (a RST), then.
 		 */
-		struct pollfd pfd = { .fd = c->fd, .events = c->end ? 0 : POLLIN };
-		int64_t wake = c->deadline;
+		struct pollfd pfd = { .fd = c->fd, .events = c->end || !reading ? 0 : POLLIN };
+		int64_t wake = reading ? c->deadline : read_start(c);
 		if (c->sending && c->out_off < c->out_len)
 			pfd.events |= POLLOUT;
 		else if (c->sending && next_send_time(c) < wake)
 			wake = next_send_time(c);
+		if (!reading && !pfd.events)
+			pfd.fd = -1;   /* a RST polls as an error for good: sleep until reading */
 		if (poll(&pfd, 1, poll_ms_until(wake, now_ns())) < 0 && errno != EINTR)
 			die("poll");
 		/*
@@ -491,6 +505,7 @@ static void parse_args(int argc, char **argv)
 		{ "forever", no_argument, NULL, 'F' },
 		{ "bad-at", required_argument, NULL, 'b' },
 		{ "post-bytes", required_argument, NULL, 'B' },
+		{ "read-after-ms", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -514,6 +529,7 @@ static void parse_args(int argc, char **argv)
 		case 'F': opt.forever = true; break;
 		case 'b': opt.bad_at = parse_num(optarg, 0, ULONG_MAX); break;
 		case 'B': opt.post_bytes = parse_num(optarg, 0, 1UL << 30); break;
+		case 'R': opt.read_after_ms = parse_num(optarg, 0, 86400000); break;
 		default: usage(NULL);
 		}
 	}

@@ -48,7 +48,7 @@ static void child_makes_heir(struct tcp_pair *p, bool stand_down)
 		struct heir_plan plan;
 		if (!heir_plan_begin(&plan, HEIR_AT_EXEC))
 			_exit(2);
-		heir_plan_socket(&plan, p->server, false);
+		heir_plan_socket(&plan, p->server);
 		int ticket = heir_start(&plan);
 		heir_plan_end(&plan);
 		if (ticket < 0)
