@@ -4,7 +4,7 @@
 # to install; without root it only says what is missing.
 set -eu
 
-need="gcc make libc6-dev libcmocka-dev python3 python3-pytest libpython3.11-testsuite iproute2 util-linux nginx-light nodejs ucspi-tcp wrk php-cli"
+need="gcc make libc6-dev libcmocka-dev python3 python3-pytest libpython3.11-testsuite iproute2 util-linux nginx-light nodejs ucspi-tcp wrk php-cli tcpdump"
 missing=""
 for pkg in $need; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"
