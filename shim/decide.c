@@ -14,19 +14,24 @@
 /* Under `pending`, a reset costs the program something only when it has sent
  * the peer something: output still on its way, or earlier output the peer's
  * kernel holds but its application may not have read yet (a RST makes the
- * peer's kernel drop that), input unread at the close or, when the program
- * shut its read side (read_shut) while the peer still sends, input to come.
- * A connection that never carried a byte of ours and is closed with input
+ * peer's kernel drop that, and the peer sees ECONNRESET, not our FIN). Such
+ * output is exposed by input unread at the close, and by input still to
+ * come: a peer that has not finished may send again at any moment (the next
+ * pipelined request, the rest of an upload a server refused, the request
+ * that crosses our FIN), and the kernel answers it with a RST once the
+ * socket is closed. An empty receive queue at the close proves nothing. A
+ * connection that never carried a byte of ours and is closed with input
  * unread is an abort (an upload refused without a word, a peer cut off): the
- * reset is what tells the sender to stop. */
-static bool something_to_protect(int fd, const struct tcp_facts *facts, int unread,
-				 bool read_shut)
+ * reset is what tells the sender to stop. A read side the program shut
+ * changes nothing here: the peer sends or it has finished, as for any
+ * socket. */
+static bool something_to_protect(int fd, const struct tcp_facts *facts, int unread)
 {
 	if (facts->output_waits)
 		return true;
 	if (facts->bytes_acked == 0)
 		return false;
-	return (read_shut && !probe_state_peer_done(facts->state)) ||
+	return !probe_state_peer_done(facts->state) ||
 	       (unread == UNREAD_NOT_ASKED ? probe_unread(fd) : unread) > 0;
 }
 
@@ -35,7 +40,7 @@ static enum sc_arm arm_of(long mode, int fd)
 	return mode == SC_MODE_OBSERVE ? SC_ARM_CONTROL : split_arm(fd, sc_cfg.ab_percent);
 }
 
-bool decide_release(long mode, int fd, bool read_shut, enum sc_arm *arm)
+bool decide_release(long mode, int fd, enum sc_arm *arm)
 {
 	struct tcp_facts facts;
 
@@ -52,7 +57,7 @@ bool decide_release(long mode, int fd, bool read_shut, enum sc_arm *arm)
 		stats_count_release(*arm, stats_classify(unread, facts.output_waits));
 	if (*arm == SC_ARM_CONTROL)
 		return false;
-	if (mode == SC_MODE_PENDING && !something_to_protect(fd, &facts, unread, read_shut))
+	if (mode == SC_MODE_PENDING && !something_to_protect(fd, &facts, unread))
 		return false;
 	/* SO_LINGER {1, N}: the kernel's close blocks as the program asked (a
 	 * hand-off would return at once, and the shim's own final close would

@@ -13,15 +13,15 @@
  * there; then returns true when, in the linger
  * arm under `mode` (enum sc_mode), a plain close could make the kernel reset
  * the connection and the shim should linger instead: output on its way or,
- * once it has carried some of ours, unread input or a read side the program
- * shut (read_shut) while the peer still sends (pending), or any connected
+ * once it has carried some of ours, unread input or a peer that has not
+ * finished and may still send (pending), or any connected
  * TCP socket (always); never one whose application chose its close with
  * SO_LINGER {1, N} (blocking, or abortive for N = 0), never under observe
  * or in the control arm. *arm is the arm counted (when true is returned).
  * One TCP_INFO, and SIOCINQ when counting or when pending needs it; the
  * split's two address calls only when SAFECLOSE_AB is strictly between 0
  * and 100. */
-bool decide_release(long mode, int fd, bool read_shut, enum sc_arm *arm);
+bool decide_release(long mode, int fd, enum sc_arm *arm);
 
 /* Whether the shim acts on fd's connection at all (the read-side emulation
  * asks before it defers a SHUT_RD): not under observe, not in the control

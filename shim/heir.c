@@ -333,11 +333,11 @@ static void take_on(struct lingers *ls, int fd, uint64_t cookie, uint64_t now)
 
 /* The close decision, asked in the heir: a close there would lose
  * something (the counts it makes stay in the heir's own memory). */
-static bool heir_decides(int fd, bool read_shut)
+static bool heir_decides(int fd)
 {
 	enum sc_arm arm;
 
-	return decide_release(sc_cfg.mode, fd, read_shut, &arm);
+	return decide_release(sc_cfg.mode, fd, &arm);
 }
 
 /* The program's socket: at exec, off the books now that the exec took its
@@ -345,17 +345,14 @@ static bool heir_decides(int fd, bool read_shut)
  * the thread); lingered when that was the last reference and a close would
  * lose something, closed otherwise. */
 static void take_program_socket(const struct heir_plan *p, struct lingers *ls, int fd,
-				uint8_t role, uint64_t now)
+				uint64_t now)
 {
 	uint64_t cookie = probe_cookie(fd);
-	bool read_shut = role == ROLE_PROGRAM_READ_SHUT;
 	enum own_verdict verdict = OWN_LAST;
 
-	if (p->event == HEIR_AT_EXEC) {
-		read_shut = readshut_marked(fd);
+	if (p->event == HEIR_AT_EXEC)
 		verdict = own_release(fd, cookie, epb_registered(fd));
-	}
-	if (verdict == OWN_LAST && heir_decides(fd, read_shut) &&
+	if (verdict == OWN_LAST && heir_decides(fd) &&
 	    epb_remove_everywhere(fd))
 		take_on(ls, fd, cookie, now);
 	else
@@ -372,7 +369,7 @@ static void take_closed_socket(struct lingers *ls, int fd, uint8_t role, uint64_
 	uint64_t booked, cookie = probe_cookie(fd);
 
 	if (role == ROLE_CLOSED_LAST && own_lookup(fd, &booked) && booked == cookie &&
-	    heir_decides(fd, false) && epb_remove_everywhere(fd))
+	    heir_decides(fd) && epb_remove_everywhere(fd))
 		take_on(ls, fd, cookie, now);
 	else
 		raw_syscall(SYS_close, fd);
@@ -385,7 +382,7 @@ static void gather(const struct heir_plan *p, struct lingers *ls)
 	for (int fd = 0; fd <= p->top; fd++) {
 		uint8_t role = role_of(p, fd);
 		if (role == ROLE_PROGRAM || role == ROLE_PROGRAM_READ_SHUT)
-			take_program_socket(p, ls, fd, role, now);
+			take_program_socket(p, ls, fd, now);
 		else if (role == ROLE_CLOSING || role == ROLE_CLOSED_LAST ||
 			 role == ROLE_CLOSED_SHARED)
 			take_closed_socket(ls, fd, role, now);

@@ -103,7 +103,7 @@ static void release_tracked(int fd, const struct release_how *how)
 	if (read_shut)
 		readshut_let_go(cookie);
 	enum sc_arm arm;
-	if (last && decide_release(sc_cfg.mode, fd, read_shut, &arm) && !how->count_only)
+	if (last && decide_release(sc_cfg.mode, fd, &arm) && !how->count_only)
 		linger(fd, cookie, arm, how, may_keep_alive(fd, verdict));
 	else if (verdict == OWN_SHARED)
 		SC_LOG(SC_LOG_DEBUG, "fd %d: socket still held elsewhere, left alone", fd);
@@ -285,7 +285,7 @@ static void plan_exit(struct heir_plan *plan)
 		enum sc_arm arm;
 		/* Decided (and counted) now: the process cannot take it back. */
 		if (verdict == OWN_LAST && connected_tcp(fd) &&
-		    decide_release(sc_cfg.mode, fd, read_shut, &arm))
+		    decide_release(sc_cfg.mode, fd, &arm))
 			heir_plan_socket(plan, fd, read_shut);
 	}
 }

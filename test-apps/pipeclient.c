@@ -30,8 +30,16 @@
  *                  ("end_errno_where": "send"), as without --forever. If the
  *                  deadline passes after an EOF, "end" stays "eof" and
  *                  "reset_ms" is -1.
+ *   --read-after-ms D  read nothing before D ms after connecting (sending
+ *                  goes on): a client busy with its upload, whose kernel holds
+ *                  the replies meanwhile. A RST in that time makes the kernel
+ *                  drop them, and the first read finds ECONNRESET.
+ *   --post-bytes N (http) each request is "POST <path>" with an N-byte body,
+ *                  streamed as fast as the link takes it: an upload that a
+ *                  server may reject (413) before reading it.
  *
  * Besides the fields above, the JSON line always has
+ *   "sent_bytes" bytes handed to the kernel (a request cut short counts too);
  *   "eof_ms"    ms from connect until read() returned 0, or -1;
  *   "reset_ms"  ms from connect until the first ECONNRESET or EPIPE from
  *               send() or recv(), or -1.
@@ -63,6 +71,8 @@ static struct {
 	bool http;
 	unsigned long requests, gap_ms, timeout_ms;
 	unsigned long quit_after, bad_at;   /* 0: off */
+	unsigned long post_bytes;           /* 0: GET */
+	unsigned long read_after_ms;
 	bool forever;
 	const char *path;
 } opt = { .requests = 64, .gap_ms = 10, .timeout_ms = 20000, .path = "/" };
@@ -217,6 +227,7 @@ struct client {
 	int fd;
 	int64_t start, connected, deadline;
 	unsigned long sent;           /* requests fully handed to the kernel */
+	unsigned long long sent_bytes;
 	char *out;                    /* the request being sent */
 	size_t out_off, out_len;
 	bool sending;
@@ -237,7 +248,7 @@ static void usage(const char *msg)
 	usage_exit("pipeclient", msg,
 		"usage: pipeclient --connect ADDR:PORT [--proto line|http] [--requests N]\n"
 		"  [--gap-ms G] [--path P] [--timeout-ms T] [--quit-after N] [--forever]\n"
-		"  [--bad-at K]\n");
+		"  [--bad-at K] [--post-bytes N] [--read-after-ms D]\n");
 }
 
 /* Exit 1 with the JSON line the harness expects when there is no connection. */
@@ -279,23 +290,35 @@ static void do_connect(struct client *c)
 static void build_request(struct client *c)
 {
 	unsigned long i = c->sent + 1;
-	size_t cap = strlen(opt.path) + 64;
+	size_t cap = strlen(opt.path) + 128 + opt.post_bytes;
 	int n;
 
 	c->out = realloc(c->out, cap);
 	if (!c->out)
 		die("realloc");
-	if (opt.http)
+	if (opt.http && opt.post_bytes)
+		n = snprintf(c->out, cap, "POST %s HTTP/1.1\r\nHost: localhost\r\n"
+			     "Content-Length: %lu\r\n\r\n", opt.path, opt.post_bytes);
+	else if (opt.http)
 		n = snprintf(c->out, cap, "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", opt.path);
 	else
 		n = snprintf(c->out, cap, "%s %lu\n", i == opt.bad_at ? "BAD" : "GET", i);
 	c->out_len = (size_t)n;
+	if (opt.http && opt.post_bytes) {
+		memset(c->out + c->out_len, 'x', opt.post_bytes);
+		c->out_len += opt.post_bytes;
+	}
 	c->out_off = 0;
 }
 
 static int64_t next_send_time(const struct client *c)
 {
 	return c->connected + (int64_t)c->sent * (int64_t)opt.gap_ms * 1000000;
+}
+
+static int64_t read_start(const struct client *c)
+{
+	return c->connected + (int64_t)opt.read_after_ms * 1000000;
 }
 
 static int64_t since_connect_ms(const struct client *c)
@@ -350,6 +373,7 @@ static void pump_send(struct client *c, int64_t now)
 			return;
 		}
 		c->out_off += (size_t)n;
+		c->sent_bytes += (unsigned long long)n;
 		if (c->out_off == c->out_len)
 			c->sent++;
 	}
@@ -410,7 +434,9 @@ static void run(struct client *c)
 			break;
 		}
 		/* Read before sending, so that a RST is seen by recv(), not consumed by send(). */
-		pump_recv(c);
+		bool reading = now >= read_start(c);
+		if (reading)
+			pump_recv(c);
 		if (c->stop)
 			break;
 		pump_send(c, now);
@@ -425,12 +451,14 @@ static void run(struct client *c)
 		 * After the EOF (--forever) the socket polls readable for good: wait
 		 * only for the next send time, or POLLERR/POLLHUP (a RST), then.
 		 */
-		struct pollfd pfd = { .fd = c->fd, .events = c->end ? 0 : POLLIN };
-		int64_t wake = c->deadline;
+		struct pollfd pfd = { .fd = c->fd, .events = c->end || !reading ? 0 : POLLIN };
+		int64_t wake = reading ? c->deadline : read_start(c);
 		if (c->sending && c->out_off < c->out_len)
 			pfd.events |= POLLOUT;
 		else if (c->sending && next_send_time(c) < wake)
 			wake = next_send_time(c);
+		if (!reading && !pfd.events)
+			pfd.fd = -1;   /* a RST polls as an error for good: sleep until reading */
 		if (poll(&pfd, 1, poll_ms_until(wake, now_ns())) < 0 && errno != EINTR)
 			die("poll");
 		/*
@@ -471,8 +499,8 @@ static void print_result(const struct client *c)
 	static const char *const err_names[] = { "none", "partial", "complete" };
 	long long elapsed = (now_ns() - c->start) / 1000000;
 
-	printf("{\"sent\": %lu, \"bytes\": %llu, \"local\": \"%s\", ", c->sent, c->bytes,
-	       c->local);
+	printf("{\"sent\": %lu, \"sent_bytes\": %llu, \"bytes\": %llu, \"local\": \"%s\", ",
+	       c->sent, c->sent_bytes, c->bytes, c->local);
 	if (opt.http)
 		printf("\"status\": %d, \"content_length\": %lld, \"body_bytes\": %llu, "
 		       "\"first_complete\": %s, ",
@@ -502,6 +530,8 @@ static void parse_args(int argc, char **argv)
 		{ "quit-after", required_argument, NULL, 'q' },
 		{ "forever", no_argument, NULL, 'F' },
 		{ "bad-at", required_argument, NULL, 'b' },
+		{ "post-bytes", required_argument, NULL, 'B' },
+		{ "read-after-ms", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -524,6 +554,8 @@ static void parse_args(int argc, char **argv)
 		case 'q': opt.quit_after = parse_num(optarg, 0, ULONG_MAX); break;
 		case 'F': opt.forever = true; break;
 		case 'b': opt.bad_at = parse_num(optarg, 0, ULONG_MAX); break;
+		case 'B': opt.post_bytes = parse_num(optarg, 0, 1UL << 30); break;
+		case 'R': opt.read_after_ms = parse_num(optarg, 0, 86400000); break;
 		default: usage(NULL);
 		}
 	}
@@ -535,6 +567,8 @@ static void parse_args(int argc, char **argv)
 		usage("--gap-ms and --timeout-ms are at most a day");
 	if (opt.http && (opt.quit_after || opt.bad_at))
 		usage("--quit-after and --bad-at need --proto line");
+	if (opt.post_bytes && !opt.http)
+		usage("--post-bytes needs --proto http");
 	if (opt.quit_after && opt.forever)
 		usage("--quit-after and --forever exclude each other");
 	if (opt.forever && opt.gap_ms == 0)

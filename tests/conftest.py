@@ -35,8 +35,9 @@ def build():
         shim=os.path.join(REPO, "build", "libsafeclose.so"),
         pipeserver=os.path.join(REPO, "build", "pipeserver"),
         pipeclient=os.path.join(REPO, "build", "pipeclient"),
+        quietserver=os.path.join(REPO, "build", "quietserver"),
     )
-    missing = [p for p in (paths.shim, paths.pipeserver, paths.pipeclient)
+    missing = [p for p in (paths.shim, paths.pipeserver, paths.pipeclient, paths.quietserver)
                if not os.path.isfile(p)]
     if missing:
         pytest.fail("make all did not produce %s" % missing, pytrace=False)

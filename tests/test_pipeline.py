@@ -14,13 +14,18 @@ one of 50+ runs; the 300 KB default of pipeserver escaped in ~2% of runs):
                 then close() finds them (TCPAbortOnClose).
 The checks only require TCPAbortOnClose + TCPAbortOnData > 0 without the shim:
 which of the two the kernel counts is timing, not the point.
+
+quietserver (test_quiet_close) ends at a quiet moment instead: its error reply
+acknowledged, everything the client sent read, nothing left for close() to
+find, while the client is still sending.
 """
 
 import json
 
 import pytest
 
-from harness.checks import assert_clean_with_shim, assert_failure_without_shim
+from harness.checks import (assert_clean_with_shim, assert_each_run_fails_without_shim,
+                            assert_failure_without_shim)
 
 V4 = "127.0.0.1:7000"
 V6 = "[::1]:7000"
@@ -89,3 +94,27 @@ def test_close_after_own_shutdown_wr(ab, build, error_size):
 
 def test_ipv6(ab, build, error_size):
     check(ab, pipeline_spec(build, error_size, addr=V6))
+
+
+QUIET_RUNS = 5
+
+
+def test_quiet_close(ab, build):
+    # A close with nothing unread and nothing unacknowledged, while the peer
+    # has not finished: its next request reaches a closed socket and draws
+    # the RST (TCPAbortOnData), which makes the client's kernel drop what its
+    # application has not read yet. The client reads nothing for its first
+    # 300 ms (busy sending, as an upload is), so every reply is still in its
+    # kernel when the reset comes. Under `pending` the shim must linger here
+    # too: an empty queue at the close says nothing of what is on its way.
+    spec = {
+        "server": {"argv": [build.quietserver, "--listen", V4, "--conns", str(QUIET_RUNS),
+                            "--error-size", "1000"],
+                   "ready": "line", "exits": True},
+        "clients": [{"argv": [build.pipeclient, "--connect", V4,
+                              "--read-after-ms", "300"]}] * QUIET_RUNS,
+        "sequential": True,
+    }
+    without, with_ = ab(spec)
+    assert_each_run_fails_without_shim(without, "line")
+    assert_clean_with_shim(with_, "line")

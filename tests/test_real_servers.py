@@ -3,14 +3,16 @@
 The HTTP client pipelines two GETs for a 2 MB file, the second 50 ms after
 the first, over a 20 mbit/s loopback. The server answers the first and closes
 with the second unread (HTTP/1.0 in http.server; keepalive_requests 1 in
-nginx). Node.js runs the line protocol of test_pipeline.py.
+nginx). Node.js runs the line protocol of test_pipeline.py, and an upload
+endpoint of its own http module that refuses a large body with 413.
 """
 
 import os
 
 import pytest
 
-from harness.checks import assert_clean_with_shim, assert_failure_without_shim
+from harness.checks import (assert_clean_with_shim, assert_each_run_fails_without_shim,
+                            assert_failure_without_shim)
 
 NGINX = "/usr/sbin/nginx"
 
@@ -100,3 +102,53 @@ def test_nodejs_destroy_after_error_reply(ab, build, error_size):
     without, with_ = ab(spec)
     assert_failure_without_shim(without, "line")
     assert_clean_with_shim(with_, "line")
+
+
+NODE_UPLOAD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "servers", "upload413.js")
+UPLOAD_LIMIT = 1_000_000
+UPLOAD_SIZE = 2_000_000
+UPLOAD_ERROR_SIZE = 100_000
+RUNS = 30
+
+
+def node_pipeline_runs(build):
+    return {
+        "server": {"argv": [NODE, NODE_SERVER, "7000", "500000", str(RUNS)],
+                   "ready": "line", "exits": True},
+        "clients": [{"argv": [build.pipeclient, "--connect", "127.0.0.1:7000"]}] * RUNS,
+    }
+
+
+def node_upload_runs(build, mode):
+    return {
+        "server": {"argv": [NODE, NODE_UPLOAD, "7000", str(UPLOAD_LIMIT),
+                            str(UPLOAD_ERROR_SIZE), str(RUNS), mode],
+                   "ready": "line", "exits": True},
+        "clients": [{"argv": [build.pipeclient, "--connect", "127.0.0.1:7000",
+                              "--proto", "http", "--path", "/upload", "--requests", "1",
+                              "--post-bytes", str(UPLOAD_SIZE)]}] * RUNS,
+    }
+
+
+@pytest.mark.parametrize("scenario", ["pipelined-error", "upload-413-end", "upload-413-destroy"])
+def test_nodejs_many_runs(ab, build, scenario):
+    # RUNS connections one after the other against one Node.js server in one
+    # namespace, each with its own counters: zero aborts in every run with the
+    # shim, a reset in every run without it. The last connection is still
+    # lingering when the server exits, so the exit path is in every run too.
+    #  pipelined-error: pipeline.js (above), its 500 kB error reply cut by the
+    #    reset of the requests that follow it.
+    #  upload-413-*: upload413.js, Node's http module answering 413 to a
+    #    2 MB POST from its headers, never reading the body, then ending
+    #    (Connection: close) or destroying the socket while the client sends.
+    if scenario == "pipelined-error":
+        spec, kind, status = node_pipeline_runs(build), "line", None
+    else:
+        spec, kind, status = node_upload_runs(build, scenario.rsplit("-", 1)[1]), "http", 413
+    spec["sequential"] = True
+    checks = {} if status is None else {"expect_status": status}
+    without, with_ = ab(spec)
+    assert_each_run_fails_without_shim(without, kind, **checks)
+    length = None if status is None else UPLOAD_ERROR_SIZE
+    assert_clean_with_shim(with_, kind, expect_length=length, **checks)
+    assert with_["server"]["stdout"].strip().endswith('{"conns":%d}' % RUNS), with_["server"]

@@ -51,8 +51,12 @@ def complete(spec):
 
 def outer_timeout(spec):
     srv = spec["server"]
-    clients = max((c.get("delay_ms", 0) / 1000.0 + c["timeout"]
-                   for c in spec["clients"]), default=0)
+    each = [c.get("delay_ms", 0) / 1000.0 + c["timeout"] for c in spec["clients"]]
+    if spec.get("sequential"):
+        # one after the other, each followed by its own settling
+        clients = sum(each) + len(each) * spec["settle_timeout"]
+    else:
+        clients = max(each, default=0)
     return (srv["ready_timeout"] + clients + srv["exit_timeout"]
             + spec["settle_timeout"] + srv["stop_timeout"] + 5 + 30)
 

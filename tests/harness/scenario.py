@@ -32,6 +32,12 @@ Spec (JSON on stdin):
         "ready_timeout": 10, "exit_timeout": 30, "stop_timeout": 5
       },
       "clients": [{"argv": ["..."], "delay_ms": 0, "timeout": 30}],
+      "sequential": false,              # true: the clients one after the other,
+                                        # each started once the connections of
+                                        # the one before are over (only LISTEN
+                                        # and TIME_WAIT left), each with its
+                                        # own counters: many runs against one
+                                        # server in one namespace
       "settle_timeout": 30              # wait for all connections to be over
     }
 
@@ -45,6 +51,11 @@ Result (one JSON line on stdout):
                             exited by itself, or null},
      "counters": {"TCPAbortOnClose", "TCPAbortOnData", "OutRsts",
                   "RstsFromPort" (with rsts_from_port)},
+     "rsts": ["source port > destination port" of every RST on the loopback],
+     "server_rsts": how many of them the server's port sent (null when the
+                    port is not known: the server never got ready),
+     "client_counters": (sequential only) the counters' growth during each
+                        client's run and the settling after it, one per client,
      "errors": [harness-level problems: timeouts, a server that never got ready,
                 a server that had to be SIGKILLed, leftover connections, ...],
      "spec": the spec as received}
@@ -233,6 +244,26 @@ def signal_group(proc, sig):
         pass
 
 
+def run_in_sequence(threads, join, settle, errors):
+    """Run the client threads one at a time; each one's counter growth.
+
+    A client's connection is over only once the server's side has settled
+    too (a linger ends after the client's own close), so each client waits
+    for the one before to settle and its counters include that settling."""
+    counters = []
+    for i, t in enumerate(threads):
+        before = read_counters()
+        t.start()
+        join(t)
+        left = wait_settled(settle)
+        if left:
+            errors.append("client %d: connections still open after %ss: %s"
+                          % (i, settle, left))
+        after = read_counters()
+        counters.append({k: after[k] - before[k] for k in after})
+    return counters
+
+
 def main():
     spec = json.load(sys.stdin)
     errors = []
@@ -289,13 +320,74 @@ def rsts_counted():
     return next(q["packets"] for q in json.loads(p.stdout) if q["handle"] == RST_QDISC)
 
 
+class RstWatch:
+    """Every RST on the loopback, and who sent it (tcpdump, started before
+    the server and stopped after the last settling). OutRsts counts both
+    sides of the namespace: a client whose FIN was retransmitted may answer
+    the late duplicate ACK, after its socket is gone, with an ordinary RST
+    that says nothing about how the server closed."""
+
+    def __init__(self, errors):
+        self.proc = subprocess.Popen(
+            ["tcpdump", "-i", "lo", "-nn", "-l", "-q", "tcp[tcpflags] & tcp-rst != 0"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, errors="replace")
+        self.out, self.err = Reader(self.proc.stdout), Reader(self.proc.stderr)
+        self.out.start()
+        self.err.start()
+        if not wait_for(lambda: "listening on" in self.err.text()
+                        or self.proc.poll() is not None, 10) or self.proc.poll() is not None:
+            errors.append("tcpdump did not start: %s" % self.err.text().strip())
+
+    def stop(self):
+        """[(source port, destination port)] of every RST seen."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)    # flushes what it has
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.out.join(5)
+        self.err.join(5)
+        rsts = []
+        for line in self.out.text().splitlines():
+            # "12:00:00.000000 IP 127.0.0.1.7000 > 127.0.0.1.55174: tcp 0"
+            fields = line.split()
+            if len(fields) >= 5 and fields[3] == ">":
+                rsts.append((int(fields[2].rsplit(".", 1)[1]),
+                             int(fields[4].rstrip(":").rsplit(".", 1)[1])))
+        return rsts
+
+
+def server_port(srv, out):
+    ready = srv.get("ready", "line")
+    if ready != "line":
+        return ready["listen"]
+    for line in out.text().splitlines():
+        if line.startswith("READY"):
+            return int(line.split()[1])
+    return None
+
+
 def scenario(spec, result, errors):
-    srv = spec["server"]
     rate = spec.get("rate", "20mbit")
     if not (run_setup(["ip", "link", "set", "lo", "up", "mtu", "1500"], errors)
             and shape(rate, spec.get("rsts_from_port"), errors)):
         return
+    watch = RstWatch(errors)
+    try:
+        serve(spec, result, errors)
+    finally:
+        rsts = watch.stop()
+        port = result.pop("server_port", None)
+        result["rsts"] = ["%d > %d" % r for r in rsts]
+        result["server_rsts"] = (sum(1 for src, _ in rsts if src == port)
+                                 if port is not None else None)
 
+
+def serve(spec, result, errors):
+    srv = spec["server"]
     server = subprocess.Popen(
         srv["argv"], cwd=srv.get("cwd"), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
@@ -314,6 +406,7 @@ def scenario(spec, result, errors):
             port = ready["listen"]
             is_ready = lambda: listening_on(port) or server.poll() is not None
         wait_for(is_ready, ready_timeout)
+        result["server_port"] = server_port(srv, out)
         if server.poll() is not None:
             errors.append("server exited (rc %s) before it was ready" % server.returncode)
             return
@@ -328,13 +421,21 @@ def scenario(spec, result, errors):
                                     args=(i, c, results, runs, errors))
                    for i, c in enumerate(clients)]
         started = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
+
+        def join(t):
+            nonlocal exited_s
             while t.is_alive():
                 t.join(POLL)
                 if exited_s is None and server.poll() is not None:
                     exited_s = round(time.monotonic() - started, 3)
+        if spec.get("sequential"):
+            result["client_counters"] = run_in_sequence(
+                threads, join, spec.get("settle_timeout", 30), errors)
+        else:
+            for t in threads:
+                t.start()
+            for t in threads:
+                join(t)
         result["clients"] = results
         result["client_runs"] = runs
 
