@@ -35,6 +35,8 @@ def command_totals(build, *paths):
                         *map(str, paths)], capture_output=True, text=True, timeout=60)
     assert (p.returncode, p.stderr) == (0, ""), p
     return json.loads(p.stdout)
+
+
 READER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "servers", "stats_reader.py")
 REPLY_SIZE = 300_000
 COUNTERS = ("closes", "abortive", "at_risk", "clean", "lingered", "fallback",
