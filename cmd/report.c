@@ -26,8 +26,8 @@ static const char *const counter_names[] = {
 
 static const char *const counter_help[N_COUNTERS] = {
 	"Releases of the last reference to a connected TCP socket.",
-	"Releases with input unread: a plain close resets (TcpExtTCPAbortOnClose).",
-	"Releases with output not yet acknowledged: a reset if the peer sends more.",
+	"Releases with input unread: a plain close resets them (TcpExtTCPAbortOnClose).",
+	"Releases with output unacknowledged: a plain close resets if the peer sends more.",
 	"Releases with nothing unread and everything acknowledged.",
 	"Lingering closes started.",
 	"Closes that could not linger (half-closed and drained without waiting).",
