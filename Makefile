@@ -82,9 +82,10 @@ $(BUILD)/paths.h: FORCE | $(BUILD)
 	@printf '#define SC_LIBDIR "%s"\n#define SC_VERSION "%s"\n' '$(LIBDIR)' '$(VERSION)' > $@.new
 	@cmp -s $@.new $@ && rm $@.new || mv $@.new $@
 
-$(BUILD)/safeclose: cmd/safeclose.c $(BUILD)/paths.h $(CORE_OBJS) $(wildcard shim/*.h) | $(BUILD)
+# Only the command reads JSON (safeclose report): only it links jansson.
+$(BUILD)/safeclose: $(wildcard cmd/*.c) $(BUILD)/paths.h $(CORE_OBJS) $(wildcard shim/*.h cmd/*.h) | $(BUILD)
 	$(CC) $(STD) $(WARN) $(CFLAGS) $(LDFLAGS) -Wl,-z,relro,-z,now -include $(BUILD)/paths.h \
-		-o $@ $< $(CORE_OBJS) $(SHIM_LIBS)
+		-o $@ $(wildcard cmd/*.c) $(CORE_OBJS) $(SHIM_LIBS) -ljansson
 
 # The paths a page or example names are the installed ones; the settings
 # list of libsafeclose(7) comes from the settings table.

@@ -1,11 +1,14 @@
 /* safeclose.c: the safeclose command: runs a program with libsafeclose
  * preloaded, the way faketime runs one with libfaketime.
  *
- *   safeclose [--mode M] [--conf FILE] [--check] [--] PROGRAM ARGS...
+ *   safeclose [--mode M] [--ab P] [--conf FILE] [--check] [--stats DIR] [--] PROGRAM ARGS...
+ *   safeclose report [--json|--prometheus] FILE|DIR...   (cmd/report.c)
  *
  * It adds the library to LD_PRELOAD (keeping what is there), turns its own
  * options into the settings' environment variables, and execs the program,
- * so pid, signals and exit status are the program's. The settings are the
+ * so pid, signals and exit status are the program's. Only with --stats does
+ * it stay as the program's parent, to print the family's summary at the end
+ * (cmd/supervise.c). The settings are the
  * library's own (conf/safeclose.conf, SAFECLOSE_*), read by the same parser
  * (linked from the shim's core objects); --check only validates them.
  * Subcommands (a first argument that is a word, like `report`) and options
@@ -16,10 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../shim/conffile.h"
 #include "../shim/config.h"
+#include "report.h"
+#include "supervise.h"
 
 #ifndef SC_LIBDIR
 #define SC_LIBDIR "/usr/local/lib"
@@ -38,21 +44,26 @@ static const struct setting_option {
 	const char *env;
 } setting_options[] = {
 	{ "mode", "SAFECLOSE_MODE" },
+	{ "ab", "SAFECLOSE_AB" },
 	{ "conf", SC_CONF_ENV },
 };
 #define N_SETTING_OPTIONS (sizeof setting_options / sizeof setting_options[0])
 
-enum { OPT_CHECK = 256, OPT_HELP, OPT_VERSION, OPT_SETTING /* + index */ };
+enum { OPT_CHECK = 256, OPT_HELP, OPT_VERSION, OPT_STATS, OPT_SETTING /* + index */ };
 
 static void usage(FILE *to)
 {
-	fprintf(to, "usage: safeclose [--mode off|pending|always] [--conf FILE] [--] PROGRAM [ARGS...]\n"
-		    "       safeclose --check [--mode M] [--conf FILE]\n"
+	fprintf(to, "usage: safeclose [--mode off|pending|always|observe] [--ab P] [--conf FILE]\n"
+		    "                 [--stats DIR] [--] PROGRAM [ARGS...]\n"
+		    "       safeclose --check [--mode M] [--ab P] [--conf FILE]\n"
+		    "       safeclose report [--json|--prometheus] FILE|DIR...\n"
 		    "Runs PROGRAM with libsafeclose preloaded: its TCP connections end with a\n"
 		    "lingering close instead of a reset. Settings: safeclose.conf (--conf FILE,\n"
 		    "$SAFECLOSE_CONF or " SC_CONF_DEFAULT ") and SAFECLOSE_* variables; see\n"
 		    "safeclose(1) and libsafeclose(7). --check prints the settings PROGRAM would\n"
-		    "get and exits 1 if any is bad.\n");
+		    "get and exits 1 if any is bad. --stats DIR: each process of the family\n"
+		    "writes DIR/stats.PID.json, summed on stderr when PROGRAM ends; report sums\n"
+		    "such files (a table, the same JSON schema, or Prometheus text).\n");
 }
 
 /* The directory of this executable, "" when it cannot be known. */
@@ -176,27 +187,45 @@ static int check(const char *library, bool found)
 	return problems ? 1 : 0;
 }
 
-static int run(char **argv, const char *library)
+static int run(char **argv)
 {
-	if (add_to_preload(library) != 0) {
-		perror("safeclose: LD_PRELOAD");
-		return 125;
-	}
 	execvp(argv[0], argv);
 	int err = errno;
 	fprintf(stderr, "safeclose: %s: %s\n", argv[0], strerror(err));
 	return err == ENOENT ? 127 : 126; /* as env(1) and the shells */
 }
 
+/* --stats DIR: the directory (made if missing) gets one file per process,
+ * stats.PID.json; the summary sums every *.json in it, so give a fresh one. */
+static bool set_stats_dir(const char *dir, char *abs, size_t size)
+{
+	char pattern[PATH_MAX + 32];
+
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "safeclose: --stats %s: %s\n", dir, strerror(errno));
+		return false;
+	}
+	if (!realpath(dir, abs) || strlen(abs) >= size - 1) {
+		fprintf(stderr, "safeclose: --stats %s: not a directory\n", dir);
+		return false;
+	}
+	snprintf(pattern, sizeof pattern, "%s/stats.%%p.json", abs);
+	return setenv("SAFECLOSE_STATS", pattern, 1) == 0;
+}
+
 int main(int argc, char **argv)
 {
-	struct option longopts[N_SETTING_OPTIONS + 4] = {
+	if (argc > 1 && strcmp(argv[1], "report") == 0)
+		return report_main(argc - 1, argv + 1);
+	struct option longopts[N_SETTING_OPTIONS + 5] = {
 		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "stats", required_argument, NULL, OPT_STATS },
 	};
+	char stats_dir[PATH_MAX] = "";
 	for (unsigned i = 0; i < N_SETTING_OPTIONS; i++)
-		longopts[3 + i] = (struct option){ setting_options[i].name, required_argument,
+		longopts[4 + i] = (struct option){ setting_options[i].name, required_argument,
 						   NULL, OPT_SETTING + (int)i };
 	bool check_only = false;
 	int c;
@@ -204,6 +233,9 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		if (c >= OPT_SETTING) {
 			if (!set_option(&setting_options[c - OPT_SETTING], optarg))
+				return 2;
+		} else if (c == OPT_STATS) {
+			if (!set_stats_dir(optarg, stats_dir, sizeof stats_dir))
 				return 2;
 		} else if (c == OPT_CHECK) {
 			check_only = true;
@@ -232,5 +264,11 @@ int main(int argc, char **argv)
 			LIBRARY, SC_LIBDIR);
 		return 127;
 	}
-	return run(argv + optind, library);
+	if (add_to_preload(library) != 0) {
+		perror("safeclose: LD_PRELOAD");
+		return 125;
+	}
+	if (*stats_dir)
+		return supervise(argv + optind, stats_dir, run);
+	return run(argv + optind);
 }

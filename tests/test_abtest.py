@@ -18,6 +18,7 @@ unread (HTTP/1.0 in http.server; keepalive_requests 1 in nginx).
 import json
 import os
 import re
+import subprocess
 import sys
 
 import pytest
@@ -25,19 +26,17 @@ import pytest
 from harness.checks import is_clean
 from harness.split import server_arm
 
-import importlib.machinery
-import importlib.util
-
 NGINX = "/usr/sbin/nginx"
-TOOL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                    "tools", "safeclose-stats")
 
 
-def load_tool():
-    loader = importlib.machinery.SourceFileLoader("safeclose_stats", TOOL)
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
-    loader.exec_module(module)
-    return module
+def command_totals(build, *paths):
+    """What `safeclose report --json` sums from the files."""
+    p = subprocess.run([os.path.join(build.repo, "build", "safeclose"), "report", "--json",
+                        *map(str, paths)], capture_output=True, text=True, timeout=60)
+    assert (p.returncode, p.stderr) == (0, ""), p
+    return json.loads(p.stdout)
+
+
 READER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "servers", "stats_reader.py")
 REPLY_SIZE = 300_000
 COUNTERS = ("closes", "abortive", "at_risk", "clean", "lingered", "fallback",
@@ -211,8 +210,8 @@ def test_ab_50_on_nginx_workers(netns_run, build, docroot, tmp_path):
     assert ended + linger["cut_short"] == linger["lingered"], linger
     assert all(f["ab"] == 50 and f["mode"] == "pending" for f in files.values())
     assert {f["program"] for f in files.values()} == {"nginx"}
-    # The operator's tool sums the same, and merges the histograms.
-    tool = load_tool().totals([str(stats)])
+    # The operator's command sums the same, and merges the histograms.
+    tool = command_totals(build, stats)
     assert tool["files"] == 4
     for arm, mine in (("linger", linger), ("control", control)):
         assert {k: tool["arms"][arm][k] for k in COUNTERS} == mine
