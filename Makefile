@@ -1,7 +1,10 @@
 # libsafeclose: `make` builds the shim and the test apps under build/;
 # `make check` installs what the tests need (as root, from Debian packages),
 # then runs the unit tests, the A/B integration tests and CPython's own
-# regression tests without and with the shim; `make demo` shows
+# regression tests without and with the shim, the unit tests and the A/B
+# tests again against the ASan+UBSan library, and the unit tests and the
+# threaded tests against the TSan one; `make valgrind` runs valgrind's
+# memcheck on the test apps under the shim; `make demo` shows
 # the lost reply without the shim and the full reply with it.
 
 ifeq ($(origin CC),default)
@@ -111,10 +114,15 @@ TSAN_ENV    = TEST_PRELOAD=$(TSAN_RT):$(CURDIR)/build-tsan/libsafeclose.so SAN_L
 no_reports  = @if [ -n "$$(find $(1) -type f -size +0)" ]; then \
 	echo "reports in $(1):"; find $(1) -type f -size +0 -exec head -60 {} +; exit 1; fi
 
-# What `make check` runs under ASan+UBSan: the whole suite (~100 s) but PHP,
-# whose opcache is dlopen()ed with RTLD_DEEPBIND, which the ASan runtime
-# refuses (google/sanitizers#611): PHP exits before it serves.
-SAN_TESTS   ?= tests -k "not test_php_builtin_server"
+# What `make check` runs under ASan+UBSan: the whole suite (~100 s) but
+# - PHP, whose opcache is dlopen()ed with RTLD_DEEPBIND, which the ASan
+#   runtime refuses (google/sanitizers#611): PHP exits before it serves;
+# - test_shutdown_rdwr_close_exit: it holds only while each fork child gets
+#   from shutdown(SHUT_RDWR) to close() before its reply is acknowledged
+#   (~40 ms); slower under ASan and a loaded machine, the thread then carries
+#   out the real SHUT_RD while the child still holds the socket, as decided,
+#   and the client's next request draws a reset after the whole reply.
+SAN_TESTS   ?= tests -k "not test_php_builtin_server and not test_shutdown_rdwr_close_exit"
 # The threaded tests (hand-off to the thread, close storms in an event loop
 # and a thread per connection, the thread's start and its pauses):
 # what TSan and helgrind run. TSan follows the preload into these hosts; its
@@ -156,7 +164,7 @@ valgrind: all
 	VG_LOGS=$(VG_LOGS) TEST_WRAPPER="$(VG_WRAP) memcheck" $(PYTHON) -m pytest -q $(MEMCHECK_TESTS)
 	$(call no_reports,$(VG_LOGS))
 
-check: deps all unit integration sanitized-unit sanitized-integration cpython
+check: deps all unit integration sanitized-unit sanitized-integration tsan-check cpython
 
 demo: deps all
 	$(PYTHON) tests/demo.py
