@@ -109,7 +109,7 @@ ASAN_ENV    = TEST_PRELOAD=$(ASAN_RT):$(CURDIR)/build-asan/libsafeclose.so SAN_L
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(ASAN_LOGS)/ubsan
 # Thread leaks are the test programs' (they exit with threads running).
 TSAN_ENV    = TEST_PRELOAD=$(TSAN_RT):$(CURDIR)/build-tsan/libsafeclose.so SAN_LOGS=$(TSAN_LOGS) \
-	TSAN_OPTIONS=report_thread_leaks=0:log_path=$(TSAN_LOGS)/tsan
+	TSAN_OPTIONS=report_thread_leaks=0:suppressions=$(CURDIR)/tests/sanitizers/tsan.supp:log_path=$(TSAN_LOGS)/tsan
 # Fails when a directory holds a report (a file that is not empty).
 no_reports  = @if [ -n "$$(find $(1) -type f -size +0)" ]; then \
 	echo "reports in $(1):"; find $(1) -type f -size +0 -exec head -60 {} +; exit 1; fi
