@@ -53,7 +53,7 @@ BENCHES   := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
 .DELETE_ON_ERROR:
 
 .PHONY: all check deps unit integration cpython demo bench clean \
-	asan ubsan tsan lib sanitized-unit sanitized-integration tsan-check valgrind
+	asan ubsan tsan lib sanitized-unit sanitized-integration tsan-check valgrind sanitized-cpython
 
 all: $(BUILD)/libsafeclose.so $(APPS) $(TOOLS)
 
@@ -163,6 +163,13 @@ valgrind: all
 	rm -rf $(VG_LOGS) && mkdir -p $(VG_LOGS)
 	VG_LOGS=$(VG_LOGS) TEST_WRAPPER="$(VG_WRAP) memcheck" $(PYTHON) -m pytest -q $(MEMCHECK_TESTS)
 	$(call no_reports,$(VG_LOGS))
+
+# CPython's tests (see cpython) against the ASan+UBSan library; ~2x the time
+# of the plain run, so not part of check.
+sanitized-cpython: asan all
+	rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
+	$(ASAN_ENV) $(PYTHON) tests/cpython/run.py $(ASAN_RT):$(CURDIR)/build-asan/libsafeclose.so
+	$(call no_reports,$(ASAN_LOGS))
 
 check: deps all unit integration sanitized-unit sanitized-integration tsan-check cpython
 
