@@ -1,16 +1,31 @@
-/* decide.h: whether closing a socket this process owns needs a lingering close. */
+/* decide.h: what the release of a socket this process owns is, and whether
+ * it needs a lingering close. */
 #ifndef SAFECLOSE_DECIDE_H
 #define SAFECLOSE_DECIDE_H
 
 #include <stdbool.h>
 
-/* True when, under `mode` (enum sc_mode), a plain close of fd could make the
- * kernel reset the connection and the shim should linger instead: a
- * connected TCP socket with output on its way or, once it has carried some
- * of ours, with unread input or a read side the program shut (read_shut)
- * while the peer still sends (pending), or any connected TCP socket
- * (always); never one whose application chose its close with SO_LINGER
- * {1, N} (blocking, or abortive for N = 0). Cheapest question first. */
-bool decide_should_linger(long mode, int fd, bool read_shut);
+#include "stats.h"
+
+/* The last reference to fd is being released. For a connected TCP socket,
+ * picks its arm (SAFECLOSE_AB) and, when SAFECLOSE_STATS asks for counts,
+ * classifies the release (stats.h: abortive, at_risk, clean) and counts it
+ * there; then returns true when, in the linger
+ * arm under `mode` (enum sc_mode), a plain close could make the kernel reset
+ * the connection and the shim should linger instead: output on its way or,
+ * once it has carried some of ours, unread input or a read side the program
+ * shut (read_shut) while the peer still sends (pending), or any connected
+ * TCP socket (always); never one whose application chose its close with
+ * SO_LINGER {1, N} (blocking, or abortive for N = 0), never under observe
+ * or in the control arm. *arm is the arm counted (when true is returned).
+ * One TCP_INFO, and SIOCINQ when counting or when pending needs it; the
+ * split's two address calls only when SAFECLOSE_AB is strictly between 0
+ * and 100. */
+bool decide_release(long mode, int fd, bool read_shut, enum sc_arm *arm);
+
+/* Whether the shim acts on fd's connection at all (the read-side emulation
+ * asks before it defers a SHUT_RD): not under observe, not in the control
+ * arm. */
+bool decide_acts_on(long mode, int fd);
 
 #endif

@@ -75,6 +75,18 @@ void epb_deleted(int epfd, int fd)
 	}
 }
 
+bool epb_registered(int fd)
+{
+	struct epb_entry *e = entry_of(fd, false);
+
+	if (!e)
+		return false;
+	for (int i = 0; i < EPB_SLOTS; i++)
+		if (__atomic_load_n(&e->epfd_plus1[i], __ATOMIC_ACQUIRE))
+			return true;
+	return __atomic_load_n(&e->overflow, __ATOMIC_ACQUIRE) != 0;
+}
+
 void epb_forget(int fd)
 {
 	struct epb_entry *e = entry_of(fd, false);

@@ -8,6 +8,10 @@
 void epb_added(int epfd, int fd);
 void epb_deleted(int epfd, int fd);
 
+/* fd is in at least one of the application's epoll sets (or in more than
+ * the books can list). No syscall. */
+bool epb_registered(int fd);
+
 /* fd is closed (or replaced): whatever it was registered in went with it. */
 void epb_forget(int fd);
 

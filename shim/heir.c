@@ -331,6 +331,15 @@ static void take_on(struct lingers *ls, int fd, uint64_t cookie, uint64_t now)
 	ls->n++;
 }
 
+/* The close decision, asked in the heir: a close there would lose
+ * something (the counts it makes stay in the heir's own memory). */
+static bool heir_decides(int fd, bool read_shut)
+{
+	enum sc_arm arm;
+
+	return decide_release(sc_cfg.mode, fd, read_shut, &arm);
+}
+
 /* The program's socket: at exec, off the books now that the exec took its
  * descriptor (a real SHUT_RD the program's thread still owed it died with
  * the thread); lingered when that was the last reference and a close would
@@ -344,9 +353,9 @@ static void take_program_socket(const struct heir_plan *p, struct lingers *ls, i
 
 	if (p->event == HEIR_AT_EXEC) {
 		read_shut = readshut_marked(fd);
-		verdict = own_release(fd, cookie);
+		verdict = own_release(fd, cookie, epb_registered(fd));
 	}
-	if (verdict == OWN_LAST && decide_should_linger(sc_cfg.mode, fd, read_shut) &&
+	if (verdict == OWN_LAST && heir_decides(fd, read_shut) &&
 	    epb_remove_everywhere(fd))
 		take_on(ls, fd, cookie, now);
 	else
@@ -363,7 +372,7 @@ static void take_closed_socket(struct lingers *ls, int fd, uint8_t role, uint64_
 	uint64_t booked, cookie = probe_cookie(fd);
 
 	if (role == ROLE_CLOSED_LAST && own_lookup(fd, &booked) && booked == cookie &&
-	    decide_should_linger(sc_cfg.mode, fd, false) && epb_remove_everywhere(fd))
+	    heir_decides(fd, false) && epb_remove_everywhere(fd))
 		take_on(ls, fd, cookie, now);
 	else
 		raw_syscall(SYS_close, fd);
@@ -381,7 +390,7 @@ static void gather(const struct heir_plan *p, struct lingers *ls)
 			 role == ROLE_CLOSED_SHARED)
 			take_closed_socket(ls, fd, role, now);
 		else if (role == ROLE_RELEASE && own_lookup(fd, &booked))
-			own_release(fd, booked);
+			own_release(fd, booked, epb_registered(fd));
 	}
 	for (int fd = 0; fd <= p->top; fd++)
 		if (role_of(p, fd) == ROLE_SHIM)

@@ -17,10 +17,12 @@
 #include <wordexp.h>
 
 #include "config.h"
+#include "conffile.h"
 #include "log.h"
 #include "epoll_books.h"
 #include "heir.h"
 #include "ownership.h"
+#include "ports.h"
 #include "probe.h"
 #include "rawsys.h"
 #include "real.h"
@@ -32,11 +34,8 @@
 #include "readshut.h"
 #include "release.h"
 #include "shim.h"
-
-static const char *env_lookup(const char *name)
-{
-	return getenv(name);
-}
+#include "decide.h"
+#include "statsfile.h"
 
 __attribute__((constructor)) static void safeclose_init(void)
 {
@@ -44,7 +43,7 @@ __attribute__((constructor)) static void safeclose_init(void)
 
 	sc_self_init();
 	real_resolve();
-	sc_config_load(&cfg, env_lookup);
+	sc_settings_load(&cfg, environ);
 	sc_log_level = (int)cfg.log_level;
 	sc_cfg = cfg;
 	if (sc_cfg.mode != SC_MODE_OFF) {
@@ -54,10 +53,14 @@ __attribute__((constructor)) static void safeclose_init(void)
 		own_publish_books();
 		reaper_init();
 		readshut_init();
+		if (!statsfile_init(sc_cfg.stats_path, sc_cfg.stats_interval_ms))
+			sc_cfg.stats_path = NULL; /* nothing counts what no file shows */
 	}
-	SC_LOG(SC_LOG_INFO, "loaded: mode %s, linger %s, %ld ms at most, idle %ld ms",
+	SC_LOG(SC_LOG_INFO, "loaded: mode %s, linger %s, %ld ms at most, idle %ld ms, "
+	       "A/B %ld%%, stats %s",
 	       sc_mode_name(sc_cfg.mode), sc_cfg.where == SC_LINGER_SYNC ? "sync" : "async",
-	       sc_cfg.linger_ms, sc_cfg.idle_ms);
+	       sc_cfg.linger_ms, sc_cfg.idle_ms, sc_may_linger() ? sc_cfg.ab_percent : 0,
+	       sc_cfg.stats_path ? sc_cfg.stats_path : "none");
 }
 
 static int active(void)
@@ -121,6 +124,15 @@ static void track_tcp(int fd)
 	own_track_socket(fd);
 }
 
+/* A connection the program was given (accepted, received): the shim's only
+ * when its local port is in SAFECLOSE_PORTS; one outside is never on the
+ * books, so every call on it goes straight through, as without the shim. */
+static void track_served(int fd)
+{
+	if (sc_ports_admit(fd))
+		track_tcp(fd);
+}
+
 static int is_tcp_request(int domain, int type, int protocol)
 {
 	return (domain == AF_INET || domain == AF_INET6) &&
@@ -146,7 +158,7 @@ static void track_accepted(int listener, int fd)
 
 	if (fd >= 0 && active() && sc_role_accepted() &&
 	    (own_lookup(listener, &cookie) || probe_is_tcp(fd)))
-		track_tcp(fd);
+		track_served(fd);
 	if (active())
 		reaper_safe_point();
 }
@@ -289,7 +301,7 @@ SC_EXPORT pid_t fork(void)
 		own_fork_child();
 		heir_after_fork_child();
 	} else
-		own_fork_parent(pid < 0);
+		own_fork_parent(pid);
 	return pid;
 }
 
@@ -504,7 +516,7 @@ static void each_passed_fd(const struct msghdr *msg, void (*fn)(int))
 static void track_if_tcp(int fd)
 {
 	if (probe_is_tcp(fd))
-		track_tcp(fd);
+		track_served(fd);
 }
 
 SC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
@@ -699,7 +711,8 @@ SC_EXPORT int shutdown(int fd, int how)
 {
 	uint64_t cookie;
 
-	if (!active() || how == SHUT_WR || !own_lookup(fd, &cookie) || !sc_self())
+	if (!active() || how == SHUT_WR || !own_lookup(fd, &cookie) || !sc_self() ||
+	    !decide_acts_on(sc_cfg.mode, fd))
 		return real.shutdown(fd, how);
 	return readshut_shutdown(fd, how);
 }

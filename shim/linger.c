@@ -15,6 +15,7 @@
 #include "probe.h"
 #include "rawsys.h"
 #include "shim.h"
+#include "stats.h"
 
 
 /* Reads and throws away what is queued, without copying it (MSG_TRUNC on
@@ -154,13 +155,20 @@ void linger_release_now(int fd)
 	linger_finish(&l);
 }
 
-void linger_run_in_place(int fd, uint64_t linger_ms, uint64_t idle_ms)
+void linger_account(const struct sc_linger *l, uint64_t now_ms)
+{
+	stats_count_linger_end((enum sc_arm)l->arm, l->end, elapsed(now_ms, l->start_ms),
+			       l->discarded);
+}
+
+void linger_run_in_place(int fd, uint64_t linger_ms, uint64_t idle_ms, unsigned arm)
 {
 	int saved_errno = errno;
 	struct sc_linger l;
 	struct linger_wait wait;
 
 	linger_begin(&l, fd, linger_ms, idle_ms, sc_now_ms());
+	l.arm = (uint8_t)arm;
 	while (linger_step(&l, sc_now_ms(), &wait)) {
 		/* Without POLLIN to wait on, a socket shut both ways polls as hung
 		 * up at once: sleep on no descriptor rather than spin. */
@@ -168,6 +176,7 @@ void linger_run_in_place(int fd, uint64_t linger_ms, uint64_t idle_ms)
 		raw_poll(&p, wait.readable ? 1 : 0, wait.timeout_ms);
 	}
 	linger_finish(&l);
+	linger_account(&l, sc_now_ms());
 	SC_LOG(SC_LOG_DEBUG, "fd %d lingered %llu ms, discarded %llu bytes, end: %s", fd,
 	       (unsigned long long)(sc_now_ms() - l.start_ms),
 	       (unsigned long long)l.discarded, linger_end_name(l.end));

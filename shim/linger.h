@@ -27,6 +27,7 @@ struct sc_linger {
 	bool output_waits;    /* some of our output was not acknowledged at the last step */
 	uint64_t acked;       /* bytes of our output acknowledged, at the last step */
 	uint64_t discarded;   /* bytes read and thrown away */
+	uint8_t arm;          /* enum sc_arm: where its end is counted */
 };
 
 /* What the driver waits for before the next step. */
@@ -58,8 +59,13 @@ void linger_finish(struct sc_linger *l);
  * input can still draw a RST; used only when no one can linger. */
 void linger_release_now(int fd);
 
-/* Drives the machine to its end in the calling thread (poll between steps). */
-void linger_run_in_place(int fd, uint64_t linger_ms, uint64_t idle_ms);
+/* Drives the machine to its end in the calling thread (poll between steps),
+ * and counts its end in `arm` (enum sc_arm). */
+void linger_run_in_place(int fd, uint64_t linger_ms, uint64_t idle_ms, unsigned arm);
+
+/* A linger is over (after linger_finish): its end, time and discarded bytes
+ * go to its arm's counters. */
+void linger_account(const struct sc_linger *l, uint64_t now_ms);
 
 const char *linger_end_name(enum linger_end end);
 

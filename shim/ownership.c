@@ -8,14 +8,32 @@
  * fork copies that private table to the child, which is exactly what the
  * child holds; the fork wrapper adds the child's references to the counts.
  *
+ * The books are reclaimed, so a family that has served millions of
+ * connections tracks as fast as a new one:
+ * - "last" is decided on one count per record (refs); beside it, a record
+ *   says which processes hold those references (a few pid/count words), so
+ *   that the references of a member that died without closing (SIGKILL, or
+ *   exec of a program without the shim) are taken back by own_collect()
+ *   (only by a process in the books' own pid namespace, where those pids
+ *   mean something);
+ * - a socket held out of sight (sent over SCM_RIGHTS, inherited by a spawned
+ *   program) is a sticky flag, not a reference that no one would release;
+ * - a live count of records in use makes a full table an O(1) refusal,
+ *   reported once; records are placed by a hash of the cookie, probed
+ *   linearly, and the table is never let past 3/4 full, so allocation and
+ *   lookup stay short.
+ *
  * Only atomics, no locks and no allocation after start-up: the release path
- * runs inside close(), which a signal handler may call. */
+ * runs inside close(), which a signal handler may call. (fork() takes a lock
+ * of its own between prepare and parent; it is not on that path.) */
 #include "rawsys.h"
 #include "ownership.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -25,19 +43,50 @@
 
 #include "fdspace.h"
 #include "log.h"
+#include "ports.h"
 #include "probe.h"
 #include "real.h"
+#include "self.h"
 #include "selffd.h"
 
-#define OWN_RECORDS (1u << 18)  /* live TCP sockets per process family */
+/* Records per process family: live TCP sockets. A build-time knob only, so
+ * that a test can run the same code far past a smaller table
+ * (libsafeclose-smallbooks.so); not a setting. */
+#ifndef OWN_RECORDS_LOG2
+#define OWN_RECORDS_LOG2 18
+#endif
+#define OWN_RECORDS (1u << OWN_RECORDS_LOG2)
+#define RECORDS_MASK (OWN_RECORDS - 1)
+#define RECORDS_ROOM (OWN_RECORDS / 4 * 3) /* keeps every probe short */
+#define COLLECT_ABOVE (OWN_RECORDS / 2)    /* records in use before collecting pays */
+#define COLLECT_CHUNK (OWN_RECORDS / 16)   /* records one collection step looks at */
+#define COLLECT_EVERY (OWN_RECORDS / 256)  /* allocations asked for between two steps */
+#define PROBE_MAX (OWN_RECORDS < 512 ? OWN_RECORDS : 512u)
+
+/* Who holds a record's references: one 64-bit word per holder, updated by
+ * CAS. Low 32 bits: the holder's pid, or with HOLDER_TICKET the ticket of a
+ * fork whose child has not yet been put under its own pid; bits 32-62: how
+ * many references. 0: an empty word. */
+#define HOLDERS 4
+#define HOLDER_TICKET (1ull << 63)
+#define HOLDER_KEY_MASK (HOLDER_TICKET | 0xffffffffull)
+#define HOLDER_ONE (1ull << 32)
+
+/* Record flags, sticky until the record is freed. */
+#define REC_UNATTRIBUTED 1u  /* some references have no holder word: never collected */
 
 struct own_record {
-	uint64_t cookie; /* 0 = free */
-	int32_t refs;
-	uint32_t read_shut;   /* the program shut the read side (for every fd of it) */
-	uint32_t shut_left;   /* bytes it may still read: what was queued at that shutdown */
-	uint32_t unused;
+	uint64_t cookie;       /* 0 = free */
+	int32_t refs;          /* every reference of the family: "last" is decided on it */
+	uint32_t flags;        /* REC_* */
+	uint32_t read_shut;    /* the program shut the read side (for every fd of it) */
+	uint32_t shut_left;    /* bytes it may still read: what was queued at that shutdown */
+	uint32_t epoll_closed; /* descriptors let go of while registered in an epoll set */
+	uint32_t out_of_sight; /* give-aways: processes the shim cannot follow hold it */
+	uint64_t holders[HOLDERS];
 };
+
+_Static_assert(sizeof(struct own_record) == 64, "a record is one cache line");
 
 /* The books of a process family: every process forked from the first one
  * that loaded the shim, and every program they exec (a memfd kept open
@@ -45,14 +94,20 @@ struct own_record {
  * a connection knows whether its parent still holds it). */
 struct own_shared {
 	uint64_t magic;
-	uint32_t next_hint;
-	uint32_t unused;
+	uint32_t used;          /* records in use */
+	uint32_t attempts;      /* allocations asked for, ever (wraps): paces collection */
+	uint32_t collected_at;  /* `attempts` when the last collection step started */
+	uint32_t next_ticket;   /* fork tickets */
+	uint32_t full_reported; /* running out was reported (once per family) */
+	uint32_t collect_cursor; /* where the next collection step starts */
+	uint32_t unused[6];
+	uint64_t pidns;         /* the pid namespace that holder pids belong to (0: unknown) */
 	struct own_record records[OWN_RECORDS];
 };
 
-#define BOOKS_MAGIC 0x6b6f6f62736c6373ull /* "sclsbook" */
-#define BOOKS_ENV "SAFECLOSE_BOOKS"
-#define COUNTED_ENV "SAFECLOSE_COUNTED"
+#define BOOKS_MAGIC 0x326b6f6f626c6373ull /* "sclbook2" */
+#define BOOKS_ENV SC_BOOKS_ENV
+#define COUNTED_ENV SC_COUNTED_ENV
 
 struct own_entry {
 	uint64_t cookie;
@@ -64,11 +119,52 @@ static struct own_shared *shared;
 static struct own_entry *entries;
 static uint32_t entries_size;
 static int max_fd = -1;
-static uint32_t fork_epoch;
 static int books_fd = -1;
+
+/* This process's pids mean what they mean to the books (same pid namespace):
+ * only then may it name itself as a holder, or judge others' pids gone. A
+ * process in another pid namespace (a fork child after unshare(CLONE_NEWPID))
+ * holds its references unattributed: never collected, never a wrong "last". */
+static bool pids_meaningful;
+static uint32_t self_pid; /* this process: set at start-up and in fork children */
+static bool children_pids_meaningful; /* the same, for the fork in progress */
+
+/* The fork in progress in this process (serialised by fork_lock). A signal
+ * handler that forks while its own thread is between prepare and parent
+ * gets EDEADLK from the error-checking lock and goes on without it
+ * (fork_nested): the two forks' epochs and tickets then mix, which can only
+ * leave references counted that no one releases (left alone), never one
+ * missing. */
+static pthread_mutex_t fork_lock = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
+static int fork_nested;
+static uint32_t fork_epoch;
+static uint32_t fork_ticket;
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
+#define SUB(p, v) __atomic_sub_fetch((p), (v), __ATOMIC_ACQ_REL)
+#define CAS(p, expected, desired)                                                     \
+	__atomic_compare_exchange_n((p), (expected), (desired), false, __ATOMIC_ACQ_REL, \
+				    __ATOMIC_ACQUIRE)
+
+/* The pid namespace a /proc/self/ns link names, 0 when unknown. */
+static uint64_t pid_namespace(const char *link)
+{
+	struct stat st;
+	int saved_errno = errno;
+	uint64_t id = stat(link, &st) == 0 ? (uint64_t)st.st_dev << 32 ^ st.st_ino : 0;
+
+	errno = saved_errno;
+	return id;
+}
+
+static bool pids_are_the_books(const char *link)
+{
+	uint64_t mine = pid_namespace(link);
+
+	return mine && mine == LOAD(&shared->pidns);
+}
 
 /* The family's books, when this program was exec'd by one of its members:
  * SAFECLOSE_BOOKS names a descriptor that is a memfd of the right size
@@ -122,8 +218,10 @@ static struct own_shared *new_books(int *fd_out)
 	}
 	if (!s)
 		s = fdspace_map(1, sizeof *s, MAP_SHARED);
-	if (s)
+	if (s) {
+		STORE(&s->pidns, pid_namespace("/proc/self/ns/pid"));
 		STORE(&s->magic, BOOKS_MAGIC);
+	}
 	return s;
 }
 
@@ -155,6 +253,7 @@ static struct own_shared *books(void)
 	}
 	if (fd >= 0)
 		STORE(&books_fd, fd);
+	pids_meaningful = pids_are_the_books("/proc/self/ns/pid");
 	return s;
 }
 
@@ -174,7 +273,10 @@ bool own_init(void)
 			     "cannot map the ownership tables; leaving every socket alone");
 		return false;
 	}
+	self_pid = (uint32_t)raw_syscall(SYS_getpid);
 	STORE(&shared, join_books());
+	if (LOAD(&shared))
+		pids_meaningful = pids_are_the_books("/proc/self/ns/pid");
 	entries_size = size;
 	STORE(&entries, e);
 	return true;
@@ -189,45 +291,299 @@ static struct own_entry *entry_of(int fd)
 	return &e[fd];
 }
 
-static uint32_t record_alloc(uint64_t cookie)
+/* ---- holders: which process holds how many of a record's references ----- */
+
+/* No holder: the references are counted in refs only (UNATTRIBUTED). */
+#define HOLDER_NONE 0ull
+
+/* This process, as a holder. The pid is kept from start-up and from each
+ * fork child's own_fork_child*(), not asked of the kernel on every close: a
+ * clone() or vfork child, which shares or copies this memory but not the
+ * pid, is a process the shim does not follow (self.h), which acts on
+ * nothing of the books. */
+static uint64_t self_key(void)
 {
-	struct own_shared *s = books();
+	return pids_meaningful ? self_pid : HOLDER_NONE;
+}
 
-	if (!s)
-		return 0;
-	uint32_t start = __atomic_fetch_add(&s->next_hint, 1, __ATOMIC_RELAXED);
+static uint64_t ticket_key(uint32_t ticket)
+{
+	return HOLDER_TICKET | ticket;
+}
 
-	for (uint32_t i = 0; i < OWN_RECORDS; i++) {
-		struct own_record *r = &s->records[(start + i) % OWN_RECORDS];
-		uint64_t expected = 0;
+static uint32_t holder_count(uint64_t word)
+{
+	return (uint32_t)((word & ~HOLDER_TICKET) >> 32);
+}
 
-		if (__atomic_compare_exchange_n(&r->cookie, &expected, cookie, false,
-						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-			STORE(&r->read_shut, 0);
-			STORE(&r->refs, 1);
-			return (start + i) % OWN_RECORDS + 1;
+/* n more references for `key`: its word, or an empty one. With no word
+ * left, the references stay counted in refs but belong to no one, and the
+ * record is marked never to be collected (conservative: left alone). */
+static void holder_add(struct own_record *r, uint64_t key, uint32_t n)
+{
+	while (key != HOLDER_NONE) {
+		uint64_t *empty = NULL, zero = 0;
+		bool raced = false;
+
+		for (int i = 0; i < HOLDERS && !raced; i++) {
+			uint64_t w = LOAD(&r->holders[i]);
+			if (w && (w & HOLDER_KEY_MASK) == key) {
+				if (CAS(&r->holders[i], &w, w + n * HOLDER_ONE))
+					return;
+				raced = true;
+			} else if (!w && !empty) {
+				empty = &r->holders[i];
+			}
+		}
+		if (raced)
+			continue;
+		if (!empty) {
+			__atomic_fetch_or(&r->flags, REC_UNATTRIBUTED, __ATOMIC_ACQ_REL);
+			return;
+		}
+		if (CAS(empty, &zero, key | (uint64_t)n * HOLDER_ONE))
+			return;
+	}
+	__atomic_fetch_or(&r->flags, REC_UNATTRIBUTED, __ATOMIC_ACQ_REL);
+}
+
+/* One reference of `key` fewer; its word empties at 0. Nothing when `key`
+ * has no word (its references were unattributed). */
+static void holder_sub(struct own_record *r, uint64_t key)
+{
+	for (int i = 0; i < HOLDERS && key != HOLDER_NONE; i++) {
+		uint64_t w = LOAD(&r->holders[i]);
+		while (w && (w & HOLDER_KEY_MASK) == key && holder_count(w)) {
+			uint64_t next = holder_count(w) == 1 ? 0 : w - HOLDER_ONE;
+			if (CAS(&r->holders[i], &w, next))
+				return;
 		}
 	}
+}
+
+/* The references of `from` now belong to `to` (a fork ticket to the
+ * child's pid), in one CAS, so that of the parent and the child whoever
+ * comes second finds nothing left to do. */
+static void holder_rekey(struct own_record *r, uint64_t from, uint64_t to)
+{
+	for (int i = 0; i < HOLDERS; i++) {
+		uint64_t w = LOAD(&r->holders[i]);
+		while (w && (w & HOLDER_KEY_MASK) == from)
+			if (CAS(&r->holders[i], &w, (w & ~HOLDER_KEY_MASK) | to))
+				return;
+	}
+}
+
+/* ---- records --------------------------------------------------------------- */
+
+static struct own_record *record_at(uint32_t rec)
+{
+	return &shared->records[rec - 1];
+}
+
+/* Where a cookie's record is placed first. Cookies come from one counter of
+ * the kernel's: runs of 64 consecutive cookies share a page of records (64
+ * records of 64 bytes), so the sockets a process opens one after the other
+ * are booked close together (the close path touches few cache lines and
+ * pages, as with a sequential hint), while the pages themselves are spread
+ * by Fibonacci hashing, so that a long run of long-lived sockets never
+ * stands in the way of the cookies that come a table's length later. A
+ * record is found again from its cookie in a few probes: no scan. */
+#define HOME_RUN_LOG2 6
+static uint32_t record_home(uint64_t cookie)
+{
+	uint64_t run = (cookie >> HOME_RUN_LOG2) * 0x9e3779b97f4a7c15ull;
+	uint32_t page = (uint32_t)(run >> (64 - (OWN_RECORDS_LOG2 - HOME_RUN_LOG2)));
+
+	return page << HOME_RUN_LOG2 | (uint32_t)(cookie & ((1u << HOME_RUN_LOG2) - 1));
+}
+
+static void report_full(uint32_t used)
+{
+	if (!__atomic_exchange_n(&shared->full_reported, 1, __ATOMIC_ACQ_REL))
+		sc_log_write(SC_LOG_ERROR, __func__,
+			     "ownership books full (%u of %u records in use): new sockets are left alone, closed as without the shim, until records free up",
+			     used, OWN_RECORDS);
+}
+
+static uint32_t collect_range(uint32_t first, uint32_t count);
+
+/* A collection step when the books are past half full and enough
+ * allocations were asked for since the last one (counted whether they
+ * succeeded or not, so a full table is looked at again): the next 1/16 of
+ * the table, so that no one socket() pays for a whole pass (a 2^18-record
+ * pass takes milliseconds; a step, a fraction of one). One caller wins the
+ * CAS. */
+static void collect_if_due(void)
+{
+	uint32_t attempts = ADD(&shared->attempts, 1);
+	uint32_t last = LOAD(&shared->collected_at);
+
+	if (LOAD(&shared->used) < COLLECT_ABOVE || attempts - last < COLLECT_EVERY)
+		return;
+	if (CAS(&shared->collected_at, &last, attempts))
+		collect_range(__atomic_fetch_add(&shared->collect_cursor, COLLECT_CHUNK,
+						 __ATOMIC_ACQ_REL),
+			      COLLECT_CHUNK);
+}
+
+/* A record for a new socket, with one reference of this process; 0 when
+ * there is no room (the socket is then left alone). O(1): the count of
+ * records in use says "full", and below 3/4 a probe ends quickly. */
+static uint32_t record_alloc(uint64_t cookie)
+{
+	if (!books())
+		return 0;
+	collect_if_due();
+	uint32_t used = LOAD(&shared->used);
+	if (used >= RECORDS_ROOM) {
+		report_full(used);
+		return 0;
+	}
+	uint32_t home = record_home(cookie);
+	for (uint32_t i = 0; i < PROBE_MAX; i++) {
+		uint32_t idx = (home + i) & RECORDS_MASK;
+		struct own_record *r = &shared->records[idx];
+		uint64_t expected = 0;
+
+		if (LOAD(&r->cookie) == 0 && CAS(&r->cookie, &expected, cookie)) {
+			ADD(&shared->used, 1);
+			STORE(&r->refs, 1);
+			holder_add(r, self_key(), 1);
+			return idx + 1;
+		}
+	}
+	SC_LOG(SC_LOG_DEBUG, "no free record near %u; leaving the socket alone", home);
 	return 0;
 }
 
-static void record_get(uint32_t rec)
+/* A record's references are all gone: clean it, then give it back (the
+ * cookie last, so that whoever claims it next finds it clean). */
+static void record_free(struct own_record *r)
 {
-	__atomic_fetch_add(&shared->records[rec - 1].refs, 1, __ATOMIC_ACQ_REL);
+	STORE(&r->flags, 0);
+	STORE(&r->read_shut, 0);
+	STORE(&r->shut_left, 0);
+	STORE(&r->epoll_closed, 0);
+	STORE(&r->out_of_sight, 0);
+	for (int i = 0; i < HOLDERS; i++)
+		STORE(&r->holders[i], 0);
+	STORE(&r->cookie, 0);
+	SUB(&shared->used, 1);
 }
 
-/* Drops one reference; true when it was the last, and the record is free. */
-static bool record_put(uint32_t rec, uint64_t cookie)
+/* One more reference, held by `key`. The count first: while the two
+ * disagree the record only looks more held than it is. */
+static void record_get(uint32_t rec, uint64_t key)
 {
-	struct own_record *r = &shared->records[rec - 1];
+	struct own_record *r = record_at(rec);
+
+	ADD(&r->refs, 1);
+	holder_add(r, key, 1);
+}
+
+/* What a record said when its last reference went. */
+struct record_end {
+	uint32_t out_of_sight;
+	uint32_t epoll_closed;
+};
+
+/* Drops one reference of `key`; true when it was the last, and the record
+ * is free (*end: what it said then). The holder word first, the count
+ * second, for the same reason as in record_get. */
+static bool record_put(uint32_t rec, uint64_t cookie, uint64_t key, struct record_end *end)
+{
+	struct own_record *r = record_at(rec);
 
 	if (LOAD(&r->cookie) != cookie)
 		return false;
-	if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) != 0)
+	holder_sub(r, key);
+	if (SUB(&r->refs, 1) != 0)
 		return false;
-	STORE(&r->cookie, 0);
+	if (end)
+		*end = (struct record_end){ LOAD(&r->out_of_sight), LOAD(&r->epoll_closed) };
+	record_free(r);
 	return true;
 }
+
+/* ---- reclaiming the references of members that are gone ----------------- */
+
+/* A pid that no longer exists (kill(pid, 0): ESRCH). A zombie still
+ * exists: its references are reclaimed once it is reaped. A pid reused by
+ * an unrelated process keeps its old references alive: a leak, never a
+ * wrong "last". Answers are kept for the pass in a small direct-mapped cache. */
+struct pid_cache {
+	uint32_t pid[64];
+	bool gone[64];
+};
+
+static bool pid_gone(struct pid_cache *c, uint32_t pid)
+{
+	unsigned slot = pid % 64;
+
+	if (c->pid[slot] != pid) {
+		c->pid[slot] = pid;
+		c->gone[slot] = raw_syscall(SYS_kill, pid, 0) < 0 && errno == ESRCH;
+	}
+	return c->gone[slot];
+}
+
+/* The references of dead holders of one record; true when that freed it.
+ * A dead process no longer changes its word, so the CAS on the value read
+ * takes exactly its count (a pid reused meanwhile by a member adds to the
+ * word, the CAS then fails and the word stays). Fork tickets are left:
+ * theirs is converted by the parent or the child. */
+static bool collect_record(struct own_record *r, struct pid_cache *cache, uint32_t self)
+{
+	for (int i = 0; i < HOLDERS; i++) {
+		uint64_t w = LOAD(&r->holders[i]);
+		uint32_t pid = (uint32_t)w;
+
+		if (!w || (w & HOLDER_TICKET) || pid == self || !pid_gone(cache, pid))
+			continue;
+		if (CAS(&r->holders[i], &w, 0) && SUB(&r->refs, (int32_t)holder_count(w)) == 0) {
+			record_free(r);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* count records from `first` (wrapping), one pid cache for them all. */
+static uint32_t collect_range(uint32_t first, uint32_t count)
+{
+	struct pid_cache cache = { { 0 }, { false } };
+	uint32_t self = (uint32_t)self_key(), freed = 0;
+	int saved_errno = errno;
+
+	if (!shared || !pids_meaningful)
+		return 0;
+	for (uint32_t i = 0; i < count; i++) {
+		struct own_record *r = &shared->records[(first + i) & RECORDS_MASK];
+		if (LOAD(&r->cookie) && collect_record(r, &cache, self))
+			freed++;
+	}
+	errno = saved_errno;
+	SC_LOG(SC_LOG_DEBUG, "books: %u records freed, %u in use", freed, LOAD(&shared->used));
+	return freed;
+}
+
+uint32_t own_collect(void)
+{
+	return collect_range(0, OWN_RECORDS);
+}
+
+uint32_t own_records_in_use(void)
+{
+	return shared ? LOAD(&shared->used) : 0;
+}
+
+uint32_t own_records_room(void)
+{
+	return RECORDS_ROOM;
+}
+
+/* ---- descriptors ------------------------------------------------------------ */
 
 static void entry_set(int fd, struct own_entry *e, uint64_t cookie, uint32_t rec)
 {
@@ -257,7 +613,7 @@ void own_forget(int fd)
 	uint32_t rec;
 
 	if (e && (rec = entry_take(e, &cookie)))
-		record_put(rec, cookie);
+		record_put(rec, cookie, self_key(), NULL);
 }
 
 void own_track_new(int fd, uint64_t cookie)
@@ -269,11 +625,8 @@ void own_track_new(int fd, uint64_t cookie)
 		return;
 	own_forget(fd);
 	uint32_t rec = record_alloc(cookie);
-	if (!rec) {
-		SC_LOG(SC_LOG_INFO, "ownership records full; leaving fd %d alone", fd);
-		return;
-	}
-	entry_set(fd, e, cookie, rec);
+	if (rec)
+		entry_set(fd, e, cookie, rec);
 }
 
 void own_track_socket(int fd)
@@ -291,7 +644,7 @@ void own_track_dup(int oldfd, int newfd)
 	uint32_t rec = from ? LOAD(&from->rec) : 0;
 	if (!rec)
 		return;
-	record_get(rec);
+	record_get(rec, self_key());
 	entry_set(newfd, to, LOAD(&from->cookie), rec);
 }
 
@@ -305,18 +658,30 @@ bool own_lookup(int fd, uint64_t *cookie)
 	return true;
 }
 
-enum own_verdict own_release(int fd, uint64_t cookie)
+enum own_verdict own_release(int fd, uint64_t cookie, bool in_epoll)
 {
 	struct own_entry *e = entry_of(fd);
+	struct record_end end;
 	uint64_t booked;
 	uint32_t rec;
 
 	if (!e || !(rec = entry_take(e, &booked)))
 		return OWN_UNKNOWN;
-	bool last = record_put(rec, booked);
+	/* Counted before the reference goes, so that whoever lets go of the
+	 * last one sees it: a registration under this number outlives it when
+	 * the socket does (another descriptor, another process). */
+	if (in_epoll && LOAD(&record_at(rec)->cookie) == booked)
+		ADD(&record_at(rec)->epoll_closed, 1);
+	bool last = record_put(rec, booked, self_key(), &end);
 	if (booked != cookie)
 		return OWN_UNKNOWN; /* stale: the number now names another file */
-	return last ? OWN_LAST : OWN_SHARED;
+	if (!last || end.out_of_sight)
+		return OWN_SHARED;
+	/* Our own registration (under fd, which still names the socket) the
+	 * caller can remove; one under a number closed earlier it cannot. */
+	if (end.epoll_closed > (in_epoll ? 1u : 0u))
+		return OWN_LAST_IN_EPOLL;
+	return OWN_LAST;
 }
 
 int own_max_fd(void)
@@ -324,48 +689,92 @@ int own_max_fd(void)
 	return LOAD(&max_fd);
 }
 
+/* ---- fork ------------------------------------------------------------------- */
+
 void own_fork_prepare(void)
 {
-	uint32_t epoch = __atomic_add_fetch(&fork_epoch, 1, __ATOMIC_ACQ_REL);
+	if (pthread_mutex_lock(&fork_lock) == EDEADLK)
+		fork_nested++;
+	uint32_t epoch = ++fork_epoch;
+	uint32_t ticket = 0;
 
+	while (shared && !ticket)
+		ticket = __atomic_add_fetch(&shared->next_ticket, 1, __ATOMIC_ACQ_REL);
+	fork_ticket = ticket;
+	children_pids_meaningful = shared && pids_meaningful &&
+				   pids_are_the_books("/proc/self/ns/pid_for_children");
+	uint64_t key = children_pids_meaningful ? ticket_key(ticket) : HOLDER_NONE;
 	for (int fd = 0; fd <= own_max_fd(); fd++) {
 		struct own_entry *e = entry_of(fd);
 		uint32_t rec = e ? LOAD(&e->rec) : 0;
 
 		if (rec) {
-			record_get(rec);
+			record_get(rec, key);
 			STORE(&e->epoch, epoch);
 		}
 	}
 }
 
-void own_fork_parent(bool failed)
+/* Every record this fork counted, given to fn (each once per descriptor). */
+static void each_counted(void (*fn)(struct own_entry *e, uint32_t rec, uint64_t arg),
+			 uint64_t arg)
 {
-	uint32_t epoch = LOAD(&fork_epoch);
-
-	for (int fd = 0; failed && fd <= own_max_fd(); fd++) {
+	for (int fd = 0; fd <= own_max_fd(); fd++) {
 		struct own_entry *e = entry_of(fd);
 		uint32_t rec = e ? LOAD(&e->rec) : 0;
 
-		if (rec && LOAD(&e->epoch) == epoch)
-			record_put(rec, LOAD(&e->cookie));
+		if (rec && LOAD(&e->epoch) == fork_epoch)
+			fn(e, rec, arg);
 	}
+}
+
+static void give_back(struct own_entry *e, uint32_t rec, uint64_t ticket)
+{
+	record_put(rec, LOAD(&e->cookie), ticket, NULL);
+}
+
+static void put_under(struct own_entry *e, uint32_t rec, uint64_t pid)
+{
+	if (LOAD(&record_at(rec)->cookie) == LOAD(&e->cookie))
+		holder_rekey(record_at(rec), ticket_key(fork_ticket), pid);
+}
+
+void own_fork_parent(pid_t pid)
+{
+	if (pid < 0)
+		each_counted(give_back, children_pids_meaningful ? ticket_key(fork_ticket)
+								 : HOLDER_NONE);
+	else if (pid > 0 && children_pids_meaningful)
+		each_counted(put_under, (uint64_t)(uint32_t)pid);
+	if (fork_nested)
+		fork_nested--;
+	else
+		pthread_mutex_unlock(&fork_lock);
 }
 
 void own_fork_child(void)
 {
-	uint32_t epoch = LOAD(&fork_epoch);
-
+	/* The parent's thread holds the lock in the parent; the child's copy is
+	 * the child's alone. */
+	pthread_mutex_t fresh = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
+	fork_lock = fresh;
+	fork_nested = 0;
+	self_pid = (uint32_t)raw_syscall(SYS_getpid);
+	pids_meaningful = children_pids_meaningful;
 	for (int fd = 0; fd <= own_max_fd(); fd++) {
 		struct own_entry *e = entry_of(fd);
 
-		if (e && LOAD(&e->rec) && LOAD(&e->epoch) != epoch)
+		if (e && LOAD(&e->rec) && LOAD(&e->epoch) != fork_epoch)
 			STORE(&e->rec, 0);
 	}
+	if (pids_meaningful)
+		each_counted(put_under, self_key());
 }
 
 void own_fork_child_uncounted(void)
 {
+	self_pid = (uint32_t)raw_syscall(SYS_getpid);
+	pids_meaningful = LOAD(&shared) && pids_are_the_books("/proc/self/ns/pid");
 	for (int fd = 0; fd <= own_max_fd(); fd++) {
 		struct own_entry *e = entry_of(fd);
 
@@ -374,38 +783,7 @@ void own_fork_child_uncounted(void)
 	}
 }
 
-void own_give_away(int fd)
-{
-	struct own_entry *e = entry_of(fd);
-	uint32_t rec = e ? LOAD(&e->rec) : 0;
-
-	if (rec)
-		record_get(rec);
-}
-
-void own_take_back(int fd)
-{
-	struct own_entry *e = entry_of(fd);
-	uint32_t rec = e ? LOAD(&e->rec) : 0;
-
-	/* This descriptor's own reference remains, so this is never the last. */
-	if (rec)
-		record_put(rec, LOAD(&e->cookie));
-}
-
-void own_hold_inherited(void)
-{
-	int saved_errno = errno;
-
-	for (int fd = 0; fd <= own_max_fd(); fd++) {
-		struct own_entry *e = entry_of(fd);
-		uint32_t rec = e ? LOAD(&e->rec) : 0;
-
-		if (rec && !(raw_syscall(SYS_fcntl, fd, F_GETFD) & FD_CLOEXEC))
-			record_get(rec);
-	}
-	errno = saved_errno;
-}
+/* ---- held out of sight --------------------------------------------------- */
 
 /* The record fd holds, when it still names the socket it was booked for. */
 static struct own_record *record_of(int fd)
@@ -416,6 +794,41 @@ static struct own_record *record_of(int fd)
 
 	return r && LOAD(&r->cookie) == LOAD(&e->cookie) ? r : NULL;
 }
+
+static void mark_out_of_sight(int fd)
+{
+	struct own_record *r = record_of(fd);
+
+	if (r)
+		ADD(&r->out_of_sight, 1);
+}
+
+void own_give_away(int fd)
+{
+	mark_out_of_sight(fd);
+}
+
+void own_take_back(int fd)
+{
+	struct own_record *r = record_of(fd);
+	uint32_t n = r ? LOAD(&r->out_of_sight) : 0;
+
+	while (n && !CAS(&r->out_of_sight, &n, n - 1))
+		;
+}
+
+void own_hold_inherited(void)
+{
+	int saved_errno = errno;
+
+	for (int fd = 0; fd <= own_max_fd(); fd++)
+		if (own_lookup(fd, &(uint64_t){ 0 }) &&
+		    !(raw_syscall(SYS_fcntl, fd, F_GETFD) & FD_CLOEXEC))
+			mark_out_of_sight(fd);
+	errno = saved_errno;
+}
+
+/* ---- the read side the program shut ------------------------------------- */
 
 void own_set_read_shut(int fd, uint32_t queued)
 {
@@ -469,13 +882,18 @@ int own_books_fd(void)
 	return LOAD(&books_fd);
 }
 
-/* The record holding `cookie` in the family's books, found by a scan (only
- * at start-up, for inherited sockets); 0 when there is none. */
+/* The record holding `cookie` in the family's books (only at start-up, for
+ * inherited sockets): where record_alloc() would have placed it. 0 when
+ * there is none. */
 static uint32_t record_find(uint64_t cookie)
 {
-	for (uint32_t i = 0; shared && i < OWN_RECORDS; i++)
-		if (LOAD(&shared->records[i].cookie) == cookie)
-			return i + 1;
+	uint32_t home = record_home(cookie);
+
+	for (uint32_t i = 0; shared && i < PROBE_MAX; i++) {
+		uint32_t idx = (home + i) & RECORDS_MASK;
+		if (LOAD(&shared->records[idx].cookie) == cookie)
+			return idx + 1;
+	}
 	return 0;
 }
 
@@ -505,7 +923,7 @@ static int inherited_sockets(struct inherited *out)
 			int fd = atoi(d->name);
 			off += d->reclen;
 			if (d->name[0] < '0' || d->name[0] > '9' || fd == dir || selffd_owns(fd) ||
-			    count == ADOPT_MAX || !probe_is_tcp(fd))
+			    count == ADOPT_MAX || !probe_is_tcp(fd) || !sc_ports_admit(fd))
 				continue;
 			out[count++] = (struct inherited){ fd, probe_cookie(fd) };
 		}
@@ -514,15 +932,17 @@ static int inherited_sockets(struct inherited *out)
 	return count;
 }
 
-/* Whether the program that exec'd this one (same pid) or spawned it (the
- * parent) already counted our descriptors in the family's books. */
+/* Whether the program that exec'd this one (same pid) already counted our
+ * descriptors in the family's books, under this pid. A program spawned by a
+ * member (posix_spawn: another pid) counts its own, under its own pid; the
+ * spawner only marked those sockets as held out of sight. */
 static bool counted_for_us(void)
 {
 	const char *v = getenv(COUNTED_ENV);
 	long by = v ? strtol(v, NULL, 10) : 0;
 
 	unsetenv(COUNTED_ENV); /* for us only, never for our own children */
-	return by > 0 && (by == getpid() || by == getppid());
+	return by > 0 && by == getpid();
 }
 
 void own_adopt_inherited(bool guess)
@@ -543,7 +963,7 @@ void own_adopt_inherited(bool guess)
 				continue;
 			/* A fresh record starts with one reference: the first fd's. */
 			if ((known && !counted) || (!known && j != i))
-				record_get(rec);
+				record_get(rec, self_key());
 			entry_set(found[j].fd, entry_of(found[j].fd), found[i].cookie, rec);
 		}
 		SC_LOG(SC_LOG_DEBUG, "inherited fd %d: %s", found[i].fd,
@@ -585,9 +1005,15 @@ size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][48
 			out[n++] = envp[i];
 	if (fd >= 0 && raw_syscall(SYS_fcntl, fd, F_SETFD, 0) == 0) {
 		sc_format(bufs[0], 48, "%s=%d", BOOKS_ENV, fd);
-		sc_format(bufs[1], 48, "%s=%d", COUNTED_ENV, (int)getpid());
 		out[n++] = bufs[0];
-		out[n++] = bufs[1];
+		/* Counted: our references, under this pid, become the new
+		 * program's. Not in a child the shim does not follow (vfork,
+		 * clone): what it holds was only marked as given away, so the
+		 * new program counts its own. */
+		if (sc_self()) {
+			sc_format(bufs[1], 48, "%s=%d", COUNTED_ENV, (int)getpid());
+			out[n++] = bufs[1];
+		}
 	}
 	out[n] = NULL;
 	return n;

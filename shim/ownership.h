@@ -1,18 +1,31 @@
 /* ownership.h: who else holds a socket. The one rule: a close lingers only
  * when it releases the last reference to the socket that the shim knows of,
  * across descriptors (dup) and processes (fork); a socket the shim cannot
- * account for is left alone. */
+ * account for (held out of sight, or no room left in the books) is left
+ * alone. */
 #ifndef SAFECLOSE_OWNERSHIP_H
 #define SAFECLOSE_OWNERSHIP_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+/* The shim's own environment variables, passed from a program to the one it
+ * execs or spawns (never a user's setting): the books' descriptor, and the
+ * pid that already counted the descriptors it hands on. */
+#define SC_BOOKS_ENV "SAFECLOSE_BOOKS"
+#define SC_COUNTED_ENV "SAFECLOSE_COUNTED"
 
 enum own_verdict {
 	OWN_UNKNOWN, /* not a socket the shim accounts for: leave it alone */
 	OWN_SHARED,  /* another descriptor or process still holds it */
 	OWN_LAST,    /* this descriptor was the last reference */
+	/* The last reference, but the socket is still registered in an epoll
+	 * set under a number closed earlier (here or in another process of the
+	 * family), which no EPOLL_CTL_DEL can name any more: the registration
+	 * dies only with the file, so the socket must not outlive this close. */
+	OWN_LAST_IN_EPOLL,
 };
 
 /* Sets up the process's tables; the constructor calls it, and so does the
@@ -36,19 +49,25 @@ void own_track_dup(int oldfd, int newfd);
 bool own_lookup(int fd, uint64_t *cookie);
 
 /* fd is being let go; cookie is what the descriptor refers to now (0 when
- * it is not a socket). Takes fd off the books and tells whether this was the
- * last reference. Async-signal-safe: atomics only. */
-enum own_verdict own_release(int fd, uint64_t cookie);
+ * it is not a socket); in_epoll: fd is registered in an epoll set of this
+ * process (epb_registered). Takes fd off the books and tells whether this was
+ * the last reference. Async-signal-safe: atomics only, no syscall but
+ * getpid. */
+enum own_verdict own_release(int fd, uint64_t cookie, bool in_epoll);
 
 /* fd is being replaced or closed where its socket may live on (another
  * process, a path the shim did not see): take it off the books. */
 void own_forget(int fd);
 
-/* fork(): before it, every socket on the books gains the child's reference;
- * after it, the parent undoes that if fork failed, and the child drops from
- * its books whatever was opened in between and so never counted. */
+/* fork(): before it, every socket on the books gains the child's references,
+ * "in transit" under a ticket of this fork; after it, the parent (pid: what
+ * fork returned) and the child each try to put them under the child's pid,
+ * so that they are reclaimed when the child dies, whichever of the two is
+ * killed first. The parent gives them back if fork failed (pid < 0); the
+ * child drops from its books whatever was opened in between and so never
+ * counted. Forks of one process are serialised between prepare and parent. */
 void own_fork_prepare(void);
-void own_fork_parent(bool failed);
+void own_fork_parent(pid_t pid);
 void own_fork_child(void);
 
 /* A fork child whose inherited references no one counted (a fork glibc made
@@ -56,17 +75,20 @@ void own_fork_child(void);
  * the counts as they are, so its copies are left alone. */
 void own_fork_child_uncounted(void);
 
-/* fd was sent to another process (SCM_RIGHTS): that process holds the
- * socket now, out of the shim's sight; no close of ours lingers on it. */
+/* fd was sent to another process (SCM_RIGHTS), or is held by a program
+ * started behind the fork wrapper's back (posix_spawn, exec in a vfork
+ * child): someone the shim cannot follow holds the socket. The record counts
+ * such give-aways (a mark, not a reference: nothing is left to reclaim when
+ * that someone is gone), and no close of the family lingers on it: the last
+ * one is OWN_SHARED, and the record is freed with it. */
 void own_give_away(int fd);
 
 /* Undoes one own_give_away(fd) that did not happen after all (a spawn or
  * exec that failed: no program holds the socket). */
 void own_take_back(int fd);
 
-/* posix_spawn(): every socket on the books that the spawned program inherits
- * (not close-on-exec) is also held by someone the shim cannot follow: count a
- * reference that is never released, so no close of ours lingers on it. */
+/* posix_spawn(): own_give_away() of every socket on the books that the
+ * spawned program inherits (not close-on-exec). */
 void own_hold_inherited(void);
 
 /* The mark of readshut.c: the program shut the socket's read side
@@ -132,5 +154,17 @@ bool own_give_back_books(void);
 
 /* Highest descriptor number ever put on the books, for iterating them. */
 int own_max_fd(void);
+
+/* The books' occupancy: records in use, and how many may be (beyond that a
+ * new socket is left alone, reported once at error level). */
+uint32_t own_records_in_use(void);
+uint32_t own_records_room(void);
+
+/* Reclaims the references of family members that are gone (their pid no
+ * longer exists) and frees records left with none; returns how many were
+ * freed. A whole pass; by itself it runs in steps from socket()/accept()
+ * once the books are past half full (1/16 of the table every 1/256 of the
+ * table's allocations), never on the close path. Async-signal-safe. */
+uint32_t own_collect(void);
 
 #endif

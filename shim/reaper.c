@@ -46,6 +46,8 @@
 #include "selffd.h"
 #include "self.h"
 #include "shim.h"
+#include "stats.h"
+#include "statsfile.h"
 
 #define PIPE_TAG UINT64_MAX
 #define BATCH 64
@@ -54,7 +56,8 @@ enum handoff_kind { HAND_LINGER, HAND_WAKE, HAND_QUIT };
 
 struct handoff {
 	int32_t fd;
-	uint32_t kind;
+	uint16_t kind;
+	uint16_t arm; /* enum sc_arm, for the linger's counters */
 	uint64_t cookie;
 	uint64_t start_ms;
 };
@@ -209,13 +212,16 @@ static void slot_end(uint32_t i, bool close_it)
 		if (s->watched)
 			raw_syscall(SYS_epoll_ctl, LOAD(&epfd), EPOLL_CTL_DEL, s->l.fd, NULL);
 		linger_finish(&s->l);
+		linger_account(&s->l, sc_now_ms());
 		SC_LOG(SC_LOG_DEBUG, "fd %d lingered after %llu ms in the background, discarded %llu bytes, end: %s",
 		       s->l.fd, (unsigned long long)(sc_now_ms() - s->l.start_ms),
 		       (unsigned long long)s->l.discarded, linger_end_name(s->l.end));
 		selffd_close(s->l.fd);
+	} else {
+		/* The number changed hands (dup2 onto it made way, and unmarked
+		 * it); it may be the shim's again by now, for another socket. */
+		stats_count_cut_short((enum sc_arm)s->l.arm);
 	}
-	/* Otherwise the number changed hands (dup2 onto it made way, and
-	 * unmarked it); it may be the shim's again by now, for another socket. */
 	s->used = false;
 	s->gen++;
 	s->next_free = free_head;
@@ -263,6 +269,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 	if (probe_cookie(h->fd) != h->cookie) {
 		/* The program took the number over (dup2) before the thread got
 		 * here: the socket went with it, and the file there is not ours. */
+		stats_count_cut_short((enum sc_arm)h->arm);
 		ADD(&n_released, 1);
 		ADD(&lingering, -1);
 		return;
@@ -272,6 +279,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 	if (!i) {
 		linger_release_now(h->fd);
 		selffd_close(h->fd);
+		stats_count_cut_short((enum sc_arm)h->arm); /* counted lingered at the hand-off */
 		ADD(&n_fallbacks, 1);
 		ADD(&n_released, 1);
 		ADD(&lingering, -1);
@@ -282,6 +290,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 	s->watched = false;
 	linger_resume(&s->l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
 		      h->start_ms); /* hand_off() sent the FIN */
+	s->l.arm = (uint8_t)h->arm;
 	/* A first step at once: often the peer has already finished (it read
 	 * the reply and closed), and the socket is released without ever being
 	 * watched. Otherwise input and the peer's FIN wake the slot. */
@@ -367,6 +376,7 @@ static void *reaper_main(void *unused)
 		run_due_timers(now);
 		readshut_step(now);
 		pthread_mutex_unlock(&lock);
+		statsfile_due();
 		if (n > 0 && !quit) {
 			/* Gather what comes in the next moment into one wake-up. */
 			raw_sleep_ms(1);
@@ -390,8 +400,10 @@ static bool drain_take(const struct handoff *h, struct sc_linger *l)
 	if (ours) {
 		linger_resume(l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
 			      h->start_ms);
+		l->arm = (uint8_t)h->arm;
 		return true;
 	}
+	stats_count_cut_short((enum sc_arm)h->arm);
 	ADD(&n_released, 1); /* the program took the number over: not ours */
 	ADD(&lingering, -1);
 	return false;
@@ -400,6 +412,7 @@ static bool drain_take(const struct handoff *h, struct sc_linger *l)
 static void drain_end(struct sc_linger *l)
 {
 	linger_finish(l);
+	linger_account(l, sc_now_ms());
 	SC_LOG(SC_LOG_DEBUG, "fd %d lingered %llu ms in place (no thread), discarded %llu bytes, end: %s",
 	       l->fd, (unsigned long long)(sc_now_ms() - l->start_ms),
 	       (unsigned long long)l->discarded, linger_end_name(l->end));
@@ -679,6 +692,7 @@ void reaper_safe_point(void)
 	 * work is queued). */
 	if (LOAD(&thread_wanted) && sc_self())
 		start();
+	statsfile_due();
 }
 
 /* pthread_join returns once the thread's tid is cleared, a moment before
@@ -699,7 +713,7 @@ bool reaper_pause(void)
 					 __ATOMIC_ACQUIRE))
 		return false;
 	int saved_errno = errno, cancel;
-	struct handoff quit = { -1, HAND_QUIT, 0, 0 };
+	struct handoff quit = { -1, HAND_QUIT, 0, 0, 0 };
 	bool sent = raw_syscall(SYS_write, LOAD(&pipe_w), &quit, sizeof quit) == (long)sizeof quit;
 	if (sent) {
 		/* pthread_join is a cancellation point: not in the shim's steps. */
@@ -755,7 +769,7 @@ static bool queue_write(const struct handoff *h)
 	return written;
 }
 
-bool reaper_hand_off(int fd, uint64_t cookie)
+bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm)
 {
 	int saved_errno = errno, quota;
 	bool handed = false;
@@ -764,7 +778,8 @@ bool reaper_hand_off(int fd, uint64_t cookie)
 	if (ADD(&lingering, 1) <= quota && epb_remove_everywhere(fd)) {
 		int keep = (int)raw_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
 		if (keep >= 0) {
-			struct handoff h = { keep, HAND_LINGER, cookie, sc_now_ms() };
+			struct handoff h = { keep, HAND_LINGER, (uint16_t)arm, cookie,
+					     sc_now_ms() };
 			/* The FIN goes out now, as the kernel's own close would send
 			 * it, not when the thread next wakes. */
 			raw_syscall(SYS_shutdown, keep, SHUT_WR);
@@ -787,7 +802,7 @@ bool reaper_hand_off(int fd, uint64_t cookie)
 
 bool reaper_wake(void)
 {
-	struct handoff h = { -1, HAND_WAKE, 0, 0 };
+	struct handoff h = { -1, HAND_WAKE, 0, 0, 0 };
 	int saved_errno = errno;
 	bool woken = queue_write(&h);
 

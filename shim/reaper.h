@@ -11,9 +11,10 @@
  * it for the background thread (which need not run yet). True when it did:
  * the caller then closes fd as usual, and the number is free at once. False
  * when it cannot (over the cap, no descriptor, no queue, the thread could
- * not start): the caller falls back. Async-signal-safe; never starts a
+ * not start): the caller falls back. The linger's end is counted in `arm`
+ * (enum sc_arm), which travels with it. Async-signal-safe; never starts a
  * thread; errno is preserved. */
-bool reaper_hand_off(int fd, uint64_t cookie);
+bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm);
 
 /* Wakes the thread (starting it if need be) for readshut_step(), which it
  * then calls every LINGER_TICK_MS while real SHUT_RDs wait. False when no
@@ -22,7 +23,8 @@ bool reaper_wake(void);
 
 /* A call no signal handler makes (socket, accept, epoll_ctl, fclose,
  * shutdown, exit): when work was queued while no thread ran, the thread
- * starts here. One atomic load otherwise. */
+ * starts here; the stats file is rewritten here when its interval has
+ * passed. An atomic load or two otherwise. */
 void reaper_safe_point(void);
 
 /* For a call that needs the caller alone in its process (unshare with

@@ -28,27 +28,60 @@
 #include "reaper.h"
 #include "selffd.h"
 #include "shim.h"
+#include "stats.h"
+#include "statsfile.h"
 
 /* How a letting-go may linger: until when at the latest (0: the usual
- * bounds). */
+ * bounds); count_only: not at all, it is only classified and counted (the
+ * kernel is about to let go of it where the settings leave it to the
+ * kernel). */
 struct release_how {
 	uint64_t until_ms;
+	bool count_only;
 };
 
-static const struct release_how on_close = { 0 };
+static const struct release_how on_close = { 0, false };
 
-static void linger(int fd, uint64_t cookie, const struct release_how *how)
+/* The one rule for a socket the shim keeps alive once the program has let
+ * go of it (lingering in the background, or in place inside close()): it
+ * has no epoll registration left in any set. A registration belongs to the
+ * open file and dies only with it, so a file kept alive would go on
+ * reporting events, with the program's old data, to a set the program still
+ * waits on. Those made under fd itself are removed here (fd still names the
+ * file). One made under a number the program closed earlier while the
+ * socket lived on (a dup, another process: OWN_LAST_IN_EPOLL) no
+ * EPOLL_CTL_DEL can reach any more; nor can the books list every set past a
+ * few per descriptor. Such a socket is never kept alive: it takes the no-wait
+ * fallback, and the close that follows frees it with its registrations. */
+static bool may_keep_alive(int fd, enum own_verdict verdict)
+{
+	return verdict == OWN_LAST && epb_remove_everywhere(fd);
+}
+
+static void linger(int fd, uint64_t cookie, enum sc_arm arm, const struct release_how *how,
+		   bool keep_alive)
 {
 	uint64_t bound = (uint64_t)sc_cfg.linger_ms, now = sc_now_ms();
 
+	if (!keep_alive) {
+		SC_LOG(SC_LOG_DEBUG, "fd %d: an epoll set may still hold it; released without waiting", fd);
+		stats_count_fallback(arm);
+		linger_release_now(fd);
+		return;
+	}
 	if (how->until_ms) {
 		uint64_t left = how->until_ms > now ? how->until_ms - now : 0;
 		bound = left < bound ? left : bound;
 	}
-	if (sc_cfg.where == SC_LINGER_SYNC)
-		linger_run_in_place(fd, bound, (uint64_t)sc_cfg.idle_ms);
-	else if (!reaper_hand_off(fd, cookie))
+	if (sc_cfg.where == SC_LINGER_SYNC) {
+		stats_count_lingered(arm);
+		linger_run_in_place(fd, bound, (uint64_t)sc_cfg.idle_ms, arm);
+	} else if (reaper_hand_off(fd, cookie, arm)) {
+		stats_count_lingered(arm);
+	} else {
+		stats_count_fallback(arm);
 		linger_release_now(fd);
+	}
 }
 
 /* The one place where the program's letting go meets what it asked for
@@ -62,13 +95,16 @@ static void release_tracked(int fd, const struct release_how *how)
 	bool read_shut = readshut_marked(fd);
 
 	heir_note_releasing(fd); /* an exec in another thread planned it */
-	enum own_verdict verdict = own_release(fd, cookie);
+	enum own_verdict verdict = own_release(fd, cookie, epb_registered(fd));
+	bool last = verdict == OWN_LAST || verdict == OWN_LAST_IN_EPOLL;
+	/* The heir would keep its copy alive: only when nothing forbids it. */
 	heir_note_released(fd, verdict == OWN_LAST);
 
 	if (read_shut)
 		readshut_let_go(cookie);
-	if (verdict == OWN_LAST && decide_should_linger(sc_cfg.mode, fd, read_shut))
-		linger(fd, cookie, how);
+	enum sc_arm arm;
+	if (last && decide_release(sc_cfg.mode, fd, read_shut, &arm) && !how->count_only)
+		linger(fd, cookie, arm, how, may_keep_alive(fd, verdict));
 	else if (verdict == OWN_SHARED)
 		SC_LOG(SC_LOG_DEBUG, "fd %d: socket still held elsewhere, left alone", fd);
 }
@@ -179,13 +215,14 @@ bool release_close_from(int lowfd)
 	return n == 0;
 }
 
-/* Every socket still on the books, as if closed; then wait for the
- * background lingers, all within SAFECLOSE_EXIT_WAIT_MS. What exit and exec
- * do when no heir can take over. */
-static void release_everything(bool only_cloexec)
+/* Every socket still on the books, as if closed (or only counted); then
+ * wait for the background lingers, all within SAFECLOSE_EXIT_WAIT_MS. What
+ * exit and exec do when no heir can take over, or none is wanted (observe:
+ * nothing lingers, every release is only counted). */
+static void release_everything(bool only_cloexec, bool count_only)
 {
 	int saved_errno = errno;
-	struct release_how how = { sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms };
+	struct release_how how = { sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms, count_only };
 	uint64_t booked;
 
 	for (int fd = 0; fd <= own_max_fd(); fd++) {
@@ -242,10 +279,13 @@ static void plan_exit(struct heir_plan *plan)
 			continue;
 		uint64_t cookie = probe_cookie(fd);
 		bool read_shut = readshut_marked(fd);
-		enum own_verdict verdict = own_release(fd, cookie);
+		enum own_verdict verdict = own_release(fd, cookie, epb_registered(fd));
 		if (read_shut)
 			readshut_let_go(cookie);
-		if (verdict == OWN_LAST && connected_tcp(fd))
+		enum sc_arm arm;
+		/* Decided (and counted) now: the process cannot take it back. */
+		if (verdict == OWN_LAST && connected_tcp(fd) &&
+		    decide_release(sc_cfg.mode, fd, read_shut, &arm))
 			heir_plan_socket(plan, fd, read_shut);
 	}
 }
@@ -254,7 +294,7 @@ static void plan_exit(struct heir_plan *plan)
  * and the process waits for it (today's SAFECLOSE_EXIT_WAIT_MS). */
 static void linger_plan_here(const struct heir_plan *plan, bool from_exit)
 {
-	struct release_how how = { sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms };
+	struct release_how how = { sc_now_ms() + (uint64_t)sc_cfg.exit_wait_ms, false };
 
 	if (from_exit) {
 		reaper_safe_point(); /* not _exit(): signal handlers call that one */
@@ -262,9 +302,9 @@ static void linger_plan_here(const struct heir_plan *plan, bool from_exit)
 	}
 	for (int fd = 0; fd <= plan->top; fd++) {
 		bool read_shut;
-		if (heir_plan_takes(plan, fd, &read_shut) &&
-		    decide_should_linger(sc_cfg.mode, fd, read_shut))
-			linger(fd, probe_cookie(fd), &how);
+		if (heir_plan_takes(plan, fd, &read_shut)) /* decided by plan_exit */
+			linger(fd, probe_cookie(fd), SC_ARM_LINGER, &how,
+			       may_keep_alive(fd, OWN_LAST));
 	}
 	reaper_wait(how.until_ms);
 }
@@ -274,12 +314,15 @@ static void exit_without_heir(bool from_exit)
 	if (from_exit)
 		reaper_safe_point(); /* not _exit(): signal handlers call that one */
 	if (sc_cfg.at_exit == SC_LINGER_OFF) {
+		/* Left to the kernel, but the kernel's reset is still counted. */
+		if (sc_cfg.stats_path)
+			release_everything(false, true);
 		reaper_wait_at_exit(); /* what was closed before still finishes */
 		return;
 	}
-	if (from_exit)
+	if (from_exit && sc_may_linger())
 		fflush(NULL);
-	release_everything(false);
+	release_everything(false, !sc_may_linger());
 }
 
 void release_at_exit(bool from_exit)
@@ -289,7 +332,8 @@ void release_at_exit(bool from_exit)
 	if (sc_cfg.mode == SC_MODE_OFF)
 		return;
 	int saved_errno = errno;
-	if (!heir_plan_begin(&plan, HEIR_AT_EXIT)) {
+	/* Nothing can linger (observe, SAFECLOSE_AB=0): no heir, only counts. */
+	if (!sc_may_linger() || !heir_plan_begin(&plan, HEIR_AT_EXIT)) {
 		exit_without_heir(from_exit);
 	} else {
 		if (sc_cfg.at_exit == SC_LINGER_ON)
@@ -302,6 +346,7 @@ void release_at_exit(bool from_exit)
 		heir_plan_end(&plan);
 	}
 	reaper_log_stats();
+	statsfile_write();
 	errno = saved_errno;
 }
 
@@ -314,6 +359,15 @@ int release_before_exec(void)
 	if (sc_cfg.mode == SC_MODE_OFF)
 		return -1;
 	int saved_errno = errno;
+	if (!sc_may_linger()) {
+		/* Nothing lingers: the close-on-exec sockets are only counted,
+		 * and the exec changes nothing else (a failed one, nothing). */
+		if (sc_cfg.stats_path)
+			release_everything(true, true);
+		statsfile_write();
+		errno = saved_errno;
+		return -1;
+	}
 	if (heir_plan_begin(&plan, HEIR_AT_EXEC)) {
 		if (program)
 			plan_exec(&plan);
@@ -324,10 +378,11 @@ int release_before_exec(void)
 	if (ticket >= 0)
 		SC_LOG(SC_LOG_DEBUG, "exec: the heir takes over %d sockets if it succeeds",
 		       plan.sockets);
-	else if (ticket != HEIR_NOTHING && program)
-		release_everything(true);
+	else if (ticket != HEIR_NOTHING && (program || sc_cfg.stats_path))
+		release_everything(true, !program);
 	else if (ticket != HEIR_NOTHING)
 		reaper_wait_at_exit(); /* the shim's own descriptors are close-on-exec */
+	statsfile_write();
 	errno = saved_errno;
 	return ticket;
 }

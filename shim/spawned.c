@@ -2,12 +2,11 @@
  * back: posix_spawn (whose child glibc makes with clone(CLONE_VM|CLONE_VFORK)
  * and runs the file actions in, out of the shim's sight) and the exec of a
  * child the shim does not follow (vfork, clone). Such a program holds our
- * sockets: each descriptor it will have gets a reference in the family's
- * books (ownership.h), so the parent's close is not taken as the last one;
- * the references go back when the spawn or exec fails. A shimmed program
- * started this way finds them counted for it (SAFECLOSE_COUNTED) and
- * releases them as it closes; one without the shim never does, and its
- * sockets are then left alone by the family (until the books reclaim them).
+ * sockets: each descriptor it will have is marked as given away in the
+ * family's books (own_give_away: a mark, not a reference, so nothing leaks
+ * whether or not that program runs the shim), so no close of the family is
+ * taken as the last one; the marks go back when the spawn or exec fails. A
+ * shimmed program started this way counts its own references.
  *
  * The file actions are read from glibc's own record (posix/spawn_int.h,
  * struct __spawn_action), rather than by interposing the adddup2 family and

@@ -47,6 +47,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -224,6 +226,7 @@ struct client {
 	const char *end_where;
 	bool stop;                    /* the run is over (--forever outlives end) */
 	bool send_now;                /* --forever after EOF: the peer reset, send at once */
+	char local[64];               /* our address:port, as the server sees its peer */
 	int64_t eof_ms, reset_ms;     /* -1 until it happens */
 	struct line_parser line;
 	struct http_parser http;
@@ -440,12 +443,36 @@ static void run(struct client *c)
 	close(c->fd);
 }
 
+/* Our own endpoint "ADDR:PORT": the server's peer, which names the
+ * connection (an A/B test computes its arm from it). */
+static void note_local_address(struct client *c)
+{
+	struct sockaddr_storage a;
+	socklen_t len = sizeof a;
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+
+	if (getsockname(c->fd, (struct sockaddr *)&a, &len) == 0) {
+		if (a.ss_family == AF_INET) {
+			struct sockaddr_in *in = (struct sockaddr_in *)&a;
+			inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+			port = ntohs(in->sin_port);
+		} else if (a.ss_family == AF_INET6) {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a;
+			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+			port = ntohs(in6->sin6_port);
+		}
+	}
+	snprintf(c->local, sizeof c->local, "%s:%d", host, port);
+}
+
 static void print_result(const struct client *c)
 {
 	static const char *const err_names[] = { "none", "partial", "complete" };
 	long long elapsed = (now_ns() - c->start) / 1000000;
 
-	printf("{\"sent\": %lu, \"bytes\": %llu, ", c->sent, c->bytes);
+	printf("{\"sent\": %lu, \"bytes\": %llu, \"local\": \"%s\", ", c->sent, c->bytes,
+	       c->local);
 	if (opt.http)
 		printf("\"status\": %d, \"content_length\": %lld, \"body_bytes\": %llu, "
 		       "\"first_complete\": %s, ",
@@ -526,6 +553,7 @@ int main(int argc, char **argv)
 	c.start = now_ns();
 	c.deadline = c.start + (int64_t)opt.timeout_ms * 1000000;
 	do_connect(&c);
+	note_local_address(&c);
 	c.connected = now_ns();
 	run(&c);
 	print_result(&c);

@@ -1,10 +1,12 @@
 #!/bin/sh
-# install-deps.sh: installs, from Debian packages, what the build and the
+# install-deps.sh [deb]: installs, from Debian packages, what the build and the
 # tests need and is missing. Run by `make check` and `make demo`. Needs root
 # to install; without root it only says what is missing.
 set -eu
 
-need="gcc make libc6-dev libcmocka-dev python3 python3-pytest libpython3.11-testsuite iproute2 util-linux nginx-light nodejs ucspi-tcp wrk php-cli"
+need="gcc make libc6-dev libcmocka-dev python3 python3-pytest libpython3.11-testsuite iproute2 util-linux nginx-light nodejs ucspi-tcp wrk php-cli strace mandoc systemd"
+# `make deb` needs the packaging tools too.
+[ "${1:-}" = deb ] && need="$need dpkg-dev debhelper fakeroot lintian man-db"
 missing=""
 for pkg in $need; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"

@@ -47,13 +47,13 @@ def test_exports_only_the_interposed_functions(build):
 
 @pytest.mark.parametrize("env,line", [
     ({"SAFECLOSE_MODE": "sometimes"},
-     'SAFECLOSE_MODE="sometimes" is not valid (expected one of off|pending|always); using pending'),
+     "SAFECLOSE_MODE: 'sometimes' is not one of off|pending|always|observe, using pending"),
     ({"SAFECLOSE_LINGER_MS": "30s"},
-     'SAFECLOSE_LINGER_MS="30s" is not valid (expected a whole number of ms in 0..3600000); using 30000'),
+     "SAFECLOSE_LINGER_MS: '30s' is not a number of ms (0..3600000), using 30000"),
     ({"SAFECLOSE_IDLE_MS": "-1"},
-     'SAFECLOSE_IDLE_MS="-1" is not valid (expected a whole number of ms in 0..3600000); using 5000'),
+     "SAFECLOSE_IDLE_MS: '-1' is not a number of ms (0..3600000), using 5000"),
     ({"SAFECLOSE_LOG": "verbose"},
-     'SAFECLOSE_LOG="verbose" is not valid (expected one of error|info|debug); using error'),
+     "SAFECLOSE_LOG: 'verbose' is not one of error|info|debug, using error"),
 ])
 def test_bad_setting_is_one_line_and_the_program_runs_on(build, env, line):
     env = dict(env, LD_PRELOAD=build.shim)

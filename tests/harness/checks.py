@@ -84,6 +84,13 @@ def assert_clean_with_shim(result, kind, expect_length=None):
     srv = result["spec"]["server"]
     if not srv.get("preload"):
         _fail(result, "this run had no shim preloaded; expected a run with it")
+    assert_clean(result, kind, expect_length)
+
+
+def assert_clean(result, kind, expect_length=None):
+    """assert_clean_with_shim's outcome checks alone, for a run that loads the
+    shim its own way (the safeclose command)."""
+    srv = result["spec"]["server"]
     if "cannot be preloaded" in result["server"]["stderr"]:
         _fail(result, "the dynamic loader refused the shim")
     clients = _clients(result, kind)

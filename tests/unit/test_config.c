@@ -73,6 +73,28 @@ static void valid_values_are_taken(void **state)
 	assert_string_equal(err, "");
 }
 
+static void observe_split_and_stats_settings(void **state)
+{
+	(void)state;
+	const char *env[] = { "SAFECLOSE_MODE=observe", "SAFECLOSE_AB=50",
+			      "SAFECLOSE_STATS=/tmp/stats.%p.json",
+			      "SAFECLOSE_STATS_INTERVAL_MS=250", NULL };
+	const char *bad[] = { "SAFECLOSE_AB=101", "SAFECLOSE_STATS=", NULL };
+	struct sc_config cfg;
+	char err[1024];
+
+	assert_int_equal(load_capturing(&cfg, env, err, sizeof err), 0);
+	assert_int_equal(cfg.mode, SC_MODE_OBSERVE);
+	assert_int_equal(cfg.ab_percent, 50);
+	assert_string_equal(cfg.stats_path, "/tmp/stats.%p.json");
+	assert_int_equal(cfg.stats_interval_ms, 250);
+	assert_int_equal(load_capturing(&cfg, bad, err, sizeof err), 1);
+	assert_int_equal(cfg.ab_percent, 100);
+	assert_null(cfg.stats_path); /* empty: no file */
+	assert_int_equal(cfg.stats_interval_ms, 10000);
+	assert_non_null(strstr(err, "SAFECLOSE_AB: '101' is not a number of % (0..100), using 100\n"));
+}
+
 static void bad_values_fall_back_with_one_line_each(void **state)
 {
 	(void)state;
@@ -86,13 +108,14 @@ static void bad_values_fall_back_with_one_line_each(void **state)
 	assert_int_equal(cfg.linger_ms, 30000);
 	assert_int_equal(cfg.idle_ms, 5000);
 	assert_int_equal(cfg.log_level, SC_LOG_ERROR);
-	assert_non_null(strstr(err, "SAFECLOSE_MODE=\"sometimes\""));
-	assert_non_null(strstr(err, "one of off|pending|always); using pending"));
-	assert_non_null(strstr(err, "SAFECLOSE_LINGER_MS=\"12x\""));
-	assert_non_null(strstr(err, "using 30000"));
-	assert_non_null(strstr(err, "SAFECLOSE_IDLE_MS=\"-1\""));
-	assert_non_null(strstr(err, "in 0..3600000); using 5000"));
-	assert_non_null(strstr(err, "SAFECLOSE_LOG=\"\""));
+	assert_non_null(strstr(err, "SAFECLOSE_MODE: 'sometimes' is not one of "
+				    "off|pending|always|observe, using pending\n"));
+	assert_non_null(strstr(err, "SAFECLOSE_LINGER_MS: '12x' is not a number of ms "
+				    "(0..3600000), using 30000\n"));
+	assert_non_null(strstr(err, "SAFECLOSE_IDLE_MS: '-1' is not a number of ms "
+				    "(0..3600000), using 5000\n"));
+	assert_non_null(strstr(err, "SAFECLOSE_LOG: '' is not one of error|info|debug, "
+				    "using error\n"));
 	int lines = 0;
 	for (const char *p = err; *p; p++)
 		lines += *p == '\n';
@@ -137,6 +160,7 @@ int main(void)
 		cmocka_unit_test(valid_values_are_taken),
 		cmocka_unit_test(bad_values_fall_back_with_one_line_each),
 		cmocka_unit_test(numbers_are_strict),
+		cmocka_unit_test(observe_split_and_stats_settings),
 		cmocka_unit_test(every_setting_has_a_valid_default),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,14 @@
 #include "decide.h"
 #include "loopback.h"
 
+/* The decision alone (decide_release also counts the release). */
+static bool decide_should_linger(long mode, int fd, bool read_shut)
+{
+	enum sc_arm arm;
+
+	return decide_release(mode, fd, read_shut, &arm);
+}
+
 static void assert_never(int fd)
 {
 	assert_false(decide_should_linger(SC_MODE_PENDING, fd, false));

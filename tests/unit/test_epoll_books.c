@@ -86,6 +86,25 @@ static void too_many_sets_cannot_be_sure(void **state)
 	assert_true(epb_remove_everywhere(fd));
 }
 
+static void registered_until_deleted_or_forgotten(void **state)
+{
+	(void)state;
+	int fd = 910;
+
+	assert_false(epb_registered(fd));
+	epb_added(610, fd);
+	assert_true(epb_registered(fd));
+	epb_deleted(610, fd);
+	assert_false(epb_registered(fd));
+	for (int ep = 620; ep < 624; ep++) /* more sets than the books list */
+		epb_added(ep, fd);
+	for (int ep = 620; ep < 623; ep++)
+		epb_deleted(ep, fd);
+	assert_true(epb_registered(fd)); /* the one past the slots may still be there */
+	epb_forget(fd);
+	assert_false(epb_registered(fd));
+}
+
 /* What the heir keeps open so that a socket it lingers on can leave the
  * sets it is in: the books list them without a syscall. */
 static void sets_of_lists_what_was_added(void **state)
@@ -109,6 +128,7 @@ int main(void)
 		cmocka_unit_test(kept_alive_socket_is_silent_after_removal),
 		cmocka_unit_test(deleted_sets_are_not_touched_again),
 		cmocka_unit_test(too_many_sets_cannot_be_sure),
+		cmocka_unit_test(registered_until_deleted_or_forgotten),
 		cmocka_unit_test(sets_of_lists_what_was_added),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -199,7 +199,7 @@ static void in_place_driver_keeps_errno(void **state)
 	shutdown(p.client, SHUT_WR);
 	assert_true(wait_state(p.server, TCP_CLOSE_WAIT));
 	errno = 4321;
-	linger_run_in_place(p.server, 1000, 500);
+	linger_run_in_place(p.server, 1000, 500, 0);
 	assert_int_equal(errno, 4321);
 	tcp_pair_close(&p);
 }

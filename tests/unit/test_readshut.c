@@ -93,7 +93,7 @@ static void reads_get_what_was_queued_then_end_of_file(void **state)
 	assert_true(wait_input(p.server, 4));
 	assert_true(readshut_recvfrom(p.server, buf, sizeof buf, 0, NULL, NULL, &n));
 	assert_int_equal(n, 0);
-	own_release(p.server, probe_cookie(p.server));
+	own_release(p.server, probe_cookie(p.server), false);
 	readshut_let_go(probe_cookie(p.server));
 	tcp_pair_close(&p);
 }
@@ -114,7 +114,7 @@ static void after_shut_rd_what_arrives_is_still_read(void **state)
 	assert_int_equal(n, 5); /* as Linux does after SHUT_RD on an open connection */
 	assert_true(readshut_recvfrom(p.server, buf, sizeof buf, 0, NULL, NULL, &n));
 	assert_int_equal(n, 0);
-	own_release(p.server, probe_cookie(p.server));
+	own_release(p.server, probe_cookie(p.server), false);
 	readshut_let_go(probe_cookie(p.server));
 	tcp_pair_close(&p);
 }
@@ -132,7 +132,7 @@ static void real_shut_read_follows_acknowledged_output(void **state)
 	drain(p.client); /* our output is acknowledged: the thread shuts */
 	assert_true(becomes_read_shut(p.server));
 	assert_false(readshut_waiting());
-	own_release(p.server, probe_cookie(p.server));
+	own_release(p.server, probe_cookie(p.server), false);
 	tcp_pair_close(&p);
 }
 
@@ -150,11 +150,11 @@ static void letting_go_cancels_the_real_shut_read(void **state)
 	assert_true(readshut_marked(copy));
 
 	/* One descriptor let go, the other still held: still waiting. */
-	assert_int_equal(own_release(p.server, cookie), OWN_SHARED);
+	assert_int_equal(own_release(p.server, cookie, false), OWN_SHARED);
 	readshut_let_go(cookie);
 	assert_true(readshut_waiting());
 	/* The last one: cancelled, and never carried out afterwards. */
-	assert_int_equal(own_release(copy, cookie), OWN_LAST);
+	assert_int_equal(own_release(copy, cookie, false), OWN_LAST);
 	readshut_let_go(cookie);
 	assert_false(readshut_waiting());
 	drain(p.client);
@@ -183,7 +183,7 @@ static void release_racing_the_thread_is_decided_once(void **state)
 		 * the moment it finds the output acknowledged and shuts. */
 		struct timespec jitter = { 0, (22000 + (i % 10) * 600) * 1000L };
 		nanosleep(&jitter, NULL);
-		assert_int_equal(own_release(p.server, cookie), OWN_LAST);
+		assert_int_equal(own_release(p.server, cookie, false), OWN_LAST);
 		readshut_let_go(cookie);
 		bool shut_at_release = really_read_shut(p.server);
 		assert_false(readshut_waiting());
@@ -205,7 +205,7 @@ static void refused_shutdown_is_the_kernels_error_and_does_nothing(void **state)
 	assert_false(readshut_marked(p.server));
 	assert_false(readshut_waiting());
 	assert_int_equal(write(p.server, "x", 1), 1); /* the write side is open */
-	own_release(p.server, probe_cookie(p.server));
+	own_release(p.server, probe_cookie(p.server), false);
 	tcp_pair_close(&p);
 }
 
