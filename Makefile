@@ -197,14 +197,17 @@ no_reports  = @if [ -n "$$(find $(1) -type f -size +0)" ]; then \
 #   from shutdown(SHUT_RDWR) to close() before its reply is acknowledged
 #   (~40 ms); slower under ASan and a loaded machine, the thread then carries
 #   out the real SHUT_RD while the child still holds the socket, as decided,
-#   and the client's next request draws a reset after the whole reply.
-SAN_TESTS   ?= tests -k "not test_php_builtin_server and not test_shutdown_rdwr_close_exit"
+#   and the client's next request draws a reset after the whole reply;
+# - test_command.py: the command adds build/'s plain library itself.
+SAN_TESTS   ?= tests --ignore=tests/test_command.py \
+	-k "not test_php_builtin_server and not test_shutdown_rdwr_close_exit"
 # The threaded tests (hand-off to the thread, close storms in an event loop
-# and a thread per connection, the thread's start and its pauses):
-# what TSan and helgrind run. TSan follows the preload into these hosts; its
+# and a thread per connection, the thread's start and its pauses, the stats
+# counted by the program's threads and the shim's and written from both):
+# what TSan runs. TSan follows the preload into these hosts; its
 # own background thread is one more than the program's, which
 # test_no_thread_unless_lingering counts, so that one is left out.
-THREAD_TESTS ?= tests/test_background.py tests/test_pipeline.py \
+THREAD_TESTS ?= tests/test_background.py tests/test_pipeline.py tests/test_abtest.py \
 	tests/test_noharm_threads.py tests/test_noharm_readside.py \
 	-k "not test_no_thread_unless_lingering"
 
