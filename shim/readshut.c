@@ -285,9 +285,12 @@ static void shut_read_later(int fd, uint64_t cookie)
 			raw_syscall(SYS_shutdown, fd, SHUT_RD);
 		return;
 	}
-	w->fd = keep;
-	w->cookie = cookie;
-	w->since_ms = sc_now_ms();
+	/* Atomic stores: the thread may still be reading these fields of the
+	 * entry's previous use (its compare-and-swap on the old generation then
+	 * fails, but the reads must not race with plain writes). */
+	STORE(&w->fd, keep);
+	STORE(&w->cookie, cookie);
+	STORE(&w->since_ms, sc_now_ms());
 	uint32_t word = LOAD(&w->state);
 	ADD(&n_waiting, 1);
 	STORE(&w->state, with_state(word, WAITING));

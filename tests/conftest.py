@@ -30,14 +30,18 @@ def build():
         pytest.fail("make -C %s all failed (rc %d):\n%s\n%s"
                     % (REPO, p.returncode, p.stdout[-4000:], p.stderr[-4000:]),
                     pytrace=False)
+    # TEST_PRELOAD (the Makefile's sanitized-* targets): what LD_PRELOAD holds
+    # for the runs with the shim, a sanitizer's runtime first, the library last.
+    preload = os.environ.get("TEST_PRELOAD") or os.path.join(REPO, "build", "libsafeclose.so")
     paths = SimpleNamespace(
         repo=REPO,
-        shim=os.path.join(REPO, "build", "libsafeclose.so"),
+        shim=preload,
+        shim_lib=preload.split(":")[-1],
         pipeserver=os.path.join(REPO, "build", "pipeserver"),
         pipeclient=os.path.join(REPO, "build", "pipeclient"),
         quietserver=os.path.join(REPO, "build", "quietserver"),
     )
-    missing = [p for p in (paths.shim, paths.pipeserver, paths.pipeclient, paths.quietserver)
+    missing = [p for p in (paths.shim_lib, paths.pipeserver, paths.pipeclient, paths.quietserver)
                if not os.path.isfile(p)]
     if missing:
         pytest.fail("make all did not produce %s" % missing, pytrace=False)

@@ -40,7 +40,7 @@ def run(argv, env=None, timeout=60):
 
 
 def test_exports_only_the_interposed_functions(build):
-    out = run(["nm", "-D", "--defined-only", build.shim]).stdout
+    out = run(["nm", "-D", "--defined-only", build.shim_lib]).stdout
     exported = {line.split()[-1] for line in out.splitlines() if line.strip()}
     assert exported == EXPECTED_EXPORTS
 

@@ -53,7 +53,8 @@ def run(env, workdir, label):
 
 
 def main():
-    shim = os.path.abspath(sys.argv[1])
+    # An LD_PRELOAD list (a sanitizer's runtime first: make sanitized-cpython).
+    shim = ":".join(os.path.abspath(p) for p in sys.argv[1].split(":"))
     base = {k: v for k, v in os.environ.items()
             if k != "LD_PRELOAD" and not k.startswith("SAFECLOSE_")}
     with tempfile.TemporaryDirectory(prefix="safeclose-cpython-") as d:

@@ -11,6 +11,7 @@ stderr (a log line is a behaviour change of its own).
 
 import os
 import resource
+import shlex
 import subprocess
 from types import SimpleNamespace
 
@@ -38,6 +39,12 @@ def _soft_nofile(limit):
     return lower
 
 
+def test_wrapper():
+    """TEST_WRAPPER (the Makefile's valgrind target): a command line put in
+    front of every program run with the shim, e.g. valgrind and its options."""
+    return shlex.split(os.environ.get("TEST_WRAPPER", ""))
+
+
 def run_once(argv, env=None, timeout=60, netns=True, nofile=None):
     """One run; a CompletedProcess with text output (never raises on rc)."""
     full = (NETNS if netns else []) + list(argv)
@@ -60,7 +67,7 @@ def run_pair(shim, argv, env=None, shim_env=None, timeout=60, netns=True, nofile
     with_env = dict(env or {})
     with_env.update(shim_env or {})
     with_env["LD_PRELOAD"] = shim
-    shimmed = run_once(argv, with_env, timeout, netns, nofile)
+    shimmed = run_once(test_wrapper() + list(argv), with_env, timeout, netns, nofile)
     return plain, shimmed
 
 

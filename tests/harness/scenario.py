@@ -67,9 +67,11 @@ the scenario did not run as specified and the test must fail.
 import json
 import os
 import signal
+import shlex
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -196,7 +198,22 @@ def child_env(additions, preload):
     env.update(additions or {})
     if preload:
         env["LD_PRELOAD"] = preload
+        sanitizer_logs(env)
     return env
+
+
+def sanitizer_logs(env):
+    """Under the Makefile's sanitized targets (SAN_LOGS set): the sanitizers'
+    reports go to a directory of this run's own. Their logs are named
+    log_path.PID, opened with O_TRUNC, and this pid namespace's pids are the
+    previous run's: a later run would overwrite an earlier report."""
+    logs = env.get("SAN_LOGS")
+    if not logs:
+        return
+    own = tempfile.mkdtemp(dir=logs, prefix="run.")
+    for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS"):
+        tool = name.split("_")[0].lower()
+        env[name] = env.get(name, "") + ":log_path=" + os.path.join(own, tool)
 
 
 def parse_client_output(out):
@@ -386,10 +403,13 @@ def scenario(spec, result, errors):
                                  if port is not None else None)
 
 
+
 def serve(spec, result, errors):
     srv = spec["server"]
+    # TEST_WRAPPER (see harness/noharm.py): only in front of a shimmed server.
+    wrapper = shlex.split(os.environ.get("TEST_WRAPPER", "")) if srv.get("preload") else []
     server = subprocess.Popen(
-        srv["argv"], cwd=srv.get("cwd"), stdin=subprocess.DEVNULL,
+        wrapper + srv["argv"], cwd=srv.get("cwd"), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
         env=child_env(srv.get("env"), srv.get("preload")), process_group=0)
     out, err = Reader(server.stdout), Reader(server.stderr)
