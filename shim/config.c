@@ -65,10 +65,12 @@ static const struct sc_kind stats_path_kind = {
 
 const struct sc_setting sc_settings[] = {
 	{ "SAFECLOSE_MODE", mode_names, SC_MODE_PENDING, 0, 3, NULL,
-	  "Which closes linger: `pending` those with unread input or "
-	  "unacknowledged output, `always` every connected TCP close, `off` none "
-	  "(the shim passes everything through), `observe` none, but every release "
-	  "of a connected TCP socket is classified and counted (SAFECLOSE_STATS).",
+	  "Which closes linger: `pending` those a reset could cost a reply "
+	  "(output unacknowledged or, once the connection carried output of ours, "
+	  "input unread or a peer that has not finished), `always` every "
+	  "connected TCP close, `off` none (the shim passes everything through), "
+	  "`observe` none, but every release of a connected TCP socket is "
+	  "classified and counted (SAFECLOSE_STATS).",
 	  field_mode, NULL },
 	{ "SAFECLOSE_AB", NULL, 100, 0, 100, "%",
 	  "A/B split: this share of connections, picked by a stable hash of their "
