@@ -98,9 +98,13 @@ const struct sc_setting sc_settings[] = {
 	  "returns when the connection is done.",
 	  field_where, NULL },
 	{ "SAFECLOSE_MAX_LINGER", NULL, 4096, 0, 1048576, "sockets",
-	  "At most this many sockets linger in the background at once (and never "
-	  "more than a quarter of RLIMIT_NOFILE); past it a close only half-closes "
-	  "and drains what is queued, without waiting.",
+	  "At most this many sockets linger in the background at once: past it a "
+	  "close still lingers, and an older linger is ended to make room (first a "
+	  "peer that has all our output acknowledged and discards the most, which "
+	  "loses at most a reset after its reply; else the longest lingering). Closes "
+	  "queued for the thread count too against a hard bound of a quarter of "
+	  "RLIMIT_NOFILE, past which a close only half-closes and drains without "
+	  "waiting; 0: none lingers in the background.",
 	  field_max, NULL },
 	{ "SAFECLOSE_EXIT_WAIT_MS", NULL, 5000, 0, 3600000, "ms",
 	  "Only where no heir process can be made (clone refused, no memory, the "

@@ -190,6 +190,7 @@ const char *linger_end_name(enum linger_end end)
 	case LINGER_IDLE: return "idle bound";
 	case LINGER_TIMEOUT: return "total bound";
 	case LINGER_NO_ROOM: return "the program needed the number";
+	case LINGER_MADE_ROOM: return "made room for a newer close";
 	default: return "running";
 	}
 }

@@ -15,6 +15,7 @@ enum linger_end {
 	LINGER_IDLE,      /* nothing moved for idle_ms */
 	LINGER_TIMEOUT,   /* linger_ms passed in all */
 	LINGER_NO_ROOM,   /* the program needed the descriptor number (EMFILE) */
+	LINGER_MADE_ROOM, /* ended so that a newer close could linger (SAFECLOSE_MAX_LINGER) */
 };
 
 struct sc_linger {
