@@ -243,10 +243,22 @@ static void schedule(uint32_t i, uint64_t at)
 		s->scheduled = at;
 }
 
+/* SAFECLOSE_IDLE_MS, or the shorter bound while more than half of the cap
+ * is in use. */
+static uint64_t idle_bound_now(void)
+{
+	bool loaded = (uint64_t)held * 2 > (uint64_t)sc_cfg.max_linger;
+
+	return (uint64_t)(loaded && sc_cfg.idle_under_load_ms < sc_cfg.idle_ms
+				  ? sc_cfg.idle_under_load_ms : sc_cfg.idle_ms);
+}
+
 static void slot_step(uint32_t i, uint64_t now)
 {
 	struct slot *s = &slots[i - 1];
 	struct linger_wait wait;
+
+	s->l.idle_ms = idle_bound_now();
 
 	if (probe_cookie(s->l.fd) != s->cookie) {
 		slot_end(i, false); /* the program reused the number: not ours now */
@@ -351,7 +363,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 	struct slot *s = &slots[i - 1];
 	s->cookie = h->cookie;
 	s->watched = false;
-	linger_resume(&s->l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
+	linger_resume(&s->l, h->fd, (uint64_t)sc_cfg.linger_ms, idle_bound_now(),
 		      h->start_ms); /* hand_off() sent the FIN */
 	s->l.arm = (uint8_t)h->arm;
 	/* A first step at once: often the peer has already finished (it read
