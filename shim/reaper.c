@@ -95,6 +95,7 @@ static uint64_t n_handed, n_released, n_fallbacks;
 static struct slot *slots;
 static uint32_t nslots, free_head;
 static uint32_t held, held_peak; /* slots in use, and the most after an adoption */
+static bool under_load;          /* the idle bound is SAFECLOSE_IDLE_UNDER_LOAD_MS's */
 static struct timer *heap;
 static uint32_t nheap, heap_cap;
 
@@ -337,6 +338,21 @@ static void keep_under_cap(uint32_t i)
 		STORE(&held_peak, held);
 }
 
+/* Over half of the cap is in use: the idle bound is the shorter one, and
+ * every linger takes it up at once (a step now), not at its next wake-up,
+ * which for a silent peer may be SAFECLOSE_IDLE_MS away. Once per
+ * crossing; O(slots). */
+static void shorten_idle_under_load(uint64_t now)
+{
+	bool loaded = idle_bound_now() < (uint64_t)sc_cfg.idle_ms;
+
+	if (loaded && !under_load)
+		for (uint32_t i = 1; i <= nslots; i++)
+			if (slots[i - 1].used)
+				schedule(i, now);
+	under_load = loaded;
+}
+
 static void adopt(const struct handoff *h, uint64_t now)
 {
 	if (h->kind == HAND_WAKE)
@@ -382,6 +398,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 		     raw_syscall(SYS_epoll_ctl, LOAD(&epfd), EPOLL_CTL_ADD, h->fd, &ev) == 0;
 	schedule(i, now + (uint64_t)wait.timeout_ms);
 	keep_under_cap(i);
+	shorten_idle_under_load(now);
 }
 
 /* True when a quit message came (reaper_pause): the thread leaves its loop
@@ -919,6 +936,7 @@ static void after_fork_child(void)
 	slots = NULL;
 	heap = NULL;
 	nslots = free_head = nheap = heap_cap = held = held_peak = 0;
+	under_load = false;
 	pipe_r = pipe_w = epfd = -1;
 	STORE(&lingering, 0);
 	STORE(&thread_wanted, 0);

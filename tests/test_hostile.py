@@ -53,3 +53,37 @@ def test_ordinary_clients_get_their_reply_while_hostile_peers_hold_every_slot(ab
     assert int(peak) <= CAP, exit_line
     times = [int(t) for t in re.findall(r"lingered (?:after )?(\d+) ms", stderr)]
     assert times and max(times) <= LINGER_MS + 200, stderr
+
+
+def lingers(result):
+    """(ms, end) of every linger the server's debug log reports."""
+    return [(int(ms), end) for ms, end in
+            re.findall(r"lingered (?:after )?(\d+) ms.* end: (.*)", result["server"]["stderr"])]
+
+
+def test_idle_bound_is_shorter_under_load(netns_run, build):
+    # Four clients get their reply and then hold the connection open,
+    # silent, for 3 s before closing. With SAFECLOSE_MAX_LINGER=4, while
+    # more than half of the cap is in use (3 or 4 lingers) the idle bound
+    # is SAFECLOSE_IDLE_UNDER_LOAD_MS (1 s), not SAFECLOSE_IDLE_MS (5 s):
+    # two lingers end on it, well before their peers close; the last two,
+    # at half the cap, wait for their peers' FINs. With a cap of 16 all
+    # four wait for them.
+    def run(cap):
+        spec = {"server": dict(server(build, "--io", "epoll", conns=4),
+                               env={"SAFECLOSE_MAX_LINGER": str(cap), "SAFECLOSE_LOG": "debug"}),
+                "clients": [client(build, "--requests", "1", "--bad-at", "1",
+                                   "--hold-ms", "3000") for _ in range(4)]}
+        spec["server"]["preload"] = build.shim
+        result = netns_run(spec)
+        for c in result["clients"]:
+            assert (c["error_reply"], c["end"]) == ("complete", "eof"), dump(result)
+        ends = sorted(lingers(result))
+        assert len(ends) == 4, dump(result)
+        return ends
+
+    loaded = run(4)
+    assert [end for _, end in loaded] == ["idle bound"] * 2 + ["peer finished"] * 2, loaded
+    assert loaded[1][0] < 2500 <= loaded[2][0], loaded
+    unloaded = run(16)
+    assert [end for _, end in unloaded] == ["peer finished"] * 4, unloaded
