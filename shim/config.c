@@ -23,6 +23,8 @@ static long *field_idle(struct sc_config *c) { return &c->idle_ms; }
 static long *field_log(struct sc_config *c) { return &c->log_level; }
 static long *field_where(struct sc_config *c) { return &c->where; }
 static long *field_max(struct sc_config *c) { return &c->max_linger; }
+static long *field_discard(struct sc_config *c) { return &c->discard_max; }
+static long *field_idle_load(struct sc_config *c) { return &c->idle_under_load_ms; }
 static long *field_exit(struct sc_config *c) { return &c->exit_wait_ms; }
 static long *field_at_exit(struct sc_config *c) { return &c->at_exit; }
 static long *field_at_exec(struct sc_config *c) { return &c->at_exec; }
@@ -100,10 +102,26 @@ const struct sc_setting sc_settings[] = {
 	  "returns when the connection is done.",
 	  field_where, NULL },
 	{ "SAFECLOSE_MAX_LINGER", NULL, 4096, 0, 1048576, "sockets",
-	  "At most this many sockets linger in the background at once (and never "
-	  "more than a quarter of RLIMIT_NOFILE); past it a close only half-closes "
-	  "and drains what is queued, without waiting.",
+	  "At most this many sockets linger in the background at once: past it a "
+	  "close still lingers, and an older linger is ended to make room (first a "
+	  "peer that has all our output acknowledged and discards the most, which "
+	  "loses at most a reset after its reply; else the longest lingering). Closes "
+	  "queued for the thread count too against a hard bound of a quarter of "
+	  "RLIMIT_NOFILE, past which a close only half-closes and drains without "
+	  "waiting; 0: none lingers in the background.",
 	  field_max, NULL },
+	{ "SAFECLOSE_DISCARD_MAX", NULL, 1048576, 0, 1073741824, "bytes",
+	  "A linger ends early once it has discarded this much input and the peer "
+	  "has acknowledged all our output (its kernel has the reply: what goes on "
+	  "arriving is a flood, not a client waiting to read); 0: no bound. While "
+	  "output is unacknowledged only the time bounds apply.",
+	  field_discard, NULL },
+	{ "SAFECLOSE_IDLE_UNDER_LOAD_MS", NULL, 1000, 0, 3600000, "ms",
+	  "The idle bound (SAFECLOSE_IDLE_MS, if shorter) while more than half of "
+	  "SAFECLOSE_MAX_LINGER sockets linger in the background, as Apache "
+	  "shortens its lingering under load; it applies from each linger's next "
+	  "step.",
+	  field_idle_load, NULL },
 	{ "SAFECLOSE_EXIT_WAIT_MS", NULL, 5000, 0, 3600000, "ms",
 	  "Only where no heir process can be made (clone refused, no memory, the "
 	  "exit of a container's init or its child): how long exit() and exec "
@@ -158,6 +176,8 @@ struct sc_config sc_cfg = {
 	.idle_ms = 5000,
 	.where = SC_LINGER_ASYNC,
 	.max_linger = 4096,
+	.discard_max = 1048576,
+	.idle_under_load_ms = 1000,
 	.exit_wait_ms = 5000,
 	.at_exit = SC_LINGER_ON,
 	.at_exec = SC_LINGER_ON,

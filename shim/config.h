@@ -21,7 +21,9 @@ struct sc_config {
 	long linger_ms;  /* total bound of one lingering close */
 	long idle_ms;    /* bound while nothing moves */
 	long where;      /* enum sc_linger_where */
-	long max_linger; /* sockets lingering in the background at once */
+	long max_linger; /* sockets lingering in the background at once (soft) */
+	long discard_max; /* bytes a linger discards once the peer has all our output */
+	long idle_under_load_ms; /* the idle bound past half of max_linger */
 	long exit_wait_ms; /* how long exit() waits for them */
 	long at_exit;    /* enum sc_onoff: linger what is still open at exit */
 	long at_exec;    /* enum sc_onoff: linger close-on-exec sockets at exec */

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include "config.h"
 #include "log.h"
 #include "probe.h"
 #include "rawsys.h"
@@ -44,6 +45,7 @@ void linger_resume(struct sc_linger *l, int fd, uint64_t linger_ms, uint64_t idl
 		.linger_ms = linger_ms,
 		.idle_ms = idle_ms,
 		.output_waits = true,
+		.discard_max = (uint64_t)sc_cfg.discard_max,
 	};
 }
 
@@ -83,6 +85,14 @@ static uint64_t earliest(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
+/* The peer has acknowledged all our output (its kernel has the reply) and
+ * goes on sending past the budget: a flood, not a client waiting to read;
+ * ending now costs it at most a reset of what it has not read yet. */
+static bool over_discard_budget(const struct sc_linger *l)
+{
+	return l->discard_max && l->discarded >= l->discard_max && !l->output_waits;
+}
+
 bool linger_step(struct sc_linger *l, uint64_t now_ms, struct linger_wait *wait)
 {
 	int saved_errno = errno;
@@ -107,6 +117,8 @@ bool linger_step(struct sc_linger *l, uint64_t now_ms, struct linger_wait *wait)
 		l->last_progress_ms = now_ms;
 	if (peer_done)
 		l->end = LINGER_PEER_DONE;
+	else if (over_discard_budget(l))
+		l->end = LINGER_DISCARDED;
 	else if (elapsed(now_ms, l->start_ms) >= l->linger_ms)
 		l->end = LINGER_TIMEOUT;
 	else if (elapsed(now_ms, l->last_progress_ms) >= l->idle_ms)
@@ -190,6 +202,8 @@ const char *linger_end_name(enum linger_end end)
 	case LINGER_IDLE: return "idle bound";
 	case LINGER_TIMEOUT: return "total bound";
 	case LINGER_NO_ROOM: return "the program needed the number";
+	case LINGER_MADE_ROOM: return "made room for a newer close";
+	case LINGER_DISCARDED: return "discard budget";
 	default: return "running";
 	}
 }

@@ -15,6 +15,8 @@ enum linger_end {
 	LINGER_IDLE,      /* nothing moved for idle_ms */
 	LINGER_TIMEOUT,   /* linger_ms passed in all */
 	LINGER_NO_ROOM,   /* the program needed the descriptor number (EMFILE) */
+	LINGER_MADE_ROOM, /* ended so that a newer close could linger (SAFECLOSE_MAX_LINGER) */
+	LINGER_DISCARDED, /* the peer has all our output and sent SAFECLOSE_DISCARD_MAX bytes */
 };
 
 struct sc_linger {
@@ -27,6 +29,7 @@ struct sc_linger {
 	bool output_waits;    /* some of our output was not acknowledged at the last step */
 	uint64_t acked;       /* bytes of our output acknowledged, at the last step */
 	uint64_t discarded;   /* bytes read and thrown away */
+	uint64_t discard_max; /* SAFECLOSE_DISCARD_MAX at the start; 0: no bound */
 	uint8_t arm;          /* enum sc_arm: where its end is counted */
 };
 
@@ -37,7 +40,8 @@ struct linger_wait {
 };
 
 /* Half-closes the sending side (unless the application already did) so the
- * FIN follows every queued byte, and starts the clock. */
+ * FIN follows every queued byte, and starts the clock. The discard budget
+ * is SAFECLOSE_DISCARD_MAX's. */
 void linger_begin(struct sc_linger *l, int fd, uint64_t linger_ms, uint64_t idle_ms,
 		  uint64_t now_ms);
 

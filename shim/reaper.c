@@ -94,6 +94,8 @@ static uint64_t n_handed, n_released, n_fallbacks;
 /* The thread's own tables. */
 static struct slot *slots;
 static uint32_t nslots, free_head;
+static uint32_t held, held_peak; /* slots in use, and the most after an adoption */
+static bool under_load;          /* the idle bound is SAFECLOSE_IDLE_UNDER_LOAD_MS's */
 static struct timer *heap;
 static uint32_t nheap, heap_cap;
 
@@ -191,6 +193,7 @@ static uint32_t slot_alloc(void)
 	free_head = s->next_free;
 	s->used = true;
 	s->scheduled = 0;
+	held++;
 	return i;
 }
 
@@ -226,6 +229,7 @@ static void slot_end(uint32_t i, bool close_it)
 	s->gen++;
 	s->next_free = free_head;
 	free_head = i;
+	held--;
 	ADD(&n_released, 1);
 	ADD(&lingering, -1);
 }
@@ -240,10 +244,22 @@ static void schedule(uint32_t i, uint64_t at)
 		s->scheduled = at;
 }
 
+/* SAFECLOSE_IDLE_MS, or the shorter bound while more than half of the cap
+ * is in use. */
+static uint64_t idle_bound_now(void)
+{
+	bool loaded = (uint64_t)held * 2 > (uint64_t)sc_cfg.max_linger;
+
+	return (uint64_t)(loaded && sc_cfg.idle_under_load_ms < sc_cfg.idle_ms
+				  ? sc_cfg.idle_under_load_ms : sc_cfg.idle_ms);
+}
+
 static void slot_step(uint32_t i, uint64_t now)
 {
 	struct slot *s = &slots[i - 1];
 	struct linger_wait wait;
+
+	s->l.idle_ms = idle_bound_now();
 
 	if (probe_cookie(s->l.fd) != s->cookie) {
 		slot_end(i, false); /* the program reused the number: not ours now */
@@ -260,6 +276,81 @@ static void slot_step(uint32_t i, uint64_t now)
 		s->watched = false;
 	}
 	schedule(i, now + (uint64_t)wait.timeout_ms);
+}
+
+/* ---- the cap: the worst linger makes room for a newer close ------------ */
+
+/* Whether slot a is a better one to end than slot b. A peer that has all
+ * our output acknowledged and still sends is the hostile kind (a flood, a
+ * client that never stops): ending it costs it at most a reset after it
+ * has its reply. Among those, the one that has discarded most; otherwise
+ * (every peer still waits for output), the one lingering longest, as
+ * nginx drops its oldest reusable connections under pressure. */
+static bool worse(const struct slot *a, const struct slot *b)
+{
+	bool a_has_all = !a->l.output_waits, b_has_all = !b->l.output_waits;
+
+	if (a_has_all != b_has_all)
+		return a_has_all;
+	if (a_has_all && a->l.discarded != b->l.discarded)
+		return a->l.discarded > b->l.discarded;
+	return a->l.start_ms < b->l.start_ms;
+}
+
+/* The slot to end first, other than `spare` (0: none may be spared); 0
+ * when there is none. */
+static uint32_t worst_slot(uint32_t spare)
+{
+	uint32_t best = 0;
+
+	for (uint32_t i = 1; i <= nslots; i++) {
+		const struct slot *s = &slots[i - 1];
+		if (s->used && i != spare && (!best || worse(s, &slots[best - 1])))
+			best = i;
+	}
+	return best;
+}
+
+/* Ends slot i with the no-wait fallback (its FIN is out; what arrived is
+ * discarded), its end counted as `why` (cut_short). False when its number
+ * had already changed hands (nothing of ours was closed). */
+static bool end_early(uint32_t i, enum linger_end why)
+{
+	struct slot *s = &slots[i - 1];
+	bool ours = probe_cookie(s->l.fd) == s->cookie;
+
+	s->l.end = why;
+	slot_end(i, ours);
+	return ours;
+}
+
+/* SAFECLOSE_MAX_LINGER is a soft cap: the hand-off from close() cannot take
+ * the thread's lock, so it always queues (within the descriptor budget,
+ * selffd_base()); here, having adopted slot i, the thread ends the worst
+ * others until no more than the cap linger. */
+static void keep_under_cap(uint32_t i)
+{
+	uint32_t victim;
+
+	while (held > (uint32_t)sc_cfg.max_linger && (victim = worst_slot(i)))
+		end_early(victim, LINGER_MADE_ROOM);
+	if (held > LOAD(&held_peak))
+		STORE(&held_peak, held);
+}
+
+/* Over half of the cap is in use: the idle bound is the shorter one, and
+ * every linger takes it up at once (a step now), not at its next wake-up,
+ * which for a silent peer may be SAFECLOSE_IDLE_MS away. Once per
+ * crossing; O(slots). */
+static void shorten_idle_under_load(uint64_t now)
+{
+	bool loaded = idle_bound_now() < (uint64_t)sc_cfg.idle_ms;
+
+	if (loaded && !under_load)
+		for (uint32_t i = 1; i <= nslots; i++)
+			if (slots[i - 1].used)
+				schedule(i, now);
+	under_load = loaded;
 }
 
 static void adopt(const struct handoff *h, uint64_t now)
@@ -288,7 +379,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 	struct slot *s = &slots[i - 1];
 	s->cookie = h->cookie;
 	s->watched = false;
-	linger_resume(&s->l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
+	linger_resume(&s->l, h->fd, (uint64_t)sc_cfg.linger_ms, idle_bound_now(),
 		      h->start_ms); /* hand_off() sent the FIN */
 	s->l.arm = (uint8_t)h->arm;
 	/* A first step at once: often the peer has already finished (it read
@@ -306,6 +397,8 @@ static void adopt(const struct handoff *h, uint64_t now)
 	s->watched = wait.readable &&
 		     raw_syscall(SYS_epoll_ctl, LOAD(&epfd), EPOLL_CTL_ADD, h->fd, &ev) == 0;
 	schedule(i, now + (uint64_t)wait.timeout_ms);
+	keep_under_cap(i);
+	shorten_idle_under_load(now);
 }
 
 /* True when a quit message came (reaper_pause): the thread leaves its loop
@@ -467,35 +560,17 @@ static void drain_in_place(uint64_t until_ms)
 
 /* ---- descriptor pressure: numbers given back to the program ------------- */
 
-/* The slot that has lingered longest; 0 when there is none. */
-static uint32_t longest_lingering(void)
-{
-	uint32_t best = 0;
-
-	for (uint32_t i = 1; i <= nslots; i++) {
-		const struct slot *s = &slots[i - 1], *b = best ? &slots[best - 1] : NULL;
-		if (s->used && (!b || s->l.start_ms < b->l.start_ms))
-			best = i;
-	}
-	return best;
-}
-
-/* Ends one linger with the no-wait fallback (its FIN is out; what arrived
- * is discarded). Under `lock`. 1: a number was freed; 0: a linger ended
+/* Ends one linger, the worst first (worse()), with the no-wait fallback.
+ * Under `lock`. 1: a number was freed; 0: a linger ended
  * whose number the program had already taken over; -1: none left. */
 static int end_one_linger(void)
 {
-	uint32_t i = longest_lingering();
+	uint32_t i = worst_slot(0);
 	struct handoff h;
 	struct sc_linger l;
 
-	if (i) {
-		struct slot *s = &slots[i - 1];
-		bool ours = probe_cookie(s->l.fd) == s->cookie;
-		s->l.end = LINGER_NO_ROOM;
-		slot_end(i, ours);
-		return ours;
-	}
+	if (i)
+		return end_early(i, LINGER_NO_ROOM);
 	/* Queued and not yet taken up (the thread reads the queue under
 	 * `lock`, which is held here). A pause's quit message goes back. */
 	if (LOAD(&queue_state) != QUEUE_READY ||
@@ -775,7 +850,10 @@ bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm)
 	bool handed = false;
 	int base = selffd_base(&quota);
 
-	if (ADD(&lingering, 1) <= quota && epb_remove_everywhere(fd)) {
+	/* `lingering` counts what is queued as well as what lingers: the
+	 * descriptor budget is a hard bound. The cap (SAFECLOSE_MAX_LINGER)
+	 * is the thread's to keep (keep_under_cap); 0 means none lingers. */
+	if (sc_cfg.max_linger > 0 && ADD(&lingering, 1) <= quota && epb_remove_everywhere(fd)) {
 		int keep = (int)raw_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
 		if (keep >= 0) {
 			struct handoff h = { keep, HAND_LINGER, (uint16_t)arm, cookie,
@@ -794,7 +872,8 @@ bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm)
 		want_thread();
 	} else {
 		ADD(&n_fallbacks, 1);
-		ADD(&lingering, -1);
+		if (sc_cfg.max_linger > 0)
+			ADD(&lingering, -1);
 	}
 	errno = saved_errno;
 	return handed;
@@ -819,9 +898,9 @@ void reaper_wait_at_exit(void)
 
 void reaper_log_stats(void)
 {
-	SC_LOG(SC_LOG_DEBUG, "exit: %llu handed off, %llu released, %llu fallbacks, %d lingering",
+	SC_LOG(SC_LOG_DEBUG, "exit: %llu handed off, %llu released, %llu fallbacks, %d lingering, %u at most at once",
 	       (unsigned long long)LOAD(&n_handed), (unsigned long long)LOAD(&n_released),
-	       (unsigned long long)LOAD(&n_fallbacks), LOAD(&lingering));
+	       (unsigned long long)LOAD(&n_fallbacks), LOAD(&lingering), LOAD(&held_peak));
 }
 
 void reaper_wait(uint64_t until_ms)
@@ -856,7 +935,8 @@ static void after_fork_child(void)
 	free(heap);
 	slots = NULL;
 	heap = NULL;
-	nslots = free_head = nheap = heap_cap = 0;
+	nslots = free_head = nheap = heap_cap = held = held_peak = 0;
+	under_load = false;
 	pipe_r = pipe_w = epfd = -1;
 	STORE(&lingering, 0);
 	STORE(&thread_wanted, 0);

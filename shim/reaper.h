@@ -10,8 +10,10 @@
  * descriptor of the shim's (high, close-on-exec), sends its FIN and queues
  * it for the background thread (which need not run yet). True when it did:
  * the caller then closes fd as usual, and the number is free at once. False
- * when it cannot (over the cap, no descriptor, no queue, the thread could
- * not start): the caller falls back. The linger's end is counted in `arm`
+ * when it cannot (over the descriptor budget, SAFECLOSE_MAX_LINGER=0, no
+ * descriptor, no queue, the thread could not start): the caller falls back.
+ * Past SAFECLOSE_MAX_LINGER it still queues: the thread then ends the worst
+ * older linger to make room. The linger's end is counted in `arm`
  * (enum sc_arm), which travels with it. Async-signal-safe; never starts a
  * thread; errno is preserved. */
 bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm);
@@ -37,9 +39,10 @@ bool reaper_pause(void);
 void reaper_resume(void);
 
 /* The program was refused a descriptor (EMFILE, ENFILE): give numbers back,
- * at least `need` if there are that many. First the lingers that have run
- * longest, ended with the no-wait fallback (FIN out, input discarded), as
- * nginx drops reusable connections under descriptor pressure; with no
+ * at least `need` if there are that many. First the lingers, the worst
+ * first (a peer that has all our output and keeps sending, then the one
+ * lingering longest), ended with the no-wait fallback (FIN out, input
+ * discarded), as nginx drops reusable connections under pressure; with no
  * linger left, the thread's own queue and epoll set (the thread is paused;
  * all are made again at the next hand-off). Returns how many were freed.
  * errno is preserved. */

@@ -10,7 +10,7 @@
 
 /* After a failed descriptor-creating call: when errno says EMFILE or ENFILE,
  * frees at least `need` numbers of the shim's if it can (lingers first, the
- * longest-lingering first; then the thread's queue and epoll set; then the
+ * worst first, see reaper.h; then the thread's queue and epoll set; then the
  * books' descriptor). True when it freed any: the call is worth a retry.
  * errno is preserved. */
 bool room_made(int need);

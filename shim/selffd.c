@@ -87,7 +87,9 @@ static int compute_base(int *quota)
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)soft)
 		soft = (long)rl.rlim_cur;
-	long q = soft / 4 < sc_cfg.max_linger ? soft / 4 : sc_cfg.max_linger;
+	/* The descriptor budget alone: SAFECLOSE_MAX_LINGER is a soft cap the
+	 * thread keeps by ending the worst linger (reaper.c). */
+	long q = soft / 4;
 	*quota = (int)q;
 	return soft - q > SELECT_LIMIT ? SELECT_LIMIT : (int)(soft - q);
 }

@@ -14,8 +14,9 @@ bool selffd_owns(int fd);
 /* Highest number ever marked (-1: none). */
 int selffd_max(void);
 
-/* Where the shim's descriptors go, and how many sockets may linger at once:
- * a quarter of RLIMIT_NOFILE at most (and SAFECLOSE_MAX_LINGER), at the top
+/* Where the shim's descriptors go, and how many sockets may be queued or
+ * linger at once (the hard descriptor budget): a quarter of RLIMIT_NOFILE,
+ * at the top
  * of the limit, or from 1024 up when it is high, above the numbers select()
  * programs need. The limit is read again every 256 calls. */
 int selffd_base(int *quota);

@@ -69,7 +69,8 @@ void stats_count_linger_end(enum sc_arm arm, enum linger_end end, uint64_t ms,
 	else if (end == LINGER_TIMEOUT)
 		BUMP(a->total_timeout, 1);
 	else
-		BUMP(a->cut_short, 1); /* the program needed the number, or exit's bound */
+		BUMP(a->cut_short, 1); /* the program needed the number, exit's bound, the
+					* cap made room, or the discard budget */
 	BUMP(a->bytes_discarded, discarded);
 	BUMP(a->linger_hist[stats_bucket(ms)], 1);
 	raise_max(&a->linger_max_ms, ms);

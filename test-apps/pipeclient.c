@@ -16,6 +16,9 @@
  *
  * Variations:
  *   --bad-at K     (line) request K is sent as "BAD <K>\n": pipeserver fails it.
+ *   --hold-ms H    once the run is over, keep the socket open H ms more,
+ *                  silent (neither sending nor reading), then close it: a
+ *                  client that has its reply and lingers idle.
  *   --quit-after N (line) send N requests, read N complete OK replies, then
  *                  close the socket normally and stop: "end": "quit". A
  *                  well-behaved client that ends the connection itself. If the
@@ -74,6 +77,7 @@ static struct {
 	unsigned long post_bytes;           /* 0: GET */
 	unsigned long read_after_ms;
 	bool forever;
+	unsigned long hold_ms;
 	const char *path;
 } opt = { .requests = 64, .gap_ms = 10, .timeout_ms = 20000, .path = "/" };
 
@@ -248,7 +252,7 @@ static void usage(const char *msg)
 	usage_exit("pipeclient", msg,
 		"usage: pipeclient --connect ADDR:PORT [--proto line|http] [--requests N]\n"
 		"  [--gap-ms G] [--path P] [--timeout-ms T] [--quit-after N] [--forever]\n"
-		"  [--bad-at K] [--post-bytes N] [--read-after-ms D]\n");
+		"  [--bad-at K] [--post-bytes N] [--read-after-ms D] [--hold-ms H]\n");
 }
 
 /* Exit 1 with the JSON line the harness expects when there is no connection. */
@@ -468,6 +472,8 @@ static void run(struct client *c)
 		if (c->end && (pfd.revents & (POLLERR | POLLHUP)))
 			c->send_now = true;
 	}
+	if (opt.hold_ms)
+		poll(NULL, 0, (int)opt.hold_ms);
 	close(c->fd);
 }
 
@@ -532,6 +538,7 @@ static void parse_args(int argc, char **argv)
 		{ "bad-at", required_argument, NULL, 'b' },
 		{ "post-bytes", required_argument, NULL, 'B' },
 		{ "read-after-ms", required_argument, NULL, 'R' },
+		{ "hold-ms", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -556,6 +563,7 @@ static void parse_args(int argc, char **argv)
 		case 'b': opt.bad_at = parse_num(optarg, 0, ULONG_MAX); break;
 		case 'B': opt.post_bytes = parse_num(optarg, 0, 1UL << 30); break;
 		case 'R': opt.read_after_ms = parse_num(optarg, 0, 86400000); break;
+		case 'H': opt.hold_ms = parse_num(optarg, 0, 86400000); break;
 		default: usage(NULL);
 		}
 	}

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "config.h"
 #include "linger.h"
 #include "loopback.h"
 #include "shim.h"
@@ -111,6 +112,67 @@ static void total_bound_ends_a_peer_that_sends_forever(void **state)
 	tcp_pair_close(&p);
 }
 
+/* A peer that sends 64 KiB chunks for `ms` without reading anything. */
+struct flood {
+	int fd, ms;
+};
+
+static void *flood_main(void *arg)
+{
+	struct flood *f = arg;
+	static char chunk[65536];
+	uint64_t until = sc_now_ms() + (uint64_t)f->ms;
+
+	while (sc_now_ms() < until) {
+		ssize_t n = send(f->fd, chunk, sizeof chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno != EAGAIN)
+			break; /* the linger ended: reset */
+		if (n < 0)
+			poll(NULL, 0, 1);
+	}
+	return NULL;
+}
+
+static enum linger_end flooded(size_t reply, long budget, struct sc_linger *l)
+{
+	struct tcp_pair p;
+	struct flood f = { .ms = 600 };
+	pthread_t t;
+	static char big[4 << 20];
+
+	assert_int_equal(tcp_pair_open(&p), 0);
+	fcntl(p.server, F_SETFL, O_NONBLOCK);
+	assert_true(write(p.server, big, reply) > 0 || reply == 0);
+	f.fd = p.client;
+	pthread_create(&t, NULL, flood_main, &f);
+	long saved = sc_cfg.discard_max;
+	sc_cfg.discard_max = budget;
+	enum linger_end end = run(p.server, 300, 5000, l);
+	sc_cfg.discard_max = saved;
+	pthread_join(t, NULL);
+	tcp_pair_close(&p);
+	return end;
+}
+
+static void discard_budget_ends_a_flood_that_has_the_reply(void **state)
+{
+	(void)state;
+	struct sc_linger l;
+
+	assert_int_equal(flooded(0, 256 * 1024, &l), LINGER_DISCARDED);
+	assert_true(l.discarded >= 256 * 1024);
+}
+
+static void discard_budget_waits_while_the_reply_is_unacknowledged(void **state)
+{
+	(void)state;
+	struct sc_linger l;
+
+	/* The client never reads: most of 4 MiB stays unacknowledged. */
+	assert_int_equal(flooded(sizeof(char[4 << 20]), 256 * 1024, &l), LINGER_TIMEOUT);
+	assert_true(l.discarded >= 256 * 1024);
+}
+
 static void read_side_shut_waits_for_the_fin_by_state(void **state)
 {
 	(void)state;
@@ -210,6 +272,8 @@ int main(void)
 		cmocka_unit_test(ends_on_peer_fin_with_input_discarded),
 		cmocka_unit_test(idle_bound_ends_a_silent_peer),
 		cmocka_unit_test(total_bound_ends_a_peer_that_sends_forever),
+		cmocka_unit_test(discard_budget_ends_a_flood_that_has_the_reply),
+		cmocka_unit_test(discard_budget_waits_while_the_reply_is_unacknowledged),
 		cmocka_unit_test(read_side_shut_waits_for_the_fin_by_state),
 		cmocka_unit_test(close_wait_only_drains),
 		cmocka_unit_test(a_step_stamped_before_the_start_is_no_timeout),

@@ -1,0 +1,89 @@
+"""Hostile peers (issue 12, item 3): clients that go on sending after their
+error reply hold every lingering slot. SAFECLOSE_MAX_LINGER is a soft cap:
+a newer close still lingers, and the thread ends the worst older linger
+(a peer that has all our output acknowledged and discards the most) to
+make room, so ordinary clients that arrive then still get their whole
+reply."""
+
+import re
+
+from harness.checks import aborts
+from test_background import client, dump, server
+
+HOSTILE, ORDINARY, CAP = 64, 8, 16
+LINGER_MS = 2500
+
+
+def test_ordinary_clients_get_their_reply_while_hostile_peers_hold_every_slot(ab, build):
+    # 64 clients get their error reply and then send on without end (a
+    # request every 10 ms, for 5 s); 8 ordinary pipelining clients come 1.5 s
+    # later, when every one of the 16 slots is held by a hostile peer; they
+    # send a request every millisecond, so that each error close finds input
+    # unread and its reply still in flight: without the shim the kernel's
+    # reset cuts every ordinary reply short, and so did the shim's no-wait
+    # fallback past the cap (before the cap made room: 8 of 8 lost here).
+    hostile = [client(build, "--forever", "--timeout-ms", "5000", delay_ms=5 * (i % 8))
+               for i in range(HOSTILE)]
+    ordinary = [client(build, "--gap-ms", "1", delay_ms=1500 + 30 * i)
+                for i in range(ORDINARY)]
+    spec = {"rate": "200mbit",
+            "server": dict(server(build, "--io", "epoll", conns=HOSTILE + ORDINARY),
+                           env={"SAFECLOSE_MAX_LINGER": str(CAP),
+                                "SAFECLOSE_LINGER_MS": str(LINGER_MS),
+                                "SAFECLOSE_LOG": "debug"}),
+            "clients": hostile + ordinary}
+    without, with_ = ab(spec)
+
+    assert not without["errors"] and not with_["errors"], dump(with_)
+    lost = [c for c in without["clients"][HOSTILE:]
+            if (c.get("error_reply"), c.get("end")) != ("complete", "eof")]
+    assert lost and aborts(without) > 0, dump(without)
+
+    for c in with_["clients"][HOSTILE:]:
+        assert (c["error_reply"], c["end"]) == ("complete", "eof"), dump(with_)
+    stderr = with_["server"]["stderr"]
+    # Room was made by ending older lingers, never by a close that does not wait.
+    exit_line = [l for l in stderr.splitlines() if " exit: " in l][-1]
+    handed, fallbacks, peak = re.search(
+        r"(\d+) handed off, \d+ released, (\d+) fallbacks, \d+ lingering, (\d+) at most",
+        exit_line).groups()
+    assert (int(handed), int(fallbacks)) == (HOSTILE + ORDINARY, 0), exit_line
+    assert stderr.count("end: made room for a newer close") >= ORDINARY, stderr
+    # The thread never held more than the cap; nothing lingered past its bound.
+    assert int(peak) <= CAP, exit_line
+    times = [int(t) for t in re.findall(r"lingered (?:after )?(\d+) ms", stderr)]
+    assert times and max(times) <= LINGER_MS + 200, stderr
+
+
+def lingers(result):
+    """(ms, end) of every linger the server's debug log reports."""
+    return [(int(ms), end) for ms, end in
+            re.findall(r"lingered (?:after )?(\d+) ms.* end: (.*)", result["server"]["stderr"])]
+
+
+def test_idle_bound_is_shorter_under_load(netns_run, build):
+    # Four clients get their reply and then hold the connection open,
+    # silent, for 3 s before closing. With SAFECLOSE_MAX_LINGER=4, while
+    # more than half of the cap is in use (3 or 4 lingers) the idle bound
+    # is SAFECLOSE_IDLE_UNDER_LOAD_MS (1 s), not SAFECLOSE_IDLE_MS (5 s):
+    # two lingers end on it, well before their peers close; the last two,
+    # at half the cap, wait for their peers' FINs. With a cap of 16 all
+    # four wait for them.
+    def run(cap):
+        spec = {"server": dict(server(build, "--io", "epoll", conns=4),
+                               env={"SAFECLOSE_MAX_LINGER": str(cap), "SAFECLOSE_LOG": "debug"}),
+                "clients": [client(build, "--requests", "1", "--bad-at", "1",
+                                   "--hold-ms", "3000") for _ in range(4)]}
+        spec["server"]["preload"] = build.shim
+        result = netns_run(spec)
+        for c in result["clients"]:
+            assert (c["error_reply"], c["end"]) == ("complete", "eof"), dump(result)
+        ends = sorted(lingers(result))
+        assert len(ends) == 4, dump(result)
+        return ends
+
+    loaded = run(4)
+    assert [end for _, end in loaded] == ["idle bound"] * 2 + ["peer finished"] * 2, loaded
+    assert loaded[1][0] < 2500 <= loaded[2][0], loaded
+    unloaded = run(16)
+    assert [end for _, end in unloaded] == ["peer finished"] * 4, unloaded
