@@ -110,10 +110,12 @@ const struct sc_setting sc_settings[] = {
 	  "RLIMIT_NOFILE, past which a close only half-closes and drains without "
 	  "waiting; 0: none lingers in the background.",
 	  field_max, NULL },
-	{ "SAFECLOSE_DISCARD_MAX", NULL, 1048576, 0, 1073741824, "bytes",
+	{ "SAFECLOSE_DISCARD_MAX", NULL, 0, 0, 1073741824, "bytes",
 	  "A linger ends early once it has discarded this much input and the peer "
 	  "has acknowledged all our output (its kernel has the reply: what goes on "
-	  "arriving is a flood, not a client waiting to read); 0: no bound. While "
+	  "arriving is a flood, or the rest of an upload refused); 0: no bound, "
+	  "only the time bounds, as nginx's lingering close (a refused upload's "
+	  "client may read its reply only after sending the whole body). While "
 	  "output is unacknowledged only the time bounds apply.",
 	  field_discard, NULL },
 	{ "SAFECLOSE_IDLE_UNDER_LOAD_MS", NULL, 1000, 0, 3600000, "ms",
@@ -176,7 +178,7 @@ struct sc_config sc_cfg = {
 	.idle_ms = 5000,
 	.where = SC_LINGER_ASYNC,
 	.max_linger = 4096,
-	.discard_max = 1048576,
+	.discard_max = 0,
 	.idle_under_load_ms = 1000,
 	.exit_wait_ms = 5000,
 	.at_exit = SC_LINGER_ON,
