@@ -10,14 +10,14 @@ keeps sending into the drain.
 
 
 def test_client_abort_keeps_the_kernels_reset(noharm):
-    plain, _ = noharm("nh_client_abort")
+    plain, _ = noharm("nh_abort", "client")
     assert "sender stopped by a reset: yes" in plain.stdout
 
 
 def test_role_both_lingers_on_connected_sockets_too(noharm):
     # (SAFECLOSE_DISCARD_MAX=0: the sender floods a peer that has all of
     # our, empty, output; the discard budget would end that linger at once.)
-    plain, shimmed = noharm("nh_client_abort",
+    plain, shimmed = noharm("nh_abort", "client",
                             shim_env={"SAFECLOSE_ROLE": "both", "SAFECLOSE_DISCARD_MAX": "0"},
                             check=False)
     assert "sender learned it: at once" in plain.stdout
@@ -27,9 +27,9 @@ def test_role_both_lingers_on_connected_sockets_too(noharm):
 def test_server_that_never_replied_still_resets_an_upload(noharm):
     """Nothing of the server's to protect: the close is an abort, as without
     the shim. SAFECLOSE_MODE=always shows the test can tell."""
-    plain, _ = noharm("nh_upload_abort")
+    plain, _ = noharm("nh_abort", "upload")
     assert "uploader stopped by a reset: yes" in plain.stdout
-    _, always = noharm("nh_upload_abort",
+    _, always = noharm("nh_abort", "upload",
                        shim_env={"SAFECLOSE_MODE": "always", "SAFECLOSE_DISCARD_MAX": "0"},
                        check=False)
     assert "uploader learned it: late or never" in always.stdout
