@@ -35,6 +35,26 @@ static bool something_to_protect(int fd, const struct tcp_facts *facts, int unre
 	       (unread == UNREAD_NOT_ASKED ? probe_unread(fd) : unread) > 0;
 }
 
+/* Whether any socket of this process may carry an SO_LINGER with l_onoff:
+ * set by the program (setsockopt, through the shim's wrapper), or brought
+ * in from elsewhere (inherited at start, received over SCM_RIGHTS), where
+ * anyone may have set it, on the socket or on the listener it was accepted
+ * from. A socket accepted from a listener this process made, and never
+ * given SO_LINGER, has none: then the close path need not ask the kernel
+ * (one getsockopt less per close). Never cleared: an option set once may
+ * still be on. */
+static bool linger_possible;
+
+void decide_note_linger_possible(void)
+{
+	__atomic_store_n(&linger_possible, true, __ATOMIC_RELAXED);
+}
+
+static bool linger_chosen(int fd)
+{
+	return __atomic_load_n(&linger_possible, __ATOMIC_RELAXED) && probe_linger_chosen(fd);
+}
+
 static enum sc_arm arm_of(long mode, int fd)
 {
 	return mode == SC_MODE_OBSERVE ? SC_ARM_CONTROL : split_arm(fd, sc_cfg.ab_percent);
@@ -62,7 +82,7 @@ bool decide_release(long mode, int fd, enum sc_arm *arm)
 	/* SO_LINGER {1, N}: the kernel's close blocks as the program asked (a
 	 * hand-off would return at once, and the shim's own final close would
 	 * block instead); {1, 0}: an abortive close on purpose. */
-	return !probe_linger_chosen(fd);
+	return !linger_chosen(fd);
 }
 
 bool decide_acts_on(long mode, int fd)

@@ -23,6 +23,12 @@
  * and 100. */
 bool decide_release(long mode, int fd, enum sc_arm *arm);
 
+/* A socket of this process may carry SO_LINGER: the program set the
+ * option (on any socket), or a socket came from elsewhere (inherited,
+ * received). Until then decide_release() does not ask the kernel for it.
+ * Async-signal-safe. */
+void decide_note_linger_possible(void);
+
 /* Whether the shim acts on fd's connection at all (the read-side emulation
  * asks before it defers a SHUT_RD): not under observe, not in the control
  * arm. */

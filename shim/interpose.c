@@ -48,8 +48,8 @@ __attribute__((constructor)) static void safeclose_init(void)
 	sc_cfg = cfg;
 	if (sc_cfg.mode != SC_MODE_OFF) {
 		own_init();
-		if (sc_role_accepted())
-			own_adopt_inherited(sc_cfg.inherited == SC_INHERITED_OWN);
+		if (sc_role_accepted() && own_adopt_inherited(sc_cfg.inherited == SC_INHERITED_OWN))
+			decide_note_linger_possible(); /* options set where they came from */
 		own_publish_books();
 		reaper_init();
 		readshut_init();
@@ -150,15 +150,22 @@ SC_EXPORT int socket(int domain, int type, int protocol)
 	return fd;
 }
 
-/* A connection accepted from a TCP listener: the listener is on the books
- * when this process created it; otherwise ask the new socket. */
+/* A connection accepted from a TCP listener. The first accept asks the
+ * new socket whether it is TCP, and a TCP listener then goes on the books
+ * itself, so that every later accept from it knows without asking (a
+ * listener never lingers: decide.c wants a connected state). */
 static void track_accepted(int listener, int fd)
 {
 	uint64_t cookie;
 
-	if (fd >= 0 && active() && sc_role_accepted() &&
-	    (own_lookup(listener, &cookie) || probe_is_tcp(fd)))
-		track_served(fd);
+	if (fd >= 0 && active() && sc_role_accepted()) {
+		if (own_lookup(listener, &cookie)) {
+			track_served(fd);
+		} else if (probe_is_tcp(fd)) {
+			track_tcp(listener);
+			track_served(fd);
+		}
+	}
 	if (active())
 		reaper_safe_point();
 }
@@ -272,15 +279,20 @@ SC_EXPORT int fcntl64(int fd, int cmd, ...)
 SC_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
 	int r = real.epoll_ctl(epfd, op, fd, event);
+	uint64_t booked;
 
-	if (r != 0 || (op != EPOLL_CTL_ADD && op != EPOLL_CTL_DEL) || !acting())
+	if (r != 0 || (op != EPOLL_CTL_ADD && op != EPOLL_CTL_DEL) || !active())
 		return r;
-	if (op == EPOLL_CTL_ADD)
-		epb_added(epfd, fd);
-	else
-		epb_deleted(epfd, fd);
-	if (active())
-		reaper_safe_point();
+	/* Only a socket on the books is ever kept alive, and a descriptor
+	 * gets on the books before any registration can name it: the others
+	 * cost no system call here. */
+	if (own_lookup(fd, &booked) && sc_self()) {
+		if (op == EPOLL_CTL_ADD)
+			epb_added(epfd, fd);
+		else
+			epb_deleted(epfd, fd);
+	}
+	reaper_safe_point();
 	return r;
 }
 
@@ -515,8 +527,10 @@ static void each_passed_fd(const struct msghdr *msg, void (*fn)(int))
 
 static void track_if_tcp(int fd)
 {
-	if (probe_is_tcp(fd))
+	if (probe_is_tcp(fd)) {
+		decide_note_linger_possible(); /* the sender may have set it */
 		track_served(fd);
+	}
 }
 
 SC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
@@ -533,6 +547,17 @@ SC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 		errno = saved_errno;
 	}
 	return n;
+}
+
+/* SO_LINGER with l_onoff changes how a close ends (decide.c): once the
+ * program sets it on any socket, every close asks the kernel. */
+SC_EXPORT int setsockopt(int fd, int level, int name, const void *value, socklen_t len)
+{
+	int r = real.setsockopt(fd, level, name, value, len);
+
+	if (r == 0 && level == SOL_SOCKET && name == SO_LINGER)
+		decide_note_linger_possible();
+	return r;
 }
 
 SC_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
@@ -566,6 +591,9 @@ SC_EXPORT long syscall(long number, ...)
 		return epoll_ctl((int)a[0], (int)a[1], (int)a[2], (struct epoll_event *)a[3]);
 	case SYS_shutdown:
 		return shutdown((int)a[0], (int)a[1]);
+	case SYS_setsockopt:
+		return setsockopt((int)a[0], (int)a[1], (int)a[2], (const void *)a[3],
+				  (socklen_t)a[4]);
 	case SYS_unshare:
 		return unshare((int)a[0]);
 	case SYS_setns:

@@ -945,7 +945,7 @@ static bool counted_for_us(void)
 	return by > 0 && by == getpid();
 }
 
-void own_adopt_inherited(bool guess)
+int own_adopt_inherited(bool guess)
 {
 	struct inherited found[ADOPT_MAX];
 	bool counted = counted_for_us();
@@ -969,6 +969,7 @@ void own_adopt_inherited(bool guess)
 		SC_LOG(SC_LOG_DEBUG, "inherited fd %d: %s", found[i].fd,
 		       known ? "the family's books know it" : "no one else holds it here: ours");
 	}
+	return n;
 }
 
 void own_publish_books(void)

@@ -110,8 +110,9 @@ bool own_held_here(uint64_t cookie);
  * tcpserver style, systemd Accept=yes). When the family's books (passed
  * across exec) know a socket, they say who else holds it; otherwise, with
  * `guess` (SAFECLOSE_INHERITED=own), it is ours when no other descriptor of
- * ours refers to it, as inetd-style spawners hand connections over. */
-void own_adopt_inherited(bool guess);
+ * ours refers to it, as inetd-style spawners hand connections over.
+ * Returns how many TCP sockets were inherited (adopted or not). */
+int own_adopt_inherited(bool guess);
 
 /* SAFECLOSE_BOOKS in our environment, for the programs we exec or spawn. */
 void own_publish_books(void);

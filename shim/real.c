@@ -121,6 +121,10 @@ static int raw_shutdown(int fd, int how)
 {
 	return (int)raw_syscall(SYS_shutdown, fd, how);
 }
+static int raw_setsockopt(int fd, int level, int name, const void *value, socklen_t len)
+{
+	return (int)raw_syscall(SYS_setsockopt, fd, level, name, value, len);
+}
 static ssize_t raw_read(int fd, void *buf, size_t n)
 {
 	return raw_syscall(SYS_read, fd, buf, n);
@@ -194,6 +198,7 @@ struct real_fns real = {
 	.sendmsg = raw_sendmsg,
 	.syscall = raw_syscall_variadic,
 	.shutdown = raw_shutdown,
+	.setsockopt = raw_setsockopt,
 	.read = raw_read,
 	.recv = raw_recv,
 	.recvfrom = raw_recvfrom,
@@ -268,6 +273,7 @@ static void resolve_once(void)
 	bind_next((void **)&real.sendmsg, "sendmsg");
 	bind_next((void **)&real.syscall, "syscall");
 	bind_next((void **)&real.shutdown, "shutdown");
+	bind_next((void **)&real.setsockopt, "setsockopt");
 	bind_next((void **)&real.read, "read");
 	bind_next((void **)&real.recv, "recv");
 	bind_next((void **)&real.recvfrom, "recvfrom");

@@ -49,6 +49,7 @@ typedef ssize_t (*msg_fn)(int, struct msghdr *, int);
 typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
 typedef long (*syscall_fn)(long, ...);
 typedef int (*shutdown_fn)(int, int);
+typedef int (*setsockopt_fn)(int, int, int, const void *, socklen_t);
 typedef ssize_t (*read_fn)(int, void *, size_t);
 typedef ssize_t (*recv_fn)(int, void *, size_t, int);
 typedef ssize_t (*recvfrom_fn)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
@@ -87,6 +88,7 @@ struct real_fns {
 	sendmsg_fn sendmsg;
 	syscall_fn syscall;
 	shutdown_fn shutdown;
+	setsockopt_fn setsockopt;
 	read_fn read;
 	recv_fn recv;
 	recvfrom_fn recvfrom;

@@ -60,11 +60,13 @@ struct handoff {
 	uint16_t arm; /* enum sc_arm, for the linger's counters */
 	uint64_t cookie;
 	uint64_t start_ms;
+	uint32_t yields; /* numbers_yielded when it was queued */
 };
 
 struct slot {
 	struct sc_linger l;
 	uint64_t cookie;     /* the socket's identity, to notice a number taken over */
+	uint32_t yields;     /* numbers_yielded when the identity was last checked */
 	uint64_t scheduled;  /* the wake-up pending on the heap, 0 = none */
 	uint32_t gen;        /* bumped on reuse: stale events and timers are ignored */
 	uint32_t next_free;  /* free list, index + 1 */
@@ -90,6 +92,13 @@ static pthread_t thread;
 static int thread_tid;
 static int lingering;
 static uint64_t n_handed, n_released, n_fallbacks;
+/* Bumped before the program takes one of the shim's numbers (dup2 onto it:
+ * reaper_yield_number). Only then can a number the thread holds name
+ * another file, so only then does the thread ask a socket for its cookie:
+ * no getsockopt per step. (A number taken over by a path the shim does not
+ * see, io_uring or a raw system call, is caught by the check before the
+ * final close, which alone could harm the program's file.) */
+static uint32_t numbers_yielded;
 
 /* The thread's own tables. */
 static struct slot *slots;
@@ -107,6 +116,7 @@ bool reaper_yield_number(int fd)
 {
 	int *mine[] = { &pipe_r, &pipe_w, &epfd };
 
+	ADD(&numbers_yielded, 1);
 	for (unsigned i = 0; i < sizeof mine / sizeof *mine; i++) {
 		if (LOAD(mine[i]) == fd) {
 			STORE(mine[i], selffd_relocate(fd, true));
@@ -254,6 +264,20 @@ static uint64_t idle_bound_now(void)
 				  ? sc_cfg.idle_under_load_ms : sc_cfg.idle_ms);
 }
 
+/* Whether fd, the shim's number, still names the socket `cookie`: asked of
+ * the socket only when some number was yielded since *seen. */
+static bool still_ours(int fd, uint64_t cookie, uint32_t *seen)
+{
+	uint32_t now = LOAD(&numbers_yielded);
+
+	if (now == *seen)
+		return true;
+	if (probe_cookie(fd) != cookie)
+		return false;
+	*seen = now;
+	return true;
+}
+
 static void slot_step(uint32_t i, uint64_t now)
 {
 	struct slot *s = &slots[i - 1];
@@ -261,7 +285,7 @@ static void slot_step(uint32_t i, uint64_t now)
 
 	s->l.idle_ms = idle_bound_now();
 
-	if (probe_cookie(s->l.fd) != s->cookie) {
+	if (!still_ours(s->l.fd, s->cookie, &s->yields)) {
 		slot_end(i, false); /* the program reused the number: not ours now */
 		return;
 	}
@@ -317,7 +341,7 @@ static uint32_t worst_slot(uint32_t spare)
 static bool end_early(uint32_t i, enum linger_end why)
 {
 	struct slot *s = &slots[i - 1];
-	bool ours = probe_cookie(s->l.fd) == s->cookie;
+	bool ours = still_ours(s->l.fd, s->cookie, &s->yields);
 
 	s->l.end = why;
 	slot_end(i, ours);
@@ -357,6 +381,9 @@ static void adopt(const struct handoff *h, uint64_t now)
 {
 	if (h->kind == HAND_WAKE)
 		return; /* only to wake the thread: readshut_step() comes next */
+	/* Asked once, whatever the count of yields says: a dup2 onto the
+	 * very number the hand-off's dup was taking, before it was marked
+	 * the shim's, would not have counted. */
 	if (probe_cookie(h->fd) != h->cookie) {
 		/* The program took the number over (dup2) before the thread got
 		 * here: the socket went with it, and the file there is not ours. */
@@ -378,6 +405,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 	}
 	struct slot *s = &slots[i - 1];
 	s->cookie = h->cookie;
+	s->yields = h->yields;
 	s->watched = false;
 	linger_resume(&s->l, h->fd, (uint64_t)sc_cfg.linger_ms, idle_bound_now(),
 		      h->start_ms); /* hand_off() sent the FIN */
@@ -788,7 +816,7 @@ bool reaper_pause(void)
 					 __ATOMIC_ACQUIRE))
 		return false;
 	int saved_errno = errno, cancel;
-	struct handoff quit = { -1, HAND_QUIT, 0, 0, 0 };
+	struct handoff quit = { -1, HAND_QUIT, 0, 0, 0, 0 };
 	bool sent = raw_syscall(SYS_write, LOAD(&pipe_w), &quit, sizeof quit) == (long)sizeof quit;
 	if (sent) {
 		/* pthread_join is a cancellation point: not in the shim's steps. */
@@ -857,7 +885,7 @@ bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm)
 		int keep = (int)raw_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
 		if (keep >= 0) {
 			struct handoff h = { keep, HAND_LINGER, (uint16_t)arm, cookie,
-					     sc_now_ms() };
+					     sc_now_ms(), LOAD(&numbers_yielded) };
 			/* The FIN goes out now, as the kernel's own close would send
 			 * it, not when the thread next wakes. */
 			raw_syscall(SYS_shutdown, keep, SHUT_WR);
@@ -881,7 +909,7 @@ bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm)
 
 bool reaper_wake(void)
 {
-	struct handoff h = { -1, HAND_WAKE, 0, 0, 0 };
+	struct handoff h = { -1, HAND_WAKE, 0, 0, 0, 0 };
 	int saved_errno = errno;
 	bool woken = queue_write(&h);
 

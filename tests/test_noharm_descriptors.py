@@ -44,6 +44,15 @@ def test_so_linger_chosen_by_the_program(noharm):
     assert "{1, 1}: 0 ok, blocked" in plain.stdout
 
 
+def test_so_linger_from_elsewhere(noharm):
+    # SO_LINGER {1, 0} set on the listener, through syscall(), or by the
+    # program before an exec: the close still aborts, as the program asked
+    # (the shim asks the kernel once any such road was taken).
+    plain, _ = noharm("nh_linger_origins")
+    for road in ("listener", "syscall", "inherited"):
+        assert "%s: peer's read: -1 ECONNRESET" % road in plain.stdout
+
+
 @pytest.mark.parametrize("limit", [64, 1024])
 @pytest.mark.parametrize("started_under_it", [False, True])
 def test_descriptor_limit(noharm, limit, started_under_it):

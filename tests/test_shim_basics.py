@@ -11,7 +11,7 @@ import pytest
 EXPECTED_EXPORTS = {
     # descriptors created, copied, passed
     "socket", "accept", "accept4", "dup", "dup2", "dup3", "fcntl", "fcntl64",
-    "recvmsg", "sendmsg", "epoll_ctl",
+    "recvmsg", "sendmsg", "epoll_ctl", "setsockopt",
     # the read side a program shut, kept open underneath
     "shutdown", "read", "readv", "recv", "recvfrom", "recvmmsg",
     "__read_chk", "__recv_chk", "__recvfrom_chk",
