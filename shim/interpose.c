@@ -325,16 +325,39 @@ SC_EXPORT pid_t fork(void)
 /* The environment an exec'd or spawned program gets: the one it was given,
  * plus, when that loads the shim again, the family's books and the mark that
  * our references were counted for it (own_exec_env). On the stack. */
-#define NEW_PROGRAM_ENV(envp, name)                                     \
+#define NEW_PROGRAM_ENV(envp, name, ticket)                             \
 	size_t envc_ = 0;                                               \
 	while ((envp) && (envp)[envc_])                                 \
 		envc_++;                                                \
 	char *name[envc_ + 3];                                          \
 	char env_bufs_[2][48];                                          \
-	own_exec_env((envp), name, envc_ + 3, env_bufs_)
+	own_exec_env((envp), name, envc_ + 3, env_bufs_, (ticket))
 
 /* The spawned program holds what it inherits and what its file actions dup
  * into it: counted for it (spawned.h). */
+/* What the child holds is counted under a ticket, put under its pid once
+ * the spawn returns it (asked for even when the program passed no pid). */
+static int spawn_common(spawn_fn spawn, pid_t *pid, const char *path,
+			const posix_spawn_file_actions_t *actions, const posix_spawnattr_t *attr,
+			char *const argv[], char *const envp[])
+{
+	struct spawn_holds held;
+	pid_t child = 0;
+
+	spawn_hold_for_actions(actions, own_spawn_ticket(), &held);
+	NEW_PROGRAM_ENV(envp, env, held.ticket);
+	int r = spawn(&child, path, actions, attr, argv, env);
+	own_exec_env_done();
+	if (r != 0) {
+		spawn_holds_undo(&held); /* no program started */
+		return r;
+	}
+	spawn_holds_started(&held, child);
+	if (pid)
+		*pid = child;
+	return r;
+}
+
 SC_EXPORT int posix_spawn(pid_t *pid, const char *path,
 			  const posix_spawn_file_actions_t *actions,
 			  const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
@@ -342,14 +365,7 @@ SC_EXPORT int posix_spawn(pid_t *pid, const char *path,
 	real_resolve();
 	if (!acting())
 		return real.posix_spawn(pid, path, actions, attr, argv, envp);
-	struct spawn_holds held;
-	spawn_hold_for_actions(actions, &held);
-	NEW_PROGRAM_ENV(envp, env);
-	int r = real.posix_spawn(pid, path, actions, attr, argv, env);
-	own_exec_env_done();
-	if (r != 0)
-		spawn_holds_undo(&held); /* no program started */
-	return r;
+	return spawn_common(real.posix_spawn, pid, path, actions, attr, argv, envp);
 }
 
 SC_EXPORT int posix_spawnp(pid_t *pid, const char *file,
@@ -359,14 +375,7 @@ SC_EXPORT int posix_spawnp(pid_t *pid, const char *file,
 	real_resolve();
 	if (!acting())
 		return real.posix_spawnp(pid, file, actions, attr, argv, envp);
-	struct spawn_holds held;
-	spawn_hold_for_actions(actions, &held);
-	NEW_PROGRAM_ENV(envp, env);
-	int r = real.posix_spawnp(pid, file, actions, attr, argv, env);
-	own_exec_env_done();
-	if (r != 0)
-		spawn_holds_undo(&held); /* no program started */
-	return r;
+	return spawn_common(real.posix_spawnp, pid, file, actions, attr, argv, envp);
 }
 
 /* glibc's popen(), system() and wordexp()'s command substitution call
@@ -378,7 +387,7 @@ static void hold_for_shell(struct spawn_holds *held)
 	real_resolve();
 	held->n = 0;
 	if (acting())
-		spawn_hold_for_actions(NULL, held);
+		spawn_hold_for_actions(NULL, 0, held); /* the shell's pid stays glibc's */
 }
 
 SC_EXPORT FILE *popen(const char *command, const char *type)
@@ -653,7 +662,7 @@ SC_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 		return real.execve(path, argv, envp);
 	struct spawn_holds held;
 	int ticket = before_exec(&held);
-	NEW_PROGRAM_ENV(envp, env);
+	NEW_PROGRAM_ENV(envp, env, 0);
 	int r = real.execve(path, argv, env);
 	exec_failed(&held, ticket);
 	return r;
@@ -671,7 +680,7 @@ SC_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 		return real.execvpe(file, argv, envp);
 	struct spawn_holds held;
 	int ticket = before_exec(&held);
-	NEW_PROGRAM_ENV(envp, env);
+	NEW_PROGRAM_ENV(envp, env, 0);
 	int r = real.execvpe(file, argv, env);
 	exec_failed(&held, ticket);
 	return r;
@@ -689,7 +698,7 @@ SC_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 		return real.fexecve(fd, argv, envp);
 	struct spawn_holds held;
 	int ticket = before_exec(&held);
-	NEW_PROGRAM_ENV(envp, env);
+	NEW_PROGRAM_ENV(envp, env, 0);
 	int r = real.fexecve(fd, argv, env);
 	exec_failed(&held, ticket);
 	return r;

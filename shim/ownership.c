@@ -817,6 +817,50 @@ void own_take_back(int fd)
 		;
 }
 
+/* ---- programs spawned: references under a ticket, then the child's pid --- */
+
+uint32_t own_spawn_ticket(void)
+{
+	uint32_t ticket = 0;
+
+	if (!LOAD(&shared) || !pids_meaningful ||
+	    !pids_are_the_books("/proc/self/ns/pid_for_children"))
+		return 0;
+	while (!ticket)
+		ticket = __atomic_add_fetch(&shared->next_ticket, 1, __ATOMIC_ACQ_REL);
+	return ticket;
+}
+
+void own_hold_for_spawn(int fd, uint32_t ticket)
+{
+	struct own_entry *e = entry_of(fd);
+	uint32_t rec = e ? LOAD(&e->rec) : 0;
+
+	if (!ticket)
+		mark_out_of_sight(fd);
+	else if (rec && record_of(fd))
+		record_get(rec, ticket_key(ticket));
+}
+
+void own_spawn_started(int fd, uint32_t ticket, pid_t pid)
+{
+	struct own_record *r = record_of(fd);
+
+	if (ticket && r && pid > 0)
+		holder_rekey(r, ticket_key(ticket), (uint64_t)(uint32_t)pid);
+}
+
+void own_spawn_failed(int fd, uint32_t ticket)
+{
+	struct own_entry *e = entry_of(fd);
+	uint32_t rec = e ? LOAD(&e->rec) : 0;
+
+	if (!ticket)
+		own_take_back(fd);
+	else if (rec)
+		record_put(rec, LOAD(&e->cookie), ticket_key(ticket), NULL);
+}
+
 void own_hold_inherited(void)
 {
 	int saved_errno = errno;
@@ -936,13 +980,19 @@ static int inherited_sockets(struct inherited *out)
  * descriptors in the family's books, under this pid. A program spawned by a
  * member (posix_spawn: another pid) counts its own, under its own pid; the
  * spawner only marked those sockets as held out of sight. */
+static uint32_t spawn_ticket; /* counted_for_us(): our spawner's ticket, 0: none */
+
 static bool counted_for_us(void)
 {
 	const char *v = getenv(COUNTED_ENV);
-	long by = v ? strtol(v, NULL, 10) : 0;
+	char *rest = NULL;
+	long by = v ? strtol(v, &rest, 10) : 0;
 
+	/* "PID:TICKET": a program spawned by PID, whose references it counted
+	 * under TICKET; they become ours. */
+	spawn_ticket = by > 0 && rest && *rest == ':' ? (uint32_t)strtoul(rest + 1, NULL, 10) : 0;
 	unsetenv(COUNTED_ENV); /* for us only, never for our own children */
-	return by > 0 && by == getpid();
+	return by > 0 && (by == getpid() || spawn_ticket);
 }
 
 int own_adopt_inherited(bool guess)
@@ -966,6 +1016,8 @@ int own_adopt_inherited(bool guess)
 				record_get(rec, self_key());
 			entry_set(found[j].fd, entry_of(found[j].fd), found[i].cookie, rec);
 		}
+		if (known && spawn_ticket && pids_meaningful)
+			holder_rekey(record_at(rec), ticket_key(spawn_ticket), self_key());
 		SC_LOG(SC_LOG_DEBUG, "inherited fd %d: %s", found[i].fd,
 		       known ? "the family's books know it" : "no one else holds it here: ours");
 	}
@@ -995,7 +1047,8 @@ static bool env_preloads_shim(char *const envp[])
 	return false;
 }
 
-size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][48])
+size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][48],
+		    uint32_t ticket)
 {
 	size_t n = 0;
 	int fd = env_preloads_shim(envp) ? own_books_fd() : -1;
@@ -1011,7 +1064,10 @@ size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][48
 		 * program's. Not in a child the shim does not follow (vfork,
 		 * clone): what it holds was only marked as given away, so the
 		 * new program counts its own. */
-		if (sc_self()) {
+		if (sc_self() && ticket) {
+			sc_format(bufs[1], 48, "%s=%d:%u", COUNTED_ENV, (int)getpid(), ticket);
+			out[n++] = bufs[1];
+		} else if (sc_self()) {
 			sc_format(bufs[1], 48, "%s=%d", COUNTED_ENV, (int)getpid());
 			out[n++] = bufs[1];
 		}

@@ -87,6 +87,21 @@ void own_give_away(int fd);
  * exec that failed: no program holds the socket). */
 void own_take_back(int fd);
 
+/* posix_spawn(), whose child's pid is known once it returns: the spawned
+ * program's references are counted, not marked. own_spawn_ticket() gives
+ * a ticket (0: none, where pids mean nothing to the books: then each hold
+ * is own_give_away()'s mark); own_hold_for_spawn() counts one reference of
+ * fd's socket under it; once the spawn has returned the child's pid,
+ * own_spawn_started() puts them under that pid (reclaimed when it dies),
+ * unless the child, running the shim, took them over first (its
+ * SAFECLOSE_COUNTED names the ticket: own_exec_env()); if the spawn failed,
+ * own_spawn_failed() gives each back. So a spawned handler that runs the
+ * shim holds the last reference once the spawner lets go, and lingers. */
+uint32_t own_spawn_ticket(void);
+void own_hold_for_spawn(int fd, uint32_t ticket);
+void own_spawn_started(int fd, uint32_t ticket, pid_t pid);
+void own_spawn_failed(int fd, uint32_t ticket);
+
 /* posix_spawn(): own_give_away() of every socket on the books that the
  * spawned program inherits (not close-on-exec). */
 void own_hold_inherited(void);
@@ -125,7 +140,8 @@ void own_publish_books(void);
  * own_exec_env_done()). So an explicitly empty envp stays empty, and a
  * program without the shim never sees the books. out has `room` pointers (at least the count of envp + 3); the
  * two strings are written to bufs. Returns the count. */
-size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][48]);
+size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][48],
+		    uint32_t ticket);
 
 /* The exec failed, or the spawn has returned: the books' descriptor is
  * close-on-exec again. */

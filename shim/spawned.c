@@ -133,22 +133,32 @@ static void apply(struct child_fds *c, const struct glibc_spawn_action *a)
 	}
 }
 
+/* Beyond what h can list for the undo, a mark (left alone for good). */
 static void hold(struct spawn_holds *h, int fd)
 {
 	uint64_t cookie;
 
 	if (!own_lookup(fd, &cookie))
 		return;
-	own_give_away(fd);
-	if (h->n < SPAWN_HOLDS_MAX)
+	if (h->n < SPAWN_HOLDS_MAX) {
+		own_hold_for_spawn(fd, h->ticket);
 		h->fd[h->n++] = fd;
+	} else {
+		own_give_away(fd);
+	}
 }
 
 void spawn_holds_undo(struct spawn_holds *h)
 {
 	for (int i = 0; i < h->n; i++)
-		own_take_back(h->fd[i]);
+		own_spawn_failed(h->fd[i], h->ticket);
 	h->n = 0;
+}
+
+void spawn_holds_started(struct spawn_holds *h, pid_t pid)
+{
+	for (int i = 0; i < h->n; i++)
+		own_spawn_started(h->fd[i], h->ticket, pid);
 }
 
 static bool is_cloexec(int fd)
@@ -209,11 +219,13 @@ static struct child_fds *follow(const posix_spawn_file_actions_t *actions)
 	return c;
 }
 
-void spawn_hold_for_actions(const posix_spawn_file_actions_t *actions, struct spawn_holds *h)
+void spawn_hold_for_actions(const posix_spawn_file_actions_t *actions, uint32_t ticket,
+			    struct spawn_holds *h)
 {
 	int saved_errno = errno;
 
 	h->n = 0;
+	h->ticket = ticket;
 	if (!actions || actions->__used <= 0) {
 		hold_inherited(h, NULL);
 	} else {
@@ -269,6 +281,7 @@ void spawn_hold_open_sockets(struct spawn_holds *h)
 	long n;
 
 	h->n = 0;
+	h->ticket = 0; /* a vfork or clone child: marks */
 	if (own_max_fd() < 0)
 		return;
 	int dir = (int)raw_syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",

@@ -5,6 +5,8 @@
 
 #include <spawn.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 /* The references marked held for a program about to start, each as the
  * descriptor of ours it was counted through, to give back if the program
@@ -12,6 +14,7 @@
  * enough for the stack of a vfork child. */
 #define SPAWN_HOLDS_MAX 128
 struct spawn_holds {
+	uint32_t ticket; /* own_spawn_ticket(); 0: marks, not references */
 	int n;
 	int fd[SPAWN_HOLDS_MAX];
 };
@@ -19,9 +22,11 @@ struct spawn_holds {
 /* posix_spawn(actions) is about to run (actions NULL: none, as for the
  * shells of popen and system): every socket on the books that the new
  * program will hold (inherited, or put in place by a dup2 action,
- * close-on-exec or not) is marked held by it, one reference per descriptor
- * it will have, as its own books will count them. */
-void spawn_hold_for_actions(const posix_spawn_file_actions_t *actions, struct spawn_holds *h);
+ * close-on-exec or not) is held by it, one reference per descriptor it will
+ * have, as its own books will count them: counted under `ticket` (0: only
+ * marked held, for a child whose pid the shim never learns: popen, system). */
+void spawn_hold_for_actions(const posix_spawn_file_actions_t *actions, uint32_t ticket,
+			    struct spawn_holds *h);
 
 /* A process the shim does not follow (a vfork or clone child) is about to
  * exec: the sockets of ours its descriptors refer to, wherever its dup2
@@ -31,5 +36,9 @@ void spawn_hold_open_sockets(struct spawn_holds *h);
 
 /* The spawn or exec failed: no program holds what h marked. */
 void spawn_holds_undo(struct spawn_holds *h);
+
+/* posix_spawn() started the program as pid: what h counted under its
+ * ticket is the child's (ownership.h: own_spawn_started). */
+void spawn_holds_started(struct spawn_holds *h, pid_t pid);
 
 #endif

@@ -2,7 +2,8 @@
  * inetd -- a minimal inetd/tcpserver: one exec'd handler per connection,
  * talking to the client on its stdin and stdout.
  *
- *   inetd [--listen ADDR:PORT] [--conns N] --handler PATH [-- ARG...]
+ *   inetd [--listen ADDR:PORT] [--conns N] [--spawn] [--close-after-child]
+ *         --handler PATH [-- ARG...]
  *
  * For each connection it fork()s; the child dup2()s the connection onto
  * descriptors 0 and 1, closes the original descriptor and the listener and
@@ -11,12 +12,19 @@
  * --conns N it stops accepting after N connections, reaps the N children and
  * prints one JSON line {"conns": N, "errors": E} (E: children that did not
  * exit with status 0, and failed forks). Descriptor 2 is left to the handler.
+ * With --spawn the handler is started by posix_spawn() instead, the way Rust's
+ * Command and glibc's own popen() start programs: the connection is accepted
+ * close-on-exec and put on 0 and 1 by the spawn's dup2 file actions. With
+ * --close-after-child the parent keeps its copy of the connection until that
+ * handler has exited (a supervisor that outlives its handlers): the parent's
+ * close is then the last one.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +39,8 @@ static struct {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	unsigned long conns;
+	bool spawn;
+	bool close_after_child;
 	char **handler_argv;   /* { PATH, ARG..., NULL } */
 } opt;
 
@@ -39,7 +49,8 @@ static unsigned long done, errors;
 static void usage(const char *msg)
 {
 	usage_exit("inetd", msg,
-		"usage: inetd [--listen ADDR:PORT] [--conns N] --handler PATH [-- ARG...]\n");
+		"usage: inetd [--listen ADDR:PORT] [--conns N] [--spawn] [--close-after-child]\n"
+		"             --handler PATH [-- ARG...]\n");
 }
 
 static void parse_args(int argc, char **argv)
@@ -48,6 +59,8 @@ static void parse_args(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "conns", required_argument, NULL, 'n' },
 		{ "handler", required_argument, NULL, 'H' },
+		{ "spawn", no_argument, NULL, 's' },
+		{ "close-after-child", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -61,6 +74,8 @@ static void parse_args(int argc, char **argv)
 		case 'l': parse_addr(optarg, ADDR_LISTEN, &opt.addr, &opt.addrlen); break;
 		case 'n': opt.conns = parse_num(optarg, 0, ULONG_MAX); break;
 		case 'H': handler = optarg; break;
+		case 's': opt.spawn = true; break;
+		case 'c': opt.close_after_child = true; break;
 		default: usage(NULL);
 		}
 	}
@@ -76,12 +91,13 @@ static void parse_args(int argc, char **argv)
 		opt.handler_argv[i - optind + 1] = argv[i];
 }
 
-/* Reap finished children; with flags 0 wait for one. False once none is left. */
-static bool reap(int flags)
+/* Reap finished children (`which`: -1 any, or that one); with flags 0 wait
+ * for one. False once none is left. */
+static bool reap_child(pid_t which, int flags)
 {
 	for (;;) {
 		int status;
-		pid_t pid = waitpid(-1, &status, flags);
+		pid_t pid = waitpid(which, &status, flags);
 		if (pid > 0) {
 			done++;
 			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -111,6 +127,33 @@ static void run_handler(int lfd, int fd)
 	_exit(127);
 }
 
+/* The same with posix_spawn: fd (close-on-exec) goes to 0 and 1 by file
+ * actions. Returns the child's pid, or -1. */
+static pid_t spawn_handler(int lfd, int fd)
+{
+	extern char **environ;
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+
+	if (posix_spawn_file_actions_init(&fa) != 0 ||
+	    posix_spawn_file_actions_adddup2(&fa, fd, 0) != 0 ||
+	    posix_spawn_file_actions_adddup2(&fa, fd, 1) != 0 ||
+	    posix_spawn_file_actions_addclose(&fa, lfd) != 0)
+		die("posix_spawn_file_actions");
+	int r = posix_spawn(&pid, opt.handler_argv[0], &fa, NULL, opt.handler_argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r != 0) {
+		errno = r;
+		return -1;
+	}
+	return pid;
+}
+
+static bool reap(int flags)
+{
+	return reap_child(-1, flags);
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long accepted = 0;
@@ -121,22 +164,24 @@ int main(int argc, char **argv)
 
 	while (opt.conns == 0 || accepted < opt.conns) {
 		reap(WNOHANG);
-		int fd = accept4(lfd, NULL, NULL, 0);
+		int fd = accept4(lfd, NULL, NULL, opt.spawn ? SOCK_CLOEXEC : 0);
 		if (fd < 0) {
 			if (errno != EINTR && errno != ECONNABORTED)
 				perror("accept4");
 			continue;
 		}
 		accepted++;
-		pid_t pid = fork();
+		pid_t pid = opt.spawn ? spawn_handler(lfd, fd) : fork();
 		if (pid == 0)
 			run_handler(lfd, fd);
 		if (pid < 0) {
-			perror("fork");
+			perror(opt.spawn ? "posix_spawn" : "fork");
 			done++;
 			errors++;
 		}
-		close(fd);   /* the parent's copy goes at once */
+		if (pid > 0 && opt.close_after_child)
+			reap_child(pid, 0);
+		close(fd);   /* the parent's copy goes at once, or after its handler */
 	}
 	close(lfd);
 	while (done < accepted && reap(0))

@@ -24,9 +24,11 @@ def handler(build, end):
             "--error-size", str(ERROR_SIZE)]
 
 
-def inetd(build, *handler_argv):
-    """Our inetd: --handler PATH -- ARGS."""
+def inetd(build, *handler_argv, spawn=False, close_after_child=False):
+    """Our inetd: --handler PATH -- ARGS (fork + exec, or posix_spawn)."""
     return [os.path.join(build.repo, "build", "inetd"), "--listen", V4, "--conns", "1",
+            *(["--spawn"] if spawn else []),
+            *(["--close-after-child"] if close_after_child else []),
             "--handler", handler_argv[0], "--", *handler_argv[1:]]
 
 
@@ -34,9 +36,26 @@ def client(build):
     return [{"argv": [build.pipeclient, "--connect", V4]}]
 
 
+@pytest.mark.parametrize("spawn", [False, True], ids=["fork", "posix_spawn"])
 @pytest.mark.parametrize("end", ["close", "exit"])
-def test_inetd_style_handler(ab, build, end):
-    spec = {"server": {"argv": inetd(build, *handler(build, end)),
+def test_inetd_style_handler(ab, build, end, spawn):
+    # posix_spawn: the spawner's references for the handler are counted
+    # under a ticket, then under the handler's pid, which takes them over.
+    spec = {"server": {"argv": inetd(build, *handler(build, end), spawn=spawn),
+                       "ready": "line", "exits": True},
+            "clients": client(build)}
+    without, with_ = ab(spec)
+    assert_failure_without_shim(without, "line")
+    assert_clean_with_shim(with_, "line")
+
+
+@pytest.mark.parametrize("spawn", [False, True], ids=["fork", "posix_spawn"])
+def test_spawner_closes_after_its_handler(ab, build, spawn):
+    # The handler exits first; the spawner's close is the last reference and
+    # lingers. Under posix_spawn that needs the handler's references counted
+    # (not only marked held): the books see them go when it exits.
+    spec = {"server": {"argv": inetd(build, *handler(build, "close"), spawn=spawn,
+                                     close_after_child=True),
                        "ready": "line", "exits": True},
             "clients": client(build)}
     without, with_ = ab(spec)

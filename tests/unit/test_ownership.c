@@ -191,7 +191,7 @@ static void exec_env_carries_the_books_and_the_mark(void **state)
 	char *out[8], bufs[2][48], books[48], mark[48];
 
 	assert_true(own_books_fd() >= 0);
-	assert_int_equal(own_exec_env(envp, out, 8, bufs), 4);
+	assert_int_equal(own_exec_env(envp, out, 8, bufs, 0), 4);
 	snprintf(books, sizeof books, "SAFECLOSE_BOOKS=%d", own_books_fd());
 	snprintf(mark, sizeof mark, "SAFECLOSE_COUNTED=%d", (int)getpid());
 	assert_string_equal(out[0], "A=1");
@@ -210,11 +210,11 @@ static void exec_env_without_the_shim_gets_nothing(void **state)
 	char *other[] = { "LD_PRELOAD=libother.so", "SAFECLOSE_BOOKS=9", "B=2", NULL };
 	char *out[8], bufs[2][48];
 
-	assert_int_equal(own_exec_env(empty, out, 8, bufs), 0);
+	assert_int_equal(own_exec_env(empty, out, 8, bufs, 0), 0);
 	assert_null(out[0]);
-	assert_int_equal(own_exec_env(NULL, out, 8, bufs), 0);
+	assert_int_equal(own_exec_env(NULL, out, 8, bufs, 0), 0);
 	assert_null(out[0]);
-	assert_int_equal(own_exec_env(other, out, 8, bufs), 2);
+	assert_int_equal(own_exec_env(other, out, 8, bufs, 0), 2);
 	assert_string_equal(out[0], "LD_PRELOAD=libother.so");
 	assert_string_equal(out[1], "B=2");
 	assert_null(out[2]);
@@ -583,7 +583,7 @@ static void exec_from_an_unfollowed_child_is_not_counted(void **state)
 	pid_t pid = fork();      /* libc's: the shim did not see it */
 	if (pid == 0) {
 		char *out[8], bufs[2][48];
-		size_t n = own_exec_env(envp, out, 8, bufs);
+		size_t n = own_exec_env(envp, out, 8, bufs, 0);
 		bool counted = false;
 		for (size_t i = 0; i < n; i++)
 			counted |= strncmp(out[i], "SAFECLOSE_COUNTED=", 18) == 0;

@@ -40,7 +40,7 @@ static enum own_verdict spawn_then_close(bool cloexec, bool failed,
 	posix_spawn_file_actions_init(&fa);
 	if (add)
 		add(&fa, p.server);
-	spawn_hold_for_actions(add ? &fa : NULL, &held);
+	spawn_hold_for_actions(add ? &fa : NULL, 0, &held);
 	posix_spawn_file_actions_destroy(&fa);
 	if (failed)
 		spawn_holds_undo(&held);
