@@ -35,7 +35,6 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "epoll_books.h"
 #include "fdspace.h"
 #include "linger.h"
 #include "log.h"
@@ -881,7 +880,9 @@ bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm)
 	/* `lingering` counts what is queued as well as what lingers: the
 	 * descriptor budget is a hard bound. The cap (SAFECLOSE_MAX_LINGER)
 	 * is the thread's to keep (keep_under_cap); 0 means none lingers. */
-	if (sc_cfg.max_linger > 0 && ADD(&lingering, 1) <= quota && epb_remove_everywhere(fd)) {
+	/* The caller (release.c) has already taken fd out of every epoll set:
+	 * the rule for a socket kept alive lives there. */
+	if (sc_cfg.max_linger > 0 && ADD(&lingering, 1) <= quota) {
 		int keep = (int)raw_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
 		if (keep >= 0) {
 			struct handoff h = { keep, HAND_LINGER, (uint16_t)arm, cookie,

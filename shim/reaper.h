@@ -5,8 +5,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Called from close() for the last reference to a socket that must linger:
- * takes it out of the application's epoll sets, keeps it alive under a
+/* Called from close() for the last reference to a socket that must linger,
+ * already out of every epoll set of the program's (release.c's rule for a
+ * socket kept alive): keeps it alive under a
  * descriptor of the shim's (high, close-on-exec), sends its FIN and queues
  * it for the background thread (which need not run yet). True when it did:
  * the caller then closes fd as usual, and the number is free at once. False

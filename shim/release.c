@@ -390,4 +390,5 @@ int release_before_exec(void)
 void release_after_failed_exec(int ticket)
 {
 	heir_stand_down(ticket);
+	statsfile_resume();
 }

@@ -30,6 +30,7 @@ static char template[PATH_ROOM];
 static bool enabled;
 static long interval_ms;
 static uint64_t next_due_ms;  /* monotonic; 0: never (interval 0) */
+static uint64_t paused_due_ms; /* next_due_ms while a final write holds them off */
 static uint64_t started_ms;   /* wall clock, this process's start (or fork) */
 static uint64_t proc_start;   /* /proc/self/stat's starttime: with the pid, names
 				 the process across execve */
@@ -369,9 +370,30 @@ static void write_with(struct json_room *room)
 	errno = saved_errno;
 }
 
+/* The final write (exit, exec) is the file's last word: no periodic one
+ * starts after it, and one under way elsewhere (the shim's thread, which
+ * exit_group would kill between its write and its rename, leaving its
+ * temporary file, or whose rename would put older counts over the final
+ * ones) is let finish first. Bounded: a periodic write this very thread
+ * was interrupted in (a signal handler calling _exit) cannot finish. */
+#define PERIODIC_WAIT_MS 200
+
 void statsfile_write(void)
 {
+	paused_due_ms = __atomic_exchange_n(&next_due_ms, 0, __ATOMIC_RELAXED) ?: paused_due_ms;
+	for (int i = 0; i < PERIODIC_WAIT_MS && __atomic_load_n(&periodic_room.busy, __ATOMIC_ACQUIRE);
+	     i++)
+		raw_sleep_ms(1);
 	write_with(&final_room);
+}
+
+void statsfile_resume(void)
+{
+	/* Looked at first: a vfork child's failed exec writes nothing. */
+	if (!__atomic_load_n(&paused_due_ms, __ATOMIC_RELAXED))
+		return;
+	__atomic_store_n(&next_due_ms, __atomic_exchange_n(&paused_due_ms, 0, __ATOMIC_RELAXED),
+			 __ATOMIC_RELAXED);
 }
 
 void statsfile_due(void)

@@ -19,6 +19,10 @@ bool statsfile_init(const char *path, long interval_ms); /* false: no file */
  * error line per process, then the program runs on. */
 void statsfile_write(void);
 
+/* The final write (exit, exec) also stops the periodic ones, waiting for
+ * one under way in another thread; a failed exec starts them again. */
+void statsfile_resume(void);
+
 /* From the safe points and the background thread: writes when the interval
  * has passed since the last write. One atomic load when there is no file,
  * one clock read otherwise. */
