@@ -64,7 +64,7 @@ BENCHES   := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
 
 .DELETE_ON_ERROR:
 
-.PHONY: FORCE all check install uninstall man deb deps unit integration cpython demo bench clean sanitized-all \
+.PHONY: FORCE all check install uninstall man deb deps unit integration cpython demo bench bench-deps bench-profile clean sanitized-all \
 	asan ubsan tsan lib sanitized-unit sanitized-integration tsan-check valgrind sanitized-cpython
 
 MANPAGES := $(BUILD)/safeclose.1 $(BUILD)/libsafeclose.7
@@ -271,8 +271,18 @@ check: deps all unit integration sanitized-unit sanitized-integration tsan-check
 demo: deps all
 	$(PYTHON) tests/demo.py
 
-bench: deps all $(BENCHES)
+# make bench: throughput and CPU per request against nginx, drain cost,
+# close() latency and scale (BENCHMARKS.md; BENCH_QUICK=1 for a fast pass);
+# make bench-profile: where the shim's time goes (perf, strace -c) under
+# nginx. Neither is part of make check.
+bench-deps:
+	@sh tests/install-deps.sh bench
+
+bench: bench-deps all $(BENCHES)
 	$(PYTHON) bench/run
+
+bench-profile: bench-deps all
+	$(PYTHON) bench/profile
 
 # make deb: the Debian packages libsafeclose and safeclose, built by
 # dpkg-buildpackage from a copy of the sources under $(BUILD)/deb (its

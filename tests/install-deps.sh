@@ -1,12 +1,14 @@
 #!/bin/sh
-# install-deps.sh [deb]: installs, from Debian packages, what the build and the
+# install-deps.sh [deb|bench]: installs, from Debian packages, what the build and the
 # tests need and is missing. Run by `make check` and `make demo`. Needs root
 # to install; without root it only says what is missing.
 set -eu
 
 need="gcc make libc6-dev libcmocka-dev libjansson-dev prometheus python3 python3-pytest libpython3.11-testsuite iproute2 util-linux nginx-light nodejs ucspi-tcp wrk php-cli strace mandoc systemd tcpdump"
-# `make deb` needs the packaging tools too.
+# `make deb` needs the packaging tools too; `make bench` its plotter and
+# `make bench-profile` perf (neither is needed by `make check`).
 [ "${1:-}" = deb ] && need="$need dpkg-dev debhelper fakeroot lintian man-db"
+[ "${1:-}" = bench ] && need="$need gnuplot-nox linux-perf"
 missing=""
 for pkg in $need; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"
