@@ -65,7 +65,7 @@ BENCHES   := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
 .DELETE_ON_ERROR:
 
 .PHONY: FORCE all check install uninstall man deb deps unit integration cpython demo bench clean sanitized-all \
-	asan ubsan tsan lib sanitized-unit sanitized-integration tsan-check valgrind sanitized-cpython
+	asan ubsan tsan lib fuzz fuzz-short fuzz-build sanitized-unit sanitized-integration tsan-check valgrind sanitized-cpython
 
 MANPAGES := $(BUILD)/safeclose.1 $(BUILD)/libsafeclose.7
 DROPIN   := $(BUILD)/systemd-dropin.conf
@@ -266,7 +266,34 @@ sanitized-cpython: asan all
 cpython: all
 	$(PYTHON) tests/cpython/run.py $(BUILD)/libsafeclose.so
 
-check: deps all unit integration sanitized-unit sanitized-integration tsan-check cpython
+# libFuzzer (Debian's clang) on the settings parsers: tests/fuzz/ holds a
+# target per parser (the environment through the settings table, the
+# settings file, the SAFECLOSE_PORTS list), each checking properties of
+# what it parsed (in range, nothing written around it, the same as a
+# reference or a round trip), a seed corpus per target (real values, the
+# README's and conf/safeclose.conf's) and one dictionary; tests/fuzz/run.sh
+# runs one. `make fuzz-short` (in check): 8 s a target; `make fuzz`:
+# FUZZ_TIME s each (3 minutes: 9 in all).
+FUZZ_CC      := clang
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SRCS    := shim/config.c shim/conffile.c shim/ports.c shim/log.c
+FUZZ_FLAGS   := $(STD) $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -fno-omit-frame-pointer -Ishim
+FUZZ_TIME    ?= 180
+
+build-fuzz/%: tests/fuzz/%.c tests/fuzz/check.h $(FUZZ_SRCS) $(wildcard shim/*.h)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRCS)
+
+fuzz-build: $(FUZZ_NAMES:%=build-fuzz/fuzz_%)
+
+fuzz-short: deps fuzz-build
+	@set -e; for t in $(FUZZ_NAMES); do sh tests/fuzz/run.sh $$t 8; done
+
+fuzz: deps fuzz-build
+	@set -e; for t in $(FUZZ_NAMES); do sh tests/fuzz/run.sh $$t $(FUZZ_TIME); done
+
+check: deps all unit fuzz-short integration sanitized-unit sanitized-integration tsan-check cpython
 
 demo: deps all
 	$(PYTHON) tests/demo.py
@@ -290,4 +317,4 @@ deb:
 	sh tests/deb-check.sh $(DEB_DIR)
 
 clean:
-	rm -rf build build-asan build-ubsan build-tsan
+	rm -rf build build-asan build-ubsan build-tsan build-fuzz
