@@ -3,7 +3,9 @@
 # and `make uninstall` put them in place; `make deb` builds and checks the
 # Debian packages;
 # `make check` installs what the tests need (as root, from Debian packages),
-# then runs the unit tests, the A/B integration tests and CPython's own
+# then runs the static analysis (`make lint`), the unit tests, a short fuzz
+# run of the settings parsers (`make fuzz-short`; `make fuzz` is the long
+# one), the A/B integration tests and CPython's own
 # regression tests without and with the shim, the unit tests and the A/B
 # tests again against the ASan+UBSan library, and the unit tests and the
 # threaded tests against the TSan one; `make valgrind` runs valgrind's
@@ -65,7 +67,7 @@ BENCHES   := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
 .DELETE_ON_ERROR:
 
 .PHONY: FORCE all check install uninstall man deb deps unit integration cpython demo bench clean sanitized-all \
-	asan ubsan tsan lib fuzz fuzz-short fuzz-build sanitized-unit sanitized-integration tsan-check valgrind sanitized-cpython
+	asan ubsan tsan lib lint fuzz fuzz-short fuzz-build sanitized-unit sanitized-integration tsan-check valgrind sanitized-cpython
 
 MANPAGES := $(BUILD)/safeclose.1 $(BUILD)/libsafeclose.7
 DROPIN   := $(BUILD)/systemd-dropin.conf
@@ -200,11 +202,13 @@ no_reports  = @if [ -n "$$(find $(1) -type f -size +0)" ]; then \
 #   out the real SHUT_RD while the child still holds the socket, as decided,
 #   and the client's next request draws a reset after the whole reply;
 # - test_command.py: the command adds build/'s plain library itself;
+# - test_memory_commit.py: it measures VmData, of which ASan's shadow
+#   memory is terabytes;
 # - to keep `make check` within its 15 minutes, what repeats paths the rest
 #   already takes through the shim: the 30-run Node.js scenarios, the A/B
 #   and hostile-peer loads, and the command's tools (conf file, install,
 #   report, ports); `make sanitized-all` runs every test but the first three.
-SAN_SKIP    := --ignore=tests/test_command.py
+SAN_SKIP    := --ignore=tests/test_command.py --ignore=tests/test_memory_commit.py
 SAN_K       := not test_php_builtin_server and not test_shutdown_rdwr_close_exit
 SAN_TESTS   ?= tests $(SAN_SKIP) --ignore=tests/test_abtest.py --ignore=tests/test_hostile.py \
 	--ignore=tests/test_conf.py --ignore=tests/test_install.py --ignore=tests/test_report.py \
@@ -266,6 +270,29 @@ sanitized-cpython: asan all
 cpython: all
 	$(PYTHON) tests/cpython/run.py $(BUILD)/libsafeclose.so
 
+# Static analysis (~15 s, in check), every finding fatal: gcc's -fanalyzer
+# on shim/, cmd/ and tools/ with the build's warnings; cppcheck (warning,
+# performance, portability; a finding that is the tool's mistake is
+# suppressed where it is, with the reason); clang's analyzer on cmd/ and
+# tools/. Not on shim/: it does not see what the raw system calls'
+# inline assembly writes (rawsys.h) nor what getsockname() fills in, and
+# takes each such buffer for garbage (13 findings, all of that kind).
+LINT_CFLAGS := $(STD) $(WARN) -O2 -fanalyzer -Ishim
+CPPCHECK    := cppcheck --enable=warning,performance,portability --error-exitcode=1 \
+	--inline-suppr -q --std=c11 -D_GNU_SOURCE -D__x86_64__ -D__linux__ -Ishim -I$(BUILD)
+
+lint: deps $(BUILD)/paths.h
+	@echo "== gcc -fanalyzer"
+	@set -e; for f in $(SHIM_SRCS); do $(CC) $(LINT_CFLAGS) -fPIC -c -o /dev/null $$f; done
+	@set -e; for f in $(wildcard cmd/*.c tools/*.c); do \
+		$(CC) $(LINT_CFLAGS) -include $(BUILD)/paths.h -c -o /dev/null $$f; done
+	@echo "== cppcheck"
+	@$(CPPCHECK) shim cmd tools
+	@echo "== clang --analyze"
+	@set -e; for f in $(wildcard cmd/*.c tools/*.c); do \
+		clang --analyze -Xclang -analyzer-werror $(STD) -Ishim -include $(BUILD)/paths.h \
+			-o /dev/null $$f; done
+
 # libFuzzer (Debian's clang) on the settings parsers: tests/fuzz/ holds a
 # target per parser (the environment through the settings table, the
 # settings file, the SAFECLOSE_PORTS list), each checking properties of
@@ -293,7 +320,7 @@ fuzz-short: deps fuzz-build
 fuzz: deps fuzz-build
 	@set -e; for t in $(FUZZ_NAMES); do sh tests/fuzz/run.sh $$t $(FUZZ_TIME); done
 
-check: deps all unit fuzz-short integration sanitized-unit sanitized-integration tsan-check cpython
+check: deps all lint unit fuzz-short integration sanitized-unit sanitized-integration tsan-check cpython
 
 demo: deps all
 	$(PYTHON) tests/demo.py
