@@ -270,28 +270,12 @@ sanitized-cpython: asan all
 cpython: all
 	$(PYTHON) tests/cpython/run.py $(BUILD)/libsafeclose.so
 
-# Static analysis (~15 s, in check), every finding fatal: gcc's -fanalyzer
-# on shim/, cmd/ and tools/ with the build's warnings; cppcheck (warning,
-# performance, portability; a finding that is the tool's mistake is
-# suppressed where it is, with the reason); clang's analyzer on cmd/ and
-# tools/. Not on shim/: it does not see what the raw system calls'
-# inline assembly writes (rawsys.h) nor what getsockname() fills in, and
-# takes each such buffer for garbage (13 findings, all of that kind).
-LINT_CFLAGS := $(STD) $(WARN) -O2 -fanalyzer -Ishim
-CPPCHECK    := cppcheck --enable=warning,performance,portability --error-exitcode=1 \
-	--inline-suppr -q --std=c11 -D_GNU_SOURCE -D__x86_64__ -D__linux__ -Ishim -I$(BUILD)
-
+# Static analysis (~50 s, in check), every finding fatal: gcc's
+# -fanalyzer, cppcheck and clang's analyzer on shim/, cmd/ and tools/
+# (tests/lint.sh; a finding that is a tool's mistake is suppressed where it
+# is, with the reason).
 lint: deps $(BUILD)/paths.h
-	@echo "== gcc -fanalyzer"
-	@set -e; for f in $(SHIM_SRCS); do $(CC) $(LINT_CFLAGS) -fPIC -c -o /dev/null $$f; done
-	@set -e; for f in $(wildcard cmd/*.c tools/*.c); do \
-		$(CC) $(LINT_CFLAGS) -include $(BUILD)/paths.h -c -o /dev/null $$f; done
-	@echo "== cppcheck"
-	@$(CPPCHECK) shim cmd tools
-	@echo "== clang --analyze"
-	@set -e; for f in $(wildcard cmd/*.c tools/*.c); do \
-		clang --analyze -Xclang -analyzer-werror $(STD) -Ishim -include $(BUILD)/paths.h \
-			-o /dev/null $$f; done
+	sh tests/lint.sh $(CC) $(BUILD)
 
 # libFuzzer (Debian's clang) on the settings parsers: tests/fuzz/ holds a
 # target per parser (the environment through the settings table, the

@@ -84,8 +84,10 @@ static void distances(const char *a, const char *b, unsigned lb, unsigned last[6
  * with its unit left off, like SAFECLOSE_IDLE, is close to SAFECLOSE_IDLE_MS). */
 static unsigned name_distance(const char *name, const char *known)
 {
-	unsigned d[64], len = (unsigned)strnlen(known, 63);
+	unsigned d[64], len = 0;
 
+	while (len < 63 && known[len])
+		len++;
 	distances(name, known, len, d);
 	unsigned best = d[len];
 	for (unsigned j = 1; j < len; j++)
