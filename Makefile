@@ -154,6 +154,12 @@ uninstall:
 $(BUILD)/unit/%: tests/unit/%.c $(CORE_OBJS) $(wildcard shim/*.h) | $(BUILD)/unit
 	$(CC) $(STD) $(WARN) $(CFLAGS) -Ishim -o $@ $< $(CORE_OBJS) -lcmocka $(SHIM_LIBS)
 
+# The command's report summing, with calloc made to fail on demand.
+$(BUILD)/unit/test_report: tests/unit/test_report.c cmd/report.c cmd/report.h $(CORE_OBJS) \
+		$(wildcard shim/*.h) | $(BUILD)/unit
+	$(CC) $(STD) $(WARN) $(CFLAGS) -Ishim -Wl,--wrap=calloc -o $@ $< cmd/report.c $(CORE_OBJS) \
+		-lcmocka -ljansson $(SHIM_LIBS)
+
 $(BUILD) $(BUILD)/shim $(BUILD)/unit:
 	mkdir -p $@
 
