@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <stdint.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 

@@ -85,7 +85,8 @@ void *fdspace_entry(struct fdspace_table *t, uint32_t i)
 		return NULL;
 	size_t at = (size_t)i * size;
 	/* An entry may straddle two chunks (sizes that do not divide one). */
-	if (!chunk_on(t, base, at / FDSPACE_CHUNK) || !chunk_on(t, base, (at + size - 1) / FDSPACE_CHUNK))
+	if (!chunk_on(t, base, at / FDSPACE_CHUNK) ||
+	    !chunk_on(t, base, (at + size - 1) / FDSPACE_CHUNK))
 		return NULL;
 	return base + at;
 }
