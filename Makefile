@@ -295,10 +295,11 @@ FUZZ_CC      := clang
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SRCS    := shim/config.c shim/conffile.c shim/ports.c shim/log.c
 FUZZ_FLAGS   := $(STD) $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=all -fno-omit-frame-pointer -Ishim
+	-fno-sanitize-recover=all -fno-omit-frame-pointer -Ishim \
+	-fsanitize-coverage-ignorelist=tests/fuzz/coverage.ignore
 FUZZ_TIME    ?= 180
 
-build-fuzz/%: tests/fuzz/%.c tests/fuzz/check.h $(FUZZ_SRCS) $(wildcard shim/*.h)
+build-fuzz/%: tests/fuzz/%.c tests/fuzz/check.h tests/fuzz/coverage.ignore $(FUZZ_SRCS) $(wildcard shim/*.h)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRCS)
 
