@@ -326,12 +326,12 @@ bool report_sum(struct totals **result, char *const *paths, int n)
 	struct totals *t = calloc(1, sizeof *t);
 	bool ok = t != NULL;
 
+	*result = t; /* NULL too: the caller frees what it gets either way */
 	if (!t)
 		return false;
 	t->processes = json_array();
 	for (int i = 0; i < n; i++)
 		ok = add_path(t, paths[i]) && ok;
-	*result = t;
 	return ok;
 }
 

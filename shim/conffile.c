@@ -51,8 +51,10 @@ static bool same_letter(char a, char b)
 }
 
 /* Edit distance (insert, delete, replace, swap two neighbours) between a
- * and the first lb letters of b, for "the closest is ...". */
-static unsigned distance(const char *a, const char *b, unsigned lb)
+ * and each prefix of b (its first j letters, j = 0..lb): into last[j]. One
+ * table gives them all, as each of its cells depends only on the letters
+ * before it. */
+static void distances(const char *a, const char *b, unsigned lb, unsigned last[64])
 {
 	unsigned char d[64][64];
 	unsigned la = (unsigned)strnlen(a, 63);
@@ -74,18 +76,23 @@ static unsigned distance(const char *a, const char *b, unsigned lb)
 				best = d[i - 2][j - 2] + 1u;
 			d[i][j] = (unsigned char)best;
 		}
-	return d[la][lb];
+	for (unsigned j = 0; j <= lb; j++)
+		last[j] = d[la][j];
 }
 
 /* How far name is from known, or from its first words plus one (a name
  * with its unit left off, like SAFECLOSE_IDLE, is close to SAFECLOSE_IDLE_MS). */
 static unsigned name_distance(const char *name, const char *known)
 {
-	unsigned len = (unsigned)strlen(known), best = distance(name, known, len);
+	unsigned d[64], len = 0;
 
+	while (len < 63 && known[len])
+		len++;
+	distances(name, known, len, d);
+	unsigned best = d[len];
 	for (unsigned j = 1; j < len; j++)
-		if (known[j] == '_' && distance(name, known, j) + 1 < best)
-			best = distance(name, known, j) + 1;
+		if (known[j] == '_' && d[j] + 1 < best)
+			best = d[j] + 1;
 	return best;
 }
 

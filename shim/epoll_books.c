@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <stdint.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -22,29 +21,13 @@ struct epb_entry {
 	int32_t overflow;              /* more sets than slots were added */
 };
 
-static struct epb_entry *table;
-static uint32_t table_size;
+static struct fdspace_table table;
 
 static struct epb_entry *entry_of(int fd, bool create)
 {
-	struct epb_entry *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
-
-	if (!t && create) {
-		uint32_t size = fdspace_size();
-		struct epb_entry *fresh = fdspace_map(size, sizeof *fresh, MAP_PRIVATE);
-		struct epb_entry *none = NULL;
-
-		if (fresh) {
-			table_size = size;
-			if (!__atomic_compare_exchange_n(&table, &none, fresh, false,
-							 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-				munmap(fresh, (size_t)size * sizeof *fresh);
-		}
-		t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
-	}
-	if (!t || fd < 0 || (uint32_t)fd >= table_size)
+	if (create && !fdspace_table_map(&table, fdspace_size(), sizeof(struct epb_entry)))
 		return NULL;
-	return &t[fd];
+	return fd < 0 ? NULL : fdspace_entry(&table, (uint32_t)fd);
 }
 
 void epb_added(int epfd, int fd)

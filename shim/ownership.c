@@ -116,8 +116,8 @@ struct own_entry {
 };
 
 static struct own_shared *shared;
-static struct own_entry *entries;
-static uint32_t entries_size;
+static struct own_entry *entries; /* own_table's memory, once set up */
+static struct fdspace_table own_table;
 static int max_fd = -1;
 static int books_fd = -1;
 
@@ -266,9 +266,7 @@ bool own_init(void)
 	if (__atomic_exchange_n(&once, 1, __ATOMIC_ACQ_REL))
 		return LOAD(&entries) != NULL; /* another thread is setting up */
 
-	uint32_t size = fdspace_size();
-	struct own_entry *e = fdspace_map(size, sizeof *e, MAP_PRIVATE);
-	if (!e) {
+	if (!fdspace_table_map(&own_table, fdspace_size(), sizeof(struct own_entry))) {
 		sc_log_write(SC_LOG_ERROR, __func__,
 			     "cannot map the ownership tables; leaving every socket alone");
 		return false;
@@ -277,18 +275,15 @@ bool own_init(void)
 	STORE(&shared, join_books());
 	if (LOAD(&shared))
 		pids_meaningful = pids_are_the_books("/proc/self/ns/pid");
-	entries_size = size;
-	STORE(&entries, e);
+	STORE(&entries, (struct own_entry *)own_table.base);
 	return true;
 }
 
 static struct own_entry *entry_of(int fd)
 {
-	struct own_entry *e = LOAD(&entries);
-
-	if (!e || fd < 0 || (uint32_t)fd >= entries_size)
+	if (!LOAD(&entries) || fd < 0)
 		return NULL;
-	return &e[fd];
+	return fdspace_entry(&own_table, (uint32_t)fd);
 }
 
 /* ---- holders: which process holds how many of a record's references ----- */

@@ -90,6 +90,7 @@ bool sc_ports_admit(int fd)
 	socklen_t len = sizeof addr;
 	unsigned port = 0;
 
+	addr.ss_family = AF_UNSPEC; /* no port unless getsockname says which */
 	if (getsockname(fd, (struct sockaddr *)&addr, &len) == 0) {
 		if (addr.ss_family == AF_INET)
 			port = ntohs(((struct sockaddr_in *)&addr)->sin_port);

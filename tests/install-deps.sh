@@ -4,7 +4,7 @@
 # to install; without root it only says what is missing.
 set -eu
 
-need="gcc make libc6-dev libcmocka-dev libjansson-dev prometheus python3 python3-pytest libpython3.11-testsuite iproute2 util-linux nginx-light nodejs ucspi-tcp wrk php-cli strace mandoc systemd tcpdump"
+need="gcc make clang libclang-rt-14-dev cppcheck libc6-dev libcmocka-dev libjansson-dev prometheus python3 python3-pytest libpython3.11-testsuite iproute2 util-linux nginx-light nodejs ucspi-tcp wrk php-cli strace mandoc systemd tcpdump"
 # `make deb` needs the packaging tools too; `make bench` its plotter and
 # `make bench-profile` perf (neither is needed by `make check`).
 [ "${1:-}" = deb ] && need="$need dpkg-dev debhelper fakeroot lintian man-db"
