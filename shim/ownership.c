@@ -879,20 +879,26 @@ void own_set_read_shut(int fd, uint32_t queued)
 	}
 }
 
-bool own_read_shut(int fd, uint32_t *left)
+bool own_read_shut_as(int fd, uint64_t cookie, uint32_t *left)
 {
 	struct own_record *r = record_of(fd);
 
 	if (!r || !LOAD(&r->read_shut))
 		return false;
-	/* Rare enough to afford a syscall: a number closed by a path the shim
-	 * did not see and reused for a file must read that file. */
-	if (probe_cookie(fd) != LOAD(&r->cookie)) {
+	/* Rare enough to afford a syscall (unless the caller has just asked):
+	 * a number closed by a path the shim did not see and reused for a file
+	 * must read that file. */
+	if ((cookie ? cookie : probe_cookie(fd)) != LOAD(&r->cookie)) {
 		own_forget(fd);
 		return false;
 	}
 	*left = LOAD(&r->shut_left);
 	return true;
+}
+
+bool own_read_shut(int fd, uint32_t *left)
+{
+	return own_read_shut_as(fd, 0, left);
 }
 
 void own_read_after_shut(int fd, uint32_t bytes)

@@ -115,6 +115,8 @@ void own_hold_inherited(void);
  * other descriptor); own_read_after_shut: it read that much of it. */
 void own_set_read_shut(int fd, uint32_t queued);
 bool own_read_shut(int fd, uint32_t *left);
+/* The same, where the caller has just asked fd for its cookie (0: ask). */
+bool own_read_shut_as(int fd, uint64_t cookie, uint32_t *left);
 void own_read_after_shut(int fd, uint32_t bytes);
 
 /* Does a descriptor of this process still refer to the socket? (A scan of

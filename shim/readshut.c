@@ -61,11 +61,11 @@ static bool marked(int fd, uint32_t *left)
 	return sc_cfg.mode != SC_MODE_OFF && own_read_shut(fd, left);
 }
 
-bool readshut_marked(int fd)
+bool readshut_marked(int fd, uint64_t cookie)
 {
 	uint32_t left;
 
-	return marked(fd, &left);
+	return sc_cfg.mode != SC_MODE_OFF && own_read_shut_as(fd, cookie, &left);
 }
 
 /* The end of a non-blocking read on a read-shut socket: nothing queued is

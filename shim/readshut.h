@@ -31,8 +31,9 @@ bool readshut_recvmsg(int fd, struct msghdr *msg, int flags, ssize_t *result);
 bool readshut_recvmmsg(int fd, struct mmsghdr *msgs, unsigned vlen, int flags, int *result);
 
 /* The release path, before fd leaves the books: was its socket read-shut
- * by the program? (A memory lookup.) */
-bool readshut_marked(int fd);
+ * by the program? cookie: what fd refers to now, as the caller just asked
+ * (a memory lookup, no system call). */
+bool readshut_marked(int fd, uint64_t cookie);
 
 /* The release path, after fd left the books: when this process holds no
  * other descriptor of the socket, a real SHUT_RD still waiting is cancelled

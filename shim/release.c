@@ -89,19 +89,30 @@ static void linger(int fd, uint64_t cookie, enum sc_arm arm, const struct releas
  * (nothing is carried out for a program that let go), and a socket it shut
  * for reading lingers while the peer still sends, however idle it looks
  * (decide.c): the peer's next segment would draw the reset. */
+/* fd (referring now to `cookie`) leaves the books: whether it was the last
+ * reference, and whether the program had shut its read side (its waiting
+ * SHUT_RD cancelled once no descriptor here holds the socket). The exit
+ * plan and every close take this same step. */
+static enum own_verdict off_the_books(int fd, uint64_t cookie, bool *read_shut)
+{
+	*read_shut = readshut_marked(fd, cookie);
+	enum own_verdict verdict = own_release(fd, cookie, epb_registered(fd));
+	if (*read_shut)
+		readshut_let_go(cookie);
+	return verdict;
+}
+
 static void release_tracked(int fd, const struct release_how *how)
 {
 	uint64_t cookie = probe_cookie(fd);
-	bool read_shut = readshut_marked(fd);
+	bool read_shut;
 
 	heir_note_releasing(fd); /* an exec in another thread planned it */
-	enum own_verdict verdict = own_release(fd, cookie, epb_registered(fd));
+	enum own_verdict verdict = off_the_books(fd, cookie, &read_shut);
 	bool last = verdict == OWN_LAST || verdict == OWN_LAST_IN_EPOLL;
 	/* The heir would keep its copy alive: only when nothing forbids it. */
 	heir_note_released(fd, verdict == OWN_LAST);
 
-	if (read_shut)
-		readshut_let_go(cookie);
 	enum sc_arm arm;
 	if (last && decide_release(sc_cfg.mode, fd, &arm) && !how->count_only)
 		linger(fd, cookie, arm, how, may_keep_alive(fd, verdict));
@@ -277,11 +288,8 @@ static void plan_exit(struct heir_plan *plan)
 	for (int fd = 0; fd <= own_max_fd(); fd++) {
 		if (!own_lookup(fd, &booked))
 			continue;
-		uint64_t cookie = probe_cookie(fd);
-		bool read_shut = readshut_marked(fd);
-		enum own_verdict verdict = own_release(fd, cookie, epb_registered(fd));
-		if (read_shut)
-			readshut_let_go(cookie);
+		bool read_shut;
+		enum own_verdict verdict = off_the_books(fd, probe_cookie(fd), &read_shut);
 		enum sc_arm arm;
 		/* Decided (and counted) now: the process cannot take it back. */
 		if (verdict == OWN_LAST && connected_tcp(fd) &&

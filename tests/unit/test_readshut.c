@@ -147,7 +147,7 @@ static void letting_go_cancels_the_real_shut_read(void **state)
 	own_track_dup(p.server, copy);
 	fill_send_queue(p.server);
 	assert_int_equal(readshut_shutdown(p.server, SHUT_RDWR), 0);
-	assert_true(readshut_marked(copy));
+	assert_true(readshut_marked(copy, 0));
 
 	/* One descriptor let go, the other still held: still waiting. */
 	assert_int_equal(own_release(p.server, cookie, false), OWN_SHARED);
@@ -161,7 +161,7 @@ static void letting_go_cancels_the_real_shut_read(void **state)
 	readshut_step(UINT64_MAX / 2);
 	poll(NULL, 0, 100); /* the thread's ticks too */
 	assert_false(really_read_shut(copy));
-	assert_false(readshut_marked(copy)); /* the mark ended with the books' record */
+	assert_false(readshut_marked(copy, 0)); /* the mark ended with the books' record */
 	close(copy);
 	tcp_pair_close(&p);
 }
@@ -202,7 +202,7 @@ static void refused_shutdown_is_the_kernels_error_and_does_nothing(void **state)
 	errno = 0;
 	assert_int_equal(readshut_shutdown(p.server, 7), -1);
 	assert_int_equal(errno, EINVAL);
-	assert_false(readshut_marked(p.server));
+	assert_false(readshut_marked(p.server, 0));
 	assert_false(readshut_waiting());
 	assert_int_equal(write(p.server, "x", 1), 1); /* the write side is open */
 	own_release(p.server, probe_cookie(p.server), false);
