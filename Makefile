@@ -64,7 +64,7 @@ BENCHES   := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
 
 .DELETE_ON_ERROR:
 
-.PHONY: FORCE all check install uninstall man deb deps unit integration cpython demo bench clean sanitized-all \
+.PHONY: FORCE all check check-user install uninstall man deb deps unit unit-run integration cpython demo bench clean sanitized-all \
 	asan ubsan tsan lib sanitized-unit sanitized-integration tsan-check valgrind sanitized-cpython
 
 MANPAGES := $(BUILD)/safeclose.1 $(BUILD)/libsafeclose.7
@@ -158,11 +158,38 @@ $(BUILD) $(BUILD)/shim $(BUILD)/unit:
 deps:
 	@sh tests/install-deps.sh
 
-unit: $(UNITS)
+# An ordinary user cannot install packages: a command that needs a missing
+# one says so and is skipped (as root it always runs, after make deps).
+NEEDS := sh tests/install-deps.sh run
+
+unit:
+	@$(NEEDS) libcmocka-dev -- $(MAKE) --no-print-directory unit-run
+
+unit-run: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; done
 
 integration: all
-	$(PYTHON) -m pytest -q tests
+	$(NEEDS) python3-pytest -- $(PYTHON) -m pytest -q tests
+
+# make check-user (part of check, run as root): a representative part of the
+# tests again as an ordinary user, CHECK_USER, in a copy of the tree it owns
+# (tests/check-user.sh): A/B scenarios in its own namespaces, a real server
+# (nginx) and the command on it, the counters against the stats, the settings
+# file under a private /etc, an install into a DESTDIR and a PREFIX, the
+# examples (~1 minute). The set-user-ID test is root's alone: it takes root
+# to make a file set-user-ID to another user.
+CHECK_USER ?= nobody
+USER_TESTS ?= tests/test_nonroot.py tests/test_conf.py tests/test_install.py tests/test_noharm_threads.py \
+	"tests/test_pipeline.py::test_plain_close[unread-input-fork]" \
+	"tests/test_pipeline.py::test_plain_close[late-data-single]" \
+	tests/test_real_servers.py::test_python_http_server \
+	tests/test_real_servers.py::test_nginx_lingering_close_off \
+	tests/test_command.py::test_the_wrapper_fixes_a_debian_server \
+	tests/test_abtest.py::test_observe_python_http_server_matches_nstat \
+	-k "not set_user_id"
+
+check-user: all
+	$(NEEDS) python3-pytest -- sh tests/check-user.sh $(CHECK_USER) $(USER_TESTS)
 
 lib: $(BUILD)/libsafeclose.so $(TOOLS) $(UNITS)
 
@@ -224,7 +251,7 @@ sanitized-unit: asan
 
 sanitized-integration: asan all
 	rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
-	$(ASAN_ENV) $(PYTHON) -m pytest -q $(SAN_TESTS)
+	$(ASAN_ENV) $(NEEDS) python3-pytest -- $(PYTHON) -m pytest -q $(SAN_TESTS)
 	$(call no_reports,$(ASAN_LOGS))
 
 sanitized-all: asan all
@@ -235,7 +262,7 @@ sanitized-all: asan all
 tsan-check: tsan all
 	$(MAKE) SAN=tsan unit
 	rm -rf $(TSAN_LOGS) && mkdir -p $(TSAN_LOGS)
-	$(TSAN_ENV) $(PYTHON) -m pytest -q $(THREAD_TESTS)
+	$(TSAN_ENV) $(NEEDS) python3-pytest -- $(PYTHON) -m pytest -q $(THREAD_TESTS)
 	$(call no_reports,$(TSAN_LOGS))
 
 # Valgrind memcheck on the shim in its hosts (tests/valgrind/: the wrapper
@@ -264,9 +291,9 @@ sanitized-cpython: asan all
 # CPython's own socket, subprocess, os, posix, signal and asyncio tests,
 # without and with the shim: nothing may fail only with it (~4 minutes).
 cpython: all
-	$(PYTHON) tests/cpython/run.py $(BUILD)/libsafeclose.so
+	$(NEEDS) libpython3.11-testsuite -- $(PYTHON) tests/cpython/run.py $(BUILD)/libsafeclose.so
 
-check: deps all unit integration sanitized-unit sanitized-integration tsan-check cpython
+check: deps all unit integration check-user sanitized-unit sanitized-integration tsan-check cpython
 
 demo: deps all
 	$(PYTHON) tests/demo.py
@@ -285,7 +312,7 @@ deb:
 	@sh tests/install-deps.sh deb
 	rm -rf $(DEB_DIR)
 	mkdir -p $(DEB_SRC)
-	cp -r Makefile README.md shim cmd tools man conf debian $(DEB_SRC)/
+	cp -r Makefile README.md LICENSE shim cmd tools man conf debian $(DEB_SRC)/
 	cd $(DEB_SRC) && dpkg-buildpackage -b -us -uc
 	sh tests/deb-check.sh $(DEB_DIR)
 

@@ -196,18 +196,18 @@ def in_every_debian_image():
 
 def test_the_container_example_installs_what_the_files_link(installs):
     server = container_stages()[1]
-    staged = installs["dest"] / "usr/local"
     packages = set()
     for f in ("bin/safeclose", "lib/safeclose/libsafeclose.so"):
-        ldd = run(["ldd", str(staged / f)]).stdout
-        for lib in re.findall(r"=> (/\S+)", ldd):
+        ldd = run(["ldd", str(installs["prefix"] / f)])
+        assert ldd.returncode == 0, ldd.stderr
+        for lib in re.findall(r"=> (/\S+)", ldd.stdout):
             # dpkg knows a file by the path its package ships (/lib or /usr/lib)
             owner = (run(["dpkg-query", "-S", lib]).stdout
                      or run(["dpkg-query", "-S", os.path.realpath(lib)]).stdout)
             assert owner, lib
             packages.add(owner.split(":")[0])
     extra = packages - in_every_debian_image()
-    assert "libjansson4" in extra and "libc6" not in extra
+    assert "libjansson4" in extra and "libc6" not in extra, packages
     assert extra <= apt_packages(server)
 
 

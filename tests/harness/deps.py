@@ -4,8 +4,10 @@ The packages are those tests/install-deps.sh installs (`make deps`, run by
 `make check`). As root they are there, or the test fails: nothing is ever
 skipped. An ordinary user cannot install them, and `make check` runs what it
 can: a test that needs a missing package is reported as skipped, naming it.
-(SAFECLOSE_TEST_NO_SKIP=1, set by `make check-user`, fails it instead: that
-run follows `make deps` and must run everything it selects.)
+(TEST_NO_SKIP=1, set by `make check-user`, fails it instead: that
+run follows `make deps` and must run everything it selects.
+TEST_PRETEND_MISSING="PKG ...": take those packages as not installed, here
+and in install-deps.sh, so that tests/test_nonroot.py can show both ways.)
 """
 
 import functools
@@ -31,6 +33,8 @@ def known():
 
 @functools.lru_cache(maxsize=None)
 def installed(package):
+    if package in os.environ.get("TEST_PRETEND_MISSING", "").split():
+        return False
     p = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package],
                        capture_output=True, text=True)
     return p.returncode == 0 and p.stdout.endswith(" installed")
@@ -38,14 +42,14 @@ def installed(package):
 
 def require(*packages):
     """Skip the calling test (an ordinary user) or fail it (root, or
-    SAFECLOSE_TEST_NO_SKIP) when one of packages is not installed."""
+    TEST_NO_SKIP) when one of packages is not installed."""
     unknown = [p for p in packages if p not in known()]
     assert not unknown, "%s not in %s: add them there" % (unknown, INSTALL_DEPS)
     missing = [p for p in packages if not installed(p)]
     if not missing:
         return
     what = "missing Debian package%s: %s" % ("s" if len(missing) > 1 else "", " ".join(missing))
-    if AS_ROOT or os.environ.get("SAFECLOSE_TEST_NO_SKIP"):
+    if AS_ROOT or os.environ.get("TEST_NO_SKIP"):
         pytest.fail("%s (make deps installs them)" % what, pytrace=False)
     pytest.skip("%s (as root, make deps installs them)" % what)
 
@@ -55,6 +59,6 @@ def require_root(reason):
     another user): skipped for an ordinary user, saying why."""
     if AS_ROOT:
         return
-    if os.environ.get("SAFECLOSE_TEST_NO_SKIP"):
+    if os.environ.get("TEST_NO_SKIP"):
         pytest.fail("needs root: %s" % reason, pytrace=False)
     pytest.skip("needs root: %s" % reason)
