@@ -230,12 +230,13 @@ no_reports  = @if [ -n "$$(find $(1) -type f -size +0)" ]; then \
 # - to keep `make check` within its 15 minutes, what repeats paths the rest
 #   already takes through the shim: the 30-run Node.js scenarios, the A/B
 #   and hostile-peer loads, and the command's tools (conf file, install,
-#   report, ports); `make sanitized-all` runs every test but the first three.
+#   report, ports) and test_nonroot.py (the test harness's own, no shim);
+#   `make sanitized-all` runs every test but the first three.
 SAN_SKIP    := --ignore=tests/test_command.py
 SAN_K       := not test_php_builtin_server and not test_shutdown_rdwr_close_exit
 SAN_TESTS   ?= tests $(SAN_SKIP) --ignore=tests/test_abtest.py --ignore=tests/test_hostile.py \
 	--ignore=tests/test_conf.py --ignore=tests/test_install.py --ignore=tests/test_report.py \
-	--ignore=tests/test_ports.py -k "$(SAN_K) and not test_nodejs_many_runs"
+	--ignore=tests/test_ports.py --ignore=tests/test_nonroot.py -k "$(SAN_K) and not test_nodejs_many_runs"
 # The threaded tests (hand-off to the thread, close storms in an event loop
 # and a thread per connection, the thread's start and its pauses, the stats
 # counted by the program's threads and the shim's and written from both):
