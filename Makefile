@@ -2,8 +2,10 @@
 # and the test apps under build/; `make install PREFIX=/usr/local DESTDIR=`
 # and `make uninstall` put them in place; `make deb` builds and checks the
 # Debian packages;
-# `make check` installs what the tests need (as root, from Debian packages),
-# then runs the unit tests, the A/B integration tests and CPython's own
+# `make check` installs what the tests need (as root, from Debian packages;
+# an ordinary user is told what is missing, and what needs it is skipped),
+# then runs the unit tests, the A/B integration tests (as root, a part of
+# them again as an ordinary user: check-user) and CPython's own
 # regression tests without and with the shim, the unit tests and the A/B
 # tests again against the ASan+UBSan library, and the unit tests and the
 # threaded tests against the TSan one; `make valgrind` runs valgrind's
