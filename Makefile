@@ -2,10 +2,12 @@
 # and the test apps under build/; `make install PREFIX=/usr/local DESTDIR=`
 # and `make uninstall` put them in place; `make deb` builds and checks the
 # Debian packages;
-# `make check` installs what the tests need (as root, from Debian packages),
+# `make check` installs what the tests need (as root, from Debian packages;
+# an ordinary user is told what is missing, and what needs it is skipped),
 # then runs the static analysis (`make lint`), the unit tests, a short fuzz
 # run of the settings parsers (`make fuzz-short`; `make fuzz` is the long
-# one), the A/B integration tests and CPython's own
+# one), the A/B integration tests (as root, a part of them again as an
+# ordinary user: check-user) and CPython's own
 # regression tests without and with the shim, the unit tests and the A/B
 # tests again against the ASan+UBSan library, and the unit tests and the
 # threaded tests against the TSan one; `make valgrind` runs valgrind's
@@ -66,8 +68,8 @@ BENCHES   := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
 
 .DELETE_ON_ERROR:
 
-.PHONY: FORCE all check install uninstall man deb deps unit integration cpython demo bench bench-deps bench-profile clean sanitized-all \
-	asan ubsan tsan lib lint fuzz fuzz-short fuzz-build sanitized-unit sanitized-integration tsan-check valgrind sanitized-cpython
+.PHONY: FORCE all check check-user install uninstall man deb deps unit unit-run integration cpython demo bench bench-deps bench-profile clean sanitized-all \
+	asan ubsan tsan lib lint fuzz fuzz-short fuzz-run fuzz-build sanitized-unit sanitized-integration tsan-check valgrind sanitized-cpython
 
 MANPAGES := $(BUILD)/safeclose.1 $(BUILD)/libsafeclose.7
 DROPIN   := $(BUILD)/systemd-dropin.conf
@@ -166,11 +168,44 @@ $(BUILD) $(BUILD)/shim $(BUILD)/unit:
 deps:
 	@sh tests/install-deps.sh
 
-unit: $(UNITS)
-	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; done
+# An ordinary user cannot install packages: a command that needs a missing
+# one says so and is skipped (as root it always runs, after make deps).
+NEEDS := sh tests/install-deps.sh run
+
+unit:
+	@$(NEEDS) libcmocka-dev -- $(MAKE) --no-print-directory unit-run
+
+# An ordinary user runs them in a user namespace of its own, where they have
+# the capabilities root has: a test makes a pid namespace of its own. (It
+# cannot make the user namespace itself: under TSan a forked child has a
+# thread of TSan's, and unshare(CLONE_NEWUSER) wants a single thread.)
+UNIT_NS := $(if $(filter 0,$(shell id -u)),,unshare --user --map-current-user --keep-caps)
+
+unit-run: $(UNITS)
+	@set -e; for t in $(UNITS); do echo "== $$t"; $(UNIT_NS) $$t; done
 
 integration: all
-	$(PYTHON) -m pytest -q tests
+	$(NEEDS) python3-pytest -- $(PYTHON) -m pytest -q tests
+
+# make check-user (part of check, run as root): a representative part of the
+# tests again as an ordinary user, CHECK_USER, in a copy of the tree it owns
+# (tests/check-user.sh): A/B scenarios in its own namespaces, a real server
+# (nginx) and the command on it, the counters against the stats, the settings
+# file under a private /etc, an install into a DESTDIR and a PREFIX, the
+# examples (~1 minute). The set-user-ID test is root's alone: it takes root
+# to make a file set-user-ID to another user.
+CHECK_USER ?= nobody
+USER_TESTS ?= tests/test_nonroot.py tests/test_conf.py tests/test_install.py tests/test_noharm_threads.py \
+	"tests/test_pipeline.py::test_plain_close[unread-input-fork]" \
+	"tests/test_pipeline.py::test_plain_close[late-data-single]" \
+	tests/test_real_servers.py::test_python_http_server \
+	tests/test_real_servers.py::test_nginx_lingering_close_off \
+	tests/test_command.py::test_the_wrapper_fixes_a_debian_server \
+	tests/test_abtest.py::test_observe_python_http_server_matches_nstat \
+	-k "not set_user_id"
+
+check-user: all
+	$(NEEDS) python3-pytest -- sh tests/check-user.sh $(CHECK_USER) $(USER_TESTS)
 
 lib: $(BUILD)/libsafeclose.so $(TOOLS) $(UNITS)
 
@@ -213,12 +248,13 @@ no_reports  = @if [ -n "$$(find $(1) -type f -size +0)" ]; then \
 # - to keep `make check` within its 15 minutes, what repeats paths the rest
 #   already takes through the shim: the 30-run Node.js scenarios, the A/B
 #   and hostile-peer loads, and the command's tools (conf file, install,
-#   report, ports); `make sanitized-all` runs every test but the first three.
+#   report, ports) and test_nonroot.py (the test harness's own, no shim);
+#   `make sanitized-all` runs every test but the first three.
 SAN_SKIP    := --ignore=tests/test_command.py --ignore=tests/test_memory_commit.py
 SAN_K       := not test_php_builtin_server and not test_shutdown_rdwr_close_exit
 SAN_TESTS   ?= tests $(SAN_SKIP) --ignore=tests/test_abtest.py --ignore=tests/test_hostile.py \
 	--ignore=tests/test_conf.py --ignore=tests/test_install.py --ignore=tests/test_report.py \
-	--ignore=tests/test_ports.py -k "$(SAN_K) and not test_nodejs_many_runs"
+	--ignore=tests/test_ports.py --ignore=tests/test_nonroot.py -k "$(SAN_K) and not test_nodejs_many_runs"
 # The threaded tests (hand-off to the thread, close storms in an event loop
 # and a thread per connection, the thread's start and its pauses, the stats
 # counted by the program's threads and the shim's and written from both):
@@ -234,7 +270,7 @@ sanitized-unit: asan
 
 sanitized-integration: asan all
 	rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
-	$(ASAN_ENV) $(PYTHON) -m pytest -q $(SAN_TESTS)
+	$(ASAN_ENV) $(NEEDS) python3-pytest -- $(PYTHON) -m pytest -q $(SAN_TESTS)
 	$(call no_reports,$(ASAN_LOGS))
 
 sanitized-all: asan all
@@ -245,7 +281,7 @@ sanitized-all: asan all
 tsan-check: tsan all
 	$(MAKE) SAN=tsan unit
 	rm -rf $(TSAN_LOGS) && mkdir -p $(TSAN_LOGS)
-	$(TSAN_ENV) $(PYTHON) -m pytest -q $(THREAD_TESTS)
+	$(TSAN_ENV) $(NEEDS) python3-pytest -- $(PYTHON) -m pytest -q $(THREAD_TESTS)
 	$(call no_reports,$(TSAN_LOGS))
 
 # Valgrind memcheck on the shim in its hosts (tests/valgrind/: the wrapper
@@ -274,14 +310,14 @@ sanitized-cpython: asan all
 # CPython's own socket, subprocess, os, posix, signal and asyncio tests,
 # without and with the shim: nothing may fail only with it (~4 minutes).
 cpython: all
-	$(PYTHON) tests/cpython/run.py $(BUILD)/libsafeclose.so
+	$(NEEDS) libpython3.11-testsuite -- $(PYTHON) tests/cpython/run.py $(BUILD)/libsafeclose.so
 
 # Static analysis (~50 s, in check), every finding fatal: gcc's
 # -fanalyzer, cppcheck and clang's analyzer on shim/, cmd/ and tools/
 # (tests/lint.sh; a finding that is a tool's mistake is suppressed where it
 # is, with the reason).
 lint: deps $(BUILD)/paths.h
-	sh tests/lint.sh $(CC) $(BUILD)
+	$(NEEDS) clang cppcheck -- sh tests/lint.sh $(CC) $(BUILD)
 
 # libFuzzer (Debian's clang) on the settings parsers: tests/fuzz/ holds a
 # target per parser (the environment through the settings table, the
@@ -305,13 +341,16 @@ build-fuzz/%: tests/fuzz/%.c tests/fuzz/check.h tests/fuzz/coverage.ignore $(FUZ
 
 fuzz-build: $(FUZZ_NAMES:%=build-fuzz/fuzz_%)
 
-fuzz-short: deps fuzz-build
-	@set -e; for t in $(FUZZ_NAMES); do sh tests/fuzz/run.sh $$t 8; done
+fuzz-short: deps
+	@$(NEEDS) clang libclang-rt-14-dev -- $(MAKE) --no-print-directory fuzz-run FUZZ_TIME=8
+
+fuzz-run: fuzz-build
+	@set -e; for t in $(FUZZ_NAMES); do sh tests/fuzz/run.sh $$t $(FUZZ_TIME); done
 
 fuzz: deps fuzz-build
 	@set -e; for t in $(FUZZ_NAMES); do sh tests/fuzz/run.sh $$t $(FUZZ_TIME); done
 
-check: deps all lint unit fuzz-short integration sanitized-unit sanitized-integration tsan-check cpython
+check: deps all lint unit fuzz-short integration check-user sanitized-unit sanitized-integration tsan-check cpython
 
 demo: deps all
 	$(PYTHON) tests/demo.py
@@ -340,7 +379,7 @@ deb:
 	@sh tests/install-deps.sh deb
 	rm -rf $(DEB_DIR)
 	mkdir -p $(DEB_SRC)
-	cp -r Makefile README.md shim cmd tools man conf debian $(DEB_SRC)/
+	cp -r Makefile README.md LICENSE shim cmd tools man conf debian $(DEB_SRC)/
 	cd $(DEB_SRC) && dpkg-buildpackage -b -us -uc
 	sh tests/deb-check.sh $(DEB_DIR)
 

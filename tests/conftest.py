@@ -5,6 +5,12 @@ fresh network namespace (its own loopback, rate limit and TCP counters; see
 harness/netns.py). `ab` runs a spec twice: without the shim and with
 LD_PRELOAD=libsafeclose.so on the server (never on the clients). The checks of
 both outcomes live in harness/checks.py so every test asserts the same things.
+
+Root and an ordinary user run the same tests: the namespaces of an ordinary
+user are made inside a user namespace of its own (harness/userns.py). A test
+marked needs("PKG", ...) (and every namespace fixture, which needs ip, tc and
+tcpdump) is skipped for an ordinary user when a package is missing, naming
+it; as root it is never skipped (harness/deps.py).
 """
 
 import copy
@@ -15,10 +21,23 @@ from types import SimpleNamespace
 
 import pytest
 
+from harness import deps
 from harness.netns import run_in_namespace
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIG_SIZE = 2_000_000
+# What every namespace scenario runs: ip and tc, tcpdump for the RSTs.
+NETNS_PACKAGES = ("iproute2", "tcpdump")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs(*packages): the Debian packages the test "
+                            "runs (skipped for an ordinary user when one is missing)")
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("needs"):
+        deps.require(*mark.args)
 
 
 @pytest.fixture(scope="session")
@@ -58,14 +77,17 @@ def _netns_run(spec):
 
 @pytest.fixture
 def netns_run():
-    """run(spec) -> result dict, in a fresh network namespace (never skipped:
-    a namespace that cannot be made, or a scenario that hangs, fails the test)."""
+    """run(spec) -> result dict, in a fresh network namespace (a namespace
+    that cannot be made, or a scenario that hangs, fails the test; skipped
+    only for an ordinary user without the NETNS_PACKAGES)."""
+    deps.require(*NETNS_PACKAGES)
     return _netns_run
 
 
 @pytest.fixture
 def ab(build):
     """ab(spec) -> (without, with_): the same spec run without, then with the shim."""
+    deps.require(*NETNS_PACKAGES)
     def run(spec):
         without = copy.deepcopy(spec)
         without["server"]["preload"] = None
@@ -89,6 +111,7 @@ def noharm(build):
     build/<name> run without and with the shim (harness/noharm.py), and
     already checked to have seen the same thing."""
     from harness import noharm as nh
+    deps.require("iproute2")
 
     def run(name, *args, env=None, shim_env=None, timeout=60, check=True, nofile=None):
         argv = [os.path.join(build.repo, "build", name)] + [str(a) for a in args]

@@ -151,6 +151,7 @@ def test_observe_python_http_server_matches_nstat(netns_run, build, http_docroot
     assert summed(files, "control")["closes"] >= len(spec["clients"])
 
 
+@pytest.mark.needs("nginx-light")
 def test_observe_nginx_workers_match_nstat(netns_run, build, docroot, tmp_path):
     stats = tmp_path / "stats"
     stats.mkdir()
@@ -173,6 +174,7 @@ def client_arms(result, percent):
     return arms
 
 
+@pytest.mark.needs("nginx-light")
 def test_ab_50_on_nginx_workers(netns_run, build, docroot, tmp_path):
     stats = tmp_path / "stats"
     stats.mkdir()
@@ -283,6 +285,7 @@ SHUTDOWNS_OF = {"shutdown-wr": {"SHUT_WR"}, "syscall": {"SHUT_WR"}, "_exit": {"S
     (m, "single") for m in ("close", "dup", "shutdown-wr", "shutdown-rdwr", "fclose",
                             "dup2-over", "close-range", "closefrom", "syscall")
 ] + [(m, "fork") for m in ("exit", "_exit", "stdio", "exec")])
+@pytest.mark.needs("strace")
 def test_observe_counts_every_path_and_changes_nothing(netns_run, build, tmp_path, method,
                                                        model):
     # pipeserver lets go of the connection by `method` with requests unread
@@ -294,6 +297,7 @@ def test_observe_counts_every_path_and_changes_nothing(netns_run, build, tmp_pat
 
 
 @pytest.mark.parametrize("method", ["close", "shutdown-rdwr"])
+@pytest.mark.needs("strace")
 def test_control_arm_is_treated_as_observe(netns_run, build, tmp_path, method):
     # SAFECLOSE_AB=0 under the default mode: every connection is in the
     # control arm, which must see exactly what observe does (no read-side

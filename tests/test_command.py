@@ -7,6 +7,8 @@ import shutil
 import signal
 import subprocess
 
+import pytest
+
 from harness.checks import assert_clean, assert_failure_without_shim
 from test_real_servers import nginx_spec, size
 from test_shim_basics import run
@@ -18,6 +20,7 @@ def cmd(build):
     return os.path.join(build.repo, "build", "safeclose")
 
 
+@pytest.mark.needs("nginx-light")
 def test_the_wrapper_fixes_a_debian_server(netns_run, build, tmp_path, http_docroot):
     """nginx (lingering_close off) resets its clients; started by safeclose,
     with the settings in a conf file, every client gets the whole reply."""

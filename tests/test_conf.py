@@ -12,6 +12,8 @@ import tempfile
 
 import pytest
 
+from harness.deps import require_root
+from harness.userns import unshare
 from test_shim_basics import run
 
 LOADED = re.compile(r"loaded: mode (\w+), linger (\w+), (\d+) ms at most, idle (\d+) ms")
@@ -61,9 +63,10 @@ def test_the_named_file_is_read_and_the_environment_overrides_it(build, tmp_path
 
 def in_private_etc(build, etc, argv, env):
     """Runs argv with etc mounted over /etc in a mount namespace of its own
-    (so no other program on the machine sees the file)."""
+    (so no other program on the machine sees the file; an ordinary user's in
+    a user namespace of its own)."""
     script = 'mount --bind "$0" /etc && exec "$@"'
-    return run(["unshare", "-m", "sh", "-c", script, str(etc)] + argv,
+    return run(unshare("-m") + ["sh", "-c", script, str(etc)] + argv,
                dict(env, LD_PRELOAD=build.shim))
 
 
@@ -103,6 +106,7 @@ def test_an_unknown_variable_names_the_closest_setting(build):
                              "(the closest is SAFECLOSE_IDLE_MS)\n")
 
 
+@pytest.mark.needs("strace")
 def test_the_file_is_read_once_at_start_up(build, tmp_path):
     """fdops closes sockets of every kind, forks and uses threads: the file
     is opened once, by the constructor, and by nothing on a close path."""
@@ -128,7 +132,10 @@ def public_tmp():
 def test_a_set_user_id_program_never_reads_a_file_its_caller_names(build, public_tmp):
     """Loaded into every program by /etc/ld.so.preload (a private /etc here),
     a set-user-ID program run by an ordinary user ignores SAFECLOSE_CONF:
-    otherwise it would read a root-only file and echo its lines to stderr."""
+    otherwise it would read a root-only file and echo its lines to stderr.
+    Root only: it takes root to make a file set-user-ID to another user and
+    to run it as one (an ordinary user's namespace maps no second uid)."""
+    require_root("a set-user-ID program of another user")
     tmp_path = public_tmp
     secret = write(tmp_path / "secret", "root-only secret\n")
     os.chmod(secret, 0o600)

@@ -63,6 +63,7 @@ def test_spawner_closes_after_its_handler(ab, build, spawn):
     assert_clean_with_shim(with_, "line")
 
 
+@pytest.mark.needs("ucspi-tcp")
 def test_tcpserver_from_ucspi_tcp(ab, build):
     # tcpserver (Debian's ucspi-tcp), unmodified: it forks per connection and
     # execs the handler with the connection on 0 and 1. (-R -H: no ident or

@@ -90,6 +90,7 @@ def lint(page):
 
 
 @pytest.mark.parametrize("page", ["share/man/man1/safeclose.1", "share/man/man7/libsafeclose.7"])
+@pytest.mark.needs("mandoc")
 def test_the_man_pages_are_lint_clean(installs, page):
     assert lint(installs["prefix"] / page) == []
 
@@ -104,6 +105,7 @@ def test_the_library_page_lists_every_setting(build, installs):
     assert str(installs["prefix"] / "lib/safeclose/libsafeclose.so") in page
 
 
+@pytest.mark.needs("systemd")
 def test_the_systemd_drop_in_is_valid_and_preloads_the_library(installs, tmp_path):
     dropin = installs["prefix"] / "share/doc/libsafeclose/examples/systemd-dropin.conf"
     units = tmp_path / "units"
@@ -122,3 +124,108 @@ def test_the_systemd_drop_in_is_valid_and_preloads_the_library(installs, tmp_pat
     assert set(env) == {"LD_PRELOAD"}
     p = run(["/bin/true"], dict(env, SAFECLOSE_LOG="info"))
     assert "loaded: mode pending" in p.stderr
+
+
+# conf/Containerfile, the container example. No container engine runs here
+# (no daemon, no registry), so what it relies on is checked piece by piece:
+# the paths it names are where `make install` puts the files, its packages
+# cover what they need, and its settings are valid.
+CONTAINERFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "conf", "Containerfile")
+
+
+def container_stages():
+    """[[(INSTRUCTION, arguments)]], one list per stage. A commented-out
+    instruction (`#ENTRYPOINT [...]`, an alternative offered) counts too."""
+    with open(CONTAINERFILE) as f:
+        text = re.sub(r"\\\n", " ", f.read())
+    stages = []
+    for line in text.splitlines():
+        m = re.match(r"#?([A-Z]+)\s+(.*)", line.strip())
+        if not m or m.group(1) not in ("FROM", "RUN", "COPY", "ENV", "ENTRYPOINT", "CMD"):
+            continue
+        if m.group(1) == "FROM":
+            stages.append([])
+        stages[-1].append((m.group(1), m.group(2)))
+    return stages
+
+
+def apt_packages(stage):
+    return {pkg for op, args in stage if op == "RUN"
+            for part in re.findall(r"apt-get install ([^&]*)", args)
+            for pkg in part.split() if not pkg.startswith("-")}
+
+
+def stage_env(stage):
+    return dict(pair.split("=", 1) for op, args in stage if op == "ENV" for pair in args.split())
+
+
+def test_the_container_example_installs_where_make_install_does(build, installs):
+    build_stage, server = container_stages()
+    # The build stage has what the build needs and runs make install.
+    with open(os.path.join(build.repo, "tests", "install-deps.sh")) as f:
+        needed = re.search(r'^build="(.*)"', f.read(), re.M).group(1).split()
+    assert set(needed) <= apt_packages(build_stage)
+    make_install = [args for op, args in build_stage if op == "RUN" and " install " in args
+                    and args.startswith("make ")]
+    assert len(make_install) == 1
+    prefix = re.search(r"\bPREFIX=(\S+)", make_install[0]).group(1)
+    destdir = re.search(r"\bDESTDIR=(\S+)", make_install[0]).group(1)
+    assert prefix == "/usr/local"       # what installs["staged"] was installed for
+    name = re.search(r"\bAS (\w+)", build_stage[0][1]).group(1)
+    assert ("COPY", "--from=%s %s%s/ %s/" % (name, destdir, prefix, prefix)) in server
+    # Every file of the prefix the server's stage names is one make install put there.
+    named = set(re.findall(r"(%s/[\w./-]+)" % re.escape(prefix),
+                           " ".join(args for op, args in server if op != "COPY")))
+    assert {prefix + "/lib/safeclose/libsafeclose.so", prefix + "/bin/safeclose"} <= named
+    assert sorted(p for p in named if p.lstrip("/") not in installs["staged"]) == []
+
+
+def in_every_debian_image():
+    """The essential packages and what they depend on (libc6): a Debian
+    image, however slim, has them."""
+    rows = run(["dpkg-query", "-W", "-f=${Essential}|${Package}|${Pre-Depends}, ${Depends}\n"]).stdout
+    have = set()
+    for row in rows.splitlines():
+        essential, package, depends = row.split("|", 2)
+        if essential == "yes":
+            have.add(package)
+            have.update(re.findall(r"(?:^|[,|]\s*)([a-z0-9][a-z0-9.+-]+)", depends))
+    return have
+
+
+def test_the_container_example_installs_what_the_files_link(installs):
+    server = container_stages()[1]
+    packages = set()
+    for f in ("bin/safeclose", "lib/safeclose/libsafeclose.so"):
+        ldd = run(["ldd", str(installs["prefix"] / f)])
+        assert ldd.returncode == 0, ldd.stderr
+        for lib in re.findall(r"=> (/\S+)", ldd.stdout):
+            # dpkg knows a file by the path its package ships (/lib or /usr/lib)
+            owner = (run(["dpkg-query", "-S", lib]).stdout
+                     or run(["dpkg-query", "-S", os.path.realpath(lib)]).stdout)
+            assert owner, lib
+            packages.add(owner.split(":")[0])
+    extra = packages - in_every_debian_image()
+    assert "libjansson4" in extra and "libc6" not in extra, packages
+    assert extra <= apt_packages(server)
+
+
+def test_the_container_example_settings_are_valid(installs):
+    env = stage_env(container_stages()[1])
+    assert env["LD_PRELOAD"] == "/usr/local/lib/safeclose/libsafeclose.so"
+    settings = {k: v for k, v in env.items() if k.startswith("SAFECLOSE_")}
+    assert settings
+    command = str(installs["prefix"] / "bin/safeclose")
+    p = run([command, "--check"], settings)
+    assert (p.returncode, p.stderr) == (0, ""), p.stderr
+    for key, value in settings.items():
+        assert "\n%s = %s\n" % (key[10:].lower(), value) in p.stdout
+    # The image makes the directory the stats files go to.
+    stats_dir = os.path.dirname(settings["SAFECLOSE_STATS"])
+    assert ("RUN", "mkdir -p %s" % stats_dir) in container_stages()[1]
+    # The image's build runs the same check, which fails on a misspelt setting.
+    assert ("RUN", '["%s", "--check"]' % env["LD_PRELOAD"].replace(
+        "lib/safeclose/libsafeclose.so", "bin/safeclose")) in container_stages()[1]
+    p = run([command, "--check"], dict(settings, SAFECLOSE_PORT="80"))
+    assert p.returncode == 1 and "the closest is SAFECLOSE_PORTS" in p.stderr

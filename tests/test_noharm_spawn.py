@@ -11,6 +11,8 @@ program gave it."""
 import os
 import sys
 
+import pytest
+
 from harness import noharm as nh
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,6 +63,7 @@ def test_children_see_only_the_descriptors_they_were_given(noharm):
 CPYTHON_TEST = "/usr/lib/python3.11/test/test_subprocess.py"
 
 
+@pytest.mark.needs("libpython3.11-testsuite")
 def test_cpython_pass_fds_redirected(build):
     """CPython's own check: a child started with close_fds and pass_fds has
     exactly 0, 1, 2 and the descriptors passed."""

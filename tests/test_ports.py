@@ -68,6 +68,7 @@ def test_the_filter_holds_for_inherited_connections(ab, build, ports, fixed):
         assert_still_resets(without, with_)
 
 
+@pytest.mark.needs("ucspi-tcp")
 def test_the_filter_holds_for_inherited_connections_of_a_plain_spawner(netns_run, build):
     """tcpserver runs without the shim, only the handler has it: the handler
     adopts what it inherited only when its local port is in the filter."""

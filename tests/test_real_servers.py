@@ -69,12 +69,14 @@ def test_python_http_server(ab, build, http_docroot):
     assert_clean_with_shim(with_, "http", expect_length=size(http_docroot))
 
 
+@pytest.mark.needs("nginx-light")
 def test_nginx_lingering_close_off(ab, build, tmp_path, http_docroot):
     without, with_ = ab(nginx_spec(build, tmp_path, http_docroot, "off"))
     assert_failure_without_shim(without, "http")
     assert_clean_with_shim(with_, "http", expect_length=size(http_docroot))
 
 
+@pytest.mark.needs("nginx-light")
 def test_nginx_own_lingering_close_no_harm(netns_run, build, tmp_path, http_docroot):
     # Not A/B: nginx lingers by itself here, so the run without the shim is
     # clean too and the without-shim failure assertion does not apply. This only
@@ -89,6 +91,7 @@ NODE_SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "servers"
 
 
 @pytest.mark.parametrize("error_size", [500_000, 2_000_000], ids=["late-data", "unread-input"])
+@pytest.mark.needs("nodejs")
 def test_nodejs_destroy_after_error_reply(ab, build, error_size):
     # Node.js from Debian's nodejs package running a plain net server
     # (tests/servers/pipeline.js): it destroys the socket once its error
@@ -131,6 +134,7 @@ def node_upload_runs(build, mode):
 
 
 @pytest.mark.parametrize("scenario", ["pipelined-error", "upload-413-end", "upload-413-destroy"])
+@pytest.mark.needs("nodejs")
 def test_nodejs_many_runs(ab, build, scenario):
     # RUNS connections one after the other against one Node.js server in one
     # namespace, each with its own counters: zero aborts in every run with the

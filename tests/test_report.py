@@ -9,6 +9,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from test_abtest import COUNTERS, nginx_spec, http_client, read_stats, summed
 from test_command import cmd
 from test_shim_basics import run
@@ -117,6 +119,7 @@ def test_bad_input_is_named_and_fails(build, tmp_path):
     assert report(build).returncode == 2
 
 
+@pytest.mark.needs("prometheus")
 def test_prometheus_passes_promtool(build, tmp_path):
     p = report(build, "--prometheus", family(tmp_path))
     assert (p.returncode, p.stderr) == (0, "")
@@ -150,6 +153,7 @@ def table_rows(text):
     return rows
 
 
+@pytest.mark.needs("nginx-light")
 def test_stats_on_nginx_agrees_with_nstat(netns_run, build, tmp_path, http_docroot):
     """observe under the command: its summary's abortive closes are the
     kernel's TcpExtTCPAbortOnClose, and equal the files' own sum."""

@@ -9,6 +9,8 @@ out once the program has let go of the socket."""
 
 import json
 
+import pytest
+
 from harness.checks import aborts, assert_no_server_rst, is_clean
 from test_pipeline import V4
 
@@ -86,6 +88,7 @@ def test_shutdown_rdwr_then_close_a_moment_later(ab, build):
 PHP = "/usr/bin/php"
 
 
+@pytest.mark.needs("php-cli")
 def test_php_builtin_server_while_the_client_sends(ab, build, http_docroot):
     # PHP's built-in web server (php -S, Debian's php-cli) ends every
     # connection with shutdown(SHUT_RDWR) and close(). The client asks for a

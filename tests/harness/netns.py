@@ -12,6 +12,8 @@ import json
 import os
 import subprocess
 
+from harness.userns import unshare
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNER = os.path.join(HERE, "scenario.py")
 PYTHON = "/usr/bin/python3"
@@ -23,7 +25,8 @@ RATE = "20mbit"
 # --net: the namespace whose counters we read. --pid --fork --kill-child
 # --mount-proc: nothing started inside outlives the run, even if the runner is
 # killed on timeout (the namespace's init dies, the kernel kills the rest).
-UNSHARE = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
+# As an ordinary user, inside a user namespace of its own (harness/userns.py).
+UNSHARE = unshare("--net", "--pid", "--fork", "--kill-child", "--mount-proc")
 
 # The runner and the tools it calls never run preloaded, whatever our own
 # environment holds; the runner sets LD_PRELOAD for the server alone.

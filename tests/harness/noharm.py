@@ -15,9 +15,12 @@ import shlex
 import subprocess
 from types import SimpleNamespace
 
+from harness.userns import unshare
+
 # Where a program of the suite runs: its own network namespace (a private
-# loopback and counters), so that tests in parallel never share ports.
-NETNS = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
+# loopback and counters), so that tests in parallel never share ports; as an
+# ordinary user inside a user namespace of its own (harness/userns.py).
+NETNS = unshare("--net") + ["sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
 
 
 def _env(extra):
