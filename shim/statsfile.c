@@ -382,7 +382,10 @@ static void write_with(struct json_room *room)
 
 void statsfile_write(void)
 {
-	paused_due_ms = __atomic_exchange_n(&next_due_ms, 0, __ATOMIC_RELAXED) ?: paused_due_ms;
+	uint64_t due = __atomic_exchange_n(&next_due_ms, 0, __ATOMIC_RELAXED);
+
+	if (due)
+		__atomic_store_n(&paused_due_ms, due, __ATOMIC_RELAXED);
 	for (int i = 0; i < PERIODIC_WAIT_MS && __atomic_load_n(&periodic_room.busy, __ATOMIC_ACQUIRE);
 	     i++)
 		raw_sleep_ms(1);
