@@ -326,6 +326,39 @@ static void killed_child_references_are_collected(void **state)
 	close(go[1]);
 }
 
+/* posix_spawn: the program's references are counted under a ticket, put
+ * under its pid once the spawn returns it, and collected when it dies; a
+ * spawn that fails gives them back at once. */
+static void spawned_program_references_are_counted_then_collected(void **state)
+{
+	(void)state;
+	int go[2];
+	uint32_t before = own_records_in_use();
+
+	assert_int_equal(pipe(go), 0);
+	own_track_new(160, 16001);
+	uint32_t ticket = own_spawn_ticket();
+	assert_true(ticket != 0);
+	own_hold_for_spawn(160, ticket);
+	pid_t pid = holding_child(go[0], false); /* a program without the shim */
+	own_spawn_started(160, ticket, pid);
+	assert_int_equal(own_release(160, 16001, false), OWN_SHARED); /* the program holds it */
+	own_collect();
+	assert_int_equal(own_records_in_use(), before + 1); /* a live holder's are kept */
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_true(own_collect() >= 1);
+	assert_int_equal(own_records_in_use(), before);
+
+	own_track_new(161, 16101);
+	ticket = own_spawn_ticket();
+	own_hold_for_spawn(161, ticket);
+	own_spawn_failed(161, ticket); /* no program started */
+	assert_int_equal(own_release(161, 16101, false), OWN_LAST);
+	close(go[0]);
+	close(go[1]);
+}
+
 static void child_killed_before_taking_over_is_collected(void **state)
 {
 	(void)state;
@@ -611,6 +644,7 @@ int main(void)
 		cmocka_unit_test(give_away_marks_the_record_and_leaks_nothing),
 		cmocka_unit_test(spawn_marks_only_what_the_program_inherits),
 		cmocka_unit_test(killed_child_references_are_collected),
+		cmocka_unit_test(spawned_program_references_are_counted_then_collected),
 		cmocka_unit_test(child_killed_before_taking_over_is_collected),
 		cmocka_unit_test(parent_gone_before_handing_over_the_child_takes_over),
 		cmocka_unit_test(full_books_refuse_at_once_report_once_and_recover),
