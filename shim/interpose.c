@@ -330,7 +330,7 @@ SC_EXPORT pid_t fork(void)
 	while ((envp) && (envp)[envc_])                                 \
 		envc_++;                                                \
 	char *name[envc_ + 3];                                          \
-	char env_bufs_[2][48];                                          \
+	char env_bufs_[2][SC_ENV_ROOM];                                        \
 	own_exec_env((envp), name, envc_ + 3, env_bufs_, (ticket))
 
 /* The spawned program holds what it inherits and what its file actions dup

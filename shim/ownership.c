@@ -36,6 +36,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -100,7 +101,8 @@ struct own_shared {
 	uint32_t next_ticket;   /* fork tickets */
 	uint32_t full_reported; /* running out was reported (once per family) */
 	uint32_t collect_cursor; /* where the next collection step starts */
-	uint32_t unused[6];
+	uint32_t owner[4];      /* uid, euid, gid, egid of the process that made them */
+	uint32_t unused[2];
 	uint64_t pidns;         /* the pid namespace that holder pids belong to (0: unknown) */
 	struct own_record records[OWN_RECORDS];
 };
@@ -166,15 +168,66 @@ static bool pids_are_the_books(const char *link)
 	return mine && mine == LOAD(&shared->pidns);
 }
 
+/* This process's credentials: real and effective user and group. */
+static void credentials(uint32_t out[4])
+{
+	out[0] = (uint32_t)raw_syscall(SYS_getuid);
+	out[1] = (uint32_t)raw_syscall(SYS_geteuid);
+	out[2] = (uint32_t)raw_syscall(SYS_getgid);
+	out[3] = (uint32_t)raw_syscall(SYS_getegid);
+}
+
+/* The books are shared, writable memory: only a process with the
+ * credentials of the one that made them may hold them, so that a member
+ * that changed user (a worker dropping to nobody, then exec'ing code it
+ * does not trust) cannot hand them to a program that could corrupt them
+ * (mark the parent's sockets read-shut, count a holder away) in a process
+ * with other rights. Nor may a set-user-ID program (AT_SECURE) join them. */
+static bool may_hold_books(const struct own_shared *s)
+{
+	uint32_t mine[4];
+
+	credentials(mine);
+	return !getauxval(AT_SECURE) && memcmp(mine, (const void *)s->owner, sizeof mine) == 0;
+}
+
 /* The family's books, when this program was exec'd by one of its members:
  * SAFECLOSE_BOOKS names a descriptor that is a memfd of the right size
- * holding the right magic. NULL otherwise (and for a number reused since). */
+ * holding the right magic. NULL otherwise (and for a number reused since).
+ * Books this process may not hold (may_hold_books) are closed: they came
+ * only because of the shim, and the program starts a family of its own. */
+/* SAFECLOSE_BOOKS=withheld: the program that exec'd or spawned us is of
+ * the family, but we may not hold its books (other credentials). What we
+ * inherited is then never guessed ours: the family may still use it. */
+#define BOOKS_WITHHELD "withheld"
+static bool books_withheld;
+static const char *handed_over; /* after "withheld:": the numbers that are ours */
+
+/* fd is in the list "FD,FD,..." the program that exec'd us left. */
+static bool was_handed_over(int fd)
+{
+	for (const char *p = handed_over; p && *p;) {
+		char *end;
+		long n = strtol(p, &end, 10);
+		if (end == p)
+			return false;
+		if (n == fd)
+			return true;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return false;
+}
+
 static struct own_shared *join_books(void)
 {
 	const char *v = getenv(BOOKS_ENV);
 	char *end;
 	struct stat st;
 
+	if (v && strncmp(v, BOOKS_WITHHELD ":", sizeof BOOKS_WITHHELD) == 0) {
+		books_withheld = true;
+		handed_over = v + sizeof BOOKS_WITHHELD;
+	}
 	if (!v || *v < '0' || *v > '9')
 		return NULL;
 	long fd = strtol(v, &end, 10);
@@ -185,8 +238,14 @@ static struct own_shared *join_books(void)
 				    (int)fd, 0);
 	if (s == MAP_FAILED)
 		return NULL;
-	if (LOAD(&s->magic) != BOOKS_MAGIC || !selffd_mark((int)fd)) {
+	if (LOAD(&s->magic) != BOOKS_MAGIC) {
 		munmap(s, sizeof *s);
+		return NULL;
+	}
+	if (!may_hold_books(s) || !selffd_mark((int)fd)) {
+		munmap(s, sizeof *s);
+		raw_syscall(SYS_close, (int)fd);
+		books_withheld = true;
 		return NULL;
 	}
 	/* Inheritable only for an exec that loads the shim again. */
@@ -220,6 +279,7 @@ static struct own_shared *new_books(int *fd_out)
 		s = fdspace_map(1, sizeof *s, MAP_SHARED);
 	if (s) {
 		STORE(&s->pidns, pid_namespace("/proc/self/ns/pid"));
+		credentials(s->owner);
 		STORE(&s->magic, BOOKS_MAGIC);
 	}
 	return s;
@@ -1007,7 +1067,9 @@ int own_adopt_inherited(bool guess)
 			continue; /* not a socket any more, or done with its twin */
 		uint32_t rec = record_find(found[i].cookie);
 		bool known = rec != 0;
-		if (!known && (!guess || !(rec = record_alloc(found[i].cookie))))
+		/* Books withheld (own_init() learnt it): ours only as handed over. */
+		bool ours = books_withheld ? was_handed_over(found[i].fd) : guess;
+		if (!known && (!ours || !(rec = record_alloc(found[i].cookie))))
 			continue;
 		for (int j = i; j < n; j++) {
 			if (found[j].cookie != found[i].cookie)
@@ -1048,28 +1110,68 @@ static bool env_preloads_shim(char *const envp[])
 	return false;
 }
 
-size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][48],
+/* fd's socket is held by this process alone: every reference of the
+ * family is one of ours (none out of sight, none unattributed). */
+static bool held_only_here(int fd)
+{
+	struct own_record *r = record_of(fd);
+	uint64_t key = self_key();
+
+	if (!r || key == HOLDER_NONE || LOAD(&r->out_of_sight))
+		return false;
+	for (int i = 0; i < HOLDERS; i++) {
+		uint64_t w = LOAD(&r->holders[i]);
+		if (w && (w & HOLDER_KEY_MASK) == key)
+			return holder_count(w) == (uint32_t)LOAD(&r->refs);
+	}
+	return false;
+}
+
+/* "SAFECLOSE_BOOKS=withheld:FD,FD...": the books withheld, and the
+ * inherited sockets the new program may take as its own (no one else of
+ * the family holds them as it starts; those that do not fit are left
+ * alone, as is every socket in a child the shim does not follow). */
+static void withheld_value(char buf[SC_ENV_ROOM])
+{
+	int len = sc_format(buf, SC_ENV_ROOM, "%s=%s:", BOOKS_ENV, BOOKS_WITHHELD);
+	uint64_t booked;
+
+	for (int fd = 0; sc_self() && fd <= own_max_fd() && len + 12 < SC_ENV_ROOM; fd++)
+		if (own_lookup(fd, &booked) && !(raw_syscall(SYS_fcntl, fd, F_GETFD) & FD_CLOEXEC) &&
+		    held_only_here(fd))
+			len += sc_format(buf + len, (size_t)(SC_ENV_ROOM - len), "%d,", fd);
+}
+
+size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][SC_ENV_ROOM],
 		    uint32_t ticket)
 {
 	size_t n = 0;
-	int fd = env_preloads_shim(envp) ? own_books_fd() : -1;
+	/* Never to a program with other credentials than the books' maker's:
+	 * it is told they were withheld instead. */
+	bool preloads = env_preloads_shim(envp);
+	bool withhold = preloads && LOAD(&books_fd) >= 0 && !may_hold_books(LOAD(&shared));
+	int fd = preloads && !withhold ? own_books_fd() : -1;
 
 	for (size_t i = 0; envp && envp[i] && n + 3 < room; i++)
 		if (strncmp(envp[i], BOOKS_ENV "=", sizeof BOOKS_ENV) != 0 &&
 		    strncmp(envp[i], COUNTED_ENV "=", sizeof COUNTED_ENV) != 0)
 			out[n++] = envp[i];
+	if (withhold) {
+		withheld_value(bufs[0]);
+		out[n++] = bufs[0];
+	}
 	if (fd >= 0 && raw_syscall(SYS_fcntl, fd, F_SETFD, 0) == 0) {
-		sc_format(bufs[0], 48, "%s=%d", BOOKS_ENV, fd);
+		sc_format(bufs[0], SC_ENV_ROOM, "%s=%d", BOOKS_ENV, fd);
 		out[n++] = bufs[0];
 		/* Counted: our references, under this pid, become the new
 		 * program's. Not in a child the shim does not follow (vfork,
 		 * clone): what it holds was only marked as given away, so the
 		 * new program counts its own. */
 		if (sc_self() && ticket) {
-			sc_format(bufs[1], 48, "%s=%d:%u", COUNTED_ENV, (int)getpid(), ticket);
+			sc_format(bufs[1], SC_ENV_ROOM, "%s=%d:%u", COUNTED_ENV, (int)getpid(), ticket);
 			out[n++] = bufs[1];
 		} else if (sc_self()) {
-			sc_format(bufs[1], 48, "%s=%d", COUNTED_ENV, (int)getpid());
+			sc_format(bufs[1], SC_ENV_ROOM, "%s=%d", COUNTED_ENV, (int)getpid());
 			out[n++] = bufs[1];
 		}
 	}

@@ -142,7 +142,8 @@ void own_publish_books(void);
  * own_exec_env_done()). So an explicitly empty envp stays empty, and a
  * program without the shim never sees the books. out has `room` pointers (at least the count of envp + 3); the
  * two strings are written to bufs. Returns the count. */
-size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][48],
+#define SC_ENV_ROOM 128 /* each of own_exec_env()'s two strings */
+size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][SC_ENV_ROOM],
 		    uint32_t ticket);
 
 /* The exec failed, or the spawn has returned: the books' descriptor is

@@ -40,6 +40,7 @@
 #include "probe.h"
 #include "reaper.h"
 #include "selffd.h"
+#include "waiters.h"
 #include "shim.h"
 
 /* Bytes the program may read after SHUT_RD: no bound, what arrives. */
@@ -340,8 +341,19 @@ int readshut_shutdown(int fd, int how)
 	return 0;
 }
 
+/* The real SHUT_RD exists to wake a thread blocked waiting for the
+ * socket's input (in a read, or in poll, select or epoll_wait), which the
+ * program's own shutdown would have woken; with no such thread, the
+ * program's reads already see end-of-file, and the call would only make the
+ * kernel reset what the peer sends next. So it waits for one (looked at
+ * every tick, one look at the threads for every entry then due), or for the
+ * program to let go. */
 void readshut_step(uint64_t now_ms)
 {
+	static struct waiter blocked[WAITERS_MAX];
+	int n_blocked = 0;
+	bool looked = false;
+
 	for (int i = 0; i < WAITING_MAX && readshut_waiting(); i++) {
 		struct waiting *w = &table[i];
 		uint32_t word = LOAD(&w->state);
@@ -351,6 +363,12 @@ void readshut_step(uint64_t now_ms)
 		uint64_t since_ms = LOAD(&w->since_ms);
 		if (program_may_let_go(since_ms, now_ms) ||
 		    (fd >= 0 && output_waits(fd, since_ms, now_ms)))
+			continue;
+		if (!looked) {
+			n_blocked = waiters_snapshot(blocked, WAITERS_MAX);
+			looked = true;
+		}
+		if (!waiters_wait_on(blocked, n_blocked, LOAD(&w->cookie)))
 			continue;
 		if (!swap(w, word, with_state(word, SHUTTING)))
 			continue; /* the program let go meanwhile: cancelled */

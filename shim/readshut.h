@@ -6,8 +6,9 @@
  * marks the socket; the program's reads then see what the kernel would show
  * them (what is queued, then end-of-file, never blocking), and the real
  * SHUT_RD, which wakes a thread blocked reading, follows once our output is
- * acknowledged, but only while the program still holds the socket: once it
- * lets go, nothing it asked for earlier is carried out. */
+ * acknowledged and only when such a thread waits (waiters.h), and only
+ * while the program still holds the socket: once it lets go, nothing it
+ * asked for earlier is carried out. */
 #ifndef SAFECLOSE_READSHUT_H
 #define SAFECLOSE_READSHUT_H
 

@@ -3,7 +3,7 @@
  * talking to the client on its stdin and stdout.
  *
  *   inetd [--listen ADDR:PORT] [--conns N] [--spawn] [--close-after-child]
- *         --handler PATH [-- ARG...]
+ *         [--as-nobody] --handler PATH [-- ARG...]
  *
  * For each connection it fork()s; the child dup2()s the connection onto
  * descriptors 0 and 1, closes the original descriptor and the listener and
@@ -17,11 +17,14 @@
  * close-on-exec and put on 0 and 1 by the spawn's dup2 file actions. With
  * --close-after-child the parent keeps its copy of the connection until that
  * handler has exited (a supervisor that outlives its handlers): the parent's
- * close is then the last one.
+ * close is then the last one. With --as-nobody the forked child drops to
+ * user and group 65534 before the exec, as inetd's and tcpserver's user
+ * options do.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <spawn.h>
@@ -41,6 +44,7 @@ static struct {
 	unsigned long conns;
 	bool spawn;
 	bool close_after_child;
+	bool as_nobody;
 	char **handler_argv;   /* { PATH, ARG..., NULL } */
 } opt;
 
@@ -50,7 +54,7 @@ static void usage(const char *msg)
 {
 	usage_exit("inetd", msg,
 		"usage: inetd [--listen ADDR:PORT] [--conns N] [--spawn] [--close-after-child]\n"
-		"             --handler PATH [-- ARG...]\n");
+		"             [--as-nobody] --handler PATH [-- ARG...]\n");
 }
 
 static void parse_args(int argc, char **argv)
@@ -61,6 +65,7 @@ static void parse_args(int argc, char **argv)
 		{ "handler", required_argument, NULL, 'H' },
 		{ "spawn", no_argument, NULL, 's' },
 		{ "close-after-child", no_argument, NULL, 'c' },
+		{ "as-nobody", no_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -76,6 +81,7 @@ static void parse_args(int argc, char **argv)
 		case 'H': handler = optarg; break;
 		case 's': opt.spawn = true; break;
 		case 'c': opt.close_after_child = true; break;
+		case 'u': opt.as_nobody = true; break;
 		default: usage(NULL);
 		}
 	}
@@ -122,6 +128,10 @@ static void run_handler(int lfd, int fd)
 	if (fd > 1)
 		close(fd);
 	close(lfd);
+	if (opt.as_nobody && (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)) {
+		perror("inetd: setuid");
+		_exit(126);
+	}
 	execv(opt.handler_argv[0], opt.handler_argv);
 	fprintf(stderr, "inetd: execv %s: %s\n", opt.handler_argv[0], strerror(errno));
 	_exit(127);

@@ -14,6 +14,7 @@ import pytest
 
 from harness.checks import (aborts, assert_clean_with_shim, assert_failure_without_shim,
                             is_clean)
+from harness.deps import require_root
 from test_pipeline import V4
 
 ERROR_SIZE = 2_000_000
@@ -24,11 +25,12 @@ def handler(build, end):
             "--error-size", str(ERROR_SIZE)]
 
 
-def inetd(build, *handler_argv, spawn=False, close_after_child=False):
+def inetd(build, *handler_argv, spawn=False, close_after_child=False, as_nobody=False):
     """Our inetd: --handler PATH -- ARGS (fork + exec, or posix_spawn)."""
     return [os.path.join(build.repo, "build", "inetd"), "--listen", V4, "--conns", "1",
             *(["--spawn"] if spawn else []),
             *(["--close-after-child"] if close_after_child else []),
+            *(["--as-nobody"] if as_nobody else []),
             "--handler", handler_argv[0], "--", *handler_argv[1:]]
 
 
@@ -64,6 +66,20 @@ def test_spawner_closes_after_its_handler(ab, build, spawn):
 
 
 @pytest.mark.needs("ucspi-tcp")
+def test_handler_run_as_another_user(ab, build):
+    # The handler drops to nobody before its exec (inetd's user field,
+    # tcpserver -u): the family's books are withheld from it (shared memory a
+    # program with other rights must not write), and it takes as its own
+    # only what no one else of the family held as it started.
+    require_root("a handler that changes user")
+    spec = {"server": {"argv": inetd(build, *handler(build, "close"), as_nobody=True),
+                       "ready": "line", "exits": True},
+            "clients": client(build)}
+    without, with_ = ab(spec)
+    assert_failure_without_shim(without, "line")
+    assert_clean_with_shim(with_, "line")
+
+
 def test_tcpserver_from_ucspi_tcp(ab, build):
     # tcpserver (Debian's ucspi-tcp), unmodified: it forks per connection and
     # execs the handler with the connection on 0 and 1. (-R -H: no ident or

@@ -5,6 +5,8 @@ Both programs (test-apps/nh_exec_fails.c, nh_exit_writer.c) run without and
 with the shim and must observe exactly the same thing (harness/noharm.py)."""
 
 
+import os
+
 import pytest
 
 
@@ -37,3 +39,14 @@ def test_exit_where_no_process_can_be_made(noharm):
     plain, _ = noharm("nh_exit_sandboxed")
     assert "fork under the filter: -1 EPERM" in plain.stdout, plain.stdout
     assert "peer received: 65536 bytes, then end of stream" in plain.stdout, plain.stdout
+
+
+def test_a_child_that_changed_user_gets_nothing_of_its_parents(noharm):
+    # The family's books (shared, writable) never reach a program that runs
+    # with other credentials: a worker that dropped to nobody and execs
+    # lists exactly the descriptors it was given.
+    plain, _ = noharm("nh_exec_other_user")
+    if os.geteuid() == 0:
+        assert "cannot change user" not in plain.stdout
+        assert "child as nobody: status 0" in plain.stdout
+    assert "client got: REPLY" in plain.stdout

@@ -188,7 +188,7 @@ static void exec_env_carries_the_books_and_the_mark(void **state)
 	(void)state;
 	char *envp[] = { "A=1", "SAFECLOSE_BOOKS=9", "SAFECLOSE_COUNTED=1",
 			 "LD_PRELOAD=/opt/lib/libsafeclose.so", NULL };
-	char *out[8], bufs[2][48], books[48], mark[48];
+	char *out[8], bufs[2][SC_ENV_ROOM], books[48], mark[48];
 
 	assert_true(own_books_fd() >= 0);
 	assert_int_equal(own_exec_env(envp, out, 8, bufs, 0), 4);
@@ -208,7 +208,7 @@ static void exec_env_without_the_shim_gets_nothing(void **state)
 	(void)state;
 	char *empty[] = { NULL };
 	char *other[] = { "LD_PRELOAD=libother.so", "SAFECLOSE_BOOKS=9", "B=2", NULL };
-	char *out[8], bufs[2][48];
+	char *out[8], bufs[2][SC_ENV_ROOM];
 
 	assert_int_equal(own_exec_env(empty, out, 8, bufs, 0), 0);
 	assert_null(out[0]);
@@ -615,7 +615,7 @@ static void exec_from_an_unfollowed_child_is_not_counted(void **state)
 	assert_true(sc_self()); /* this process is followed */
 	pid_t pid = fork();      /* libc's: the shim did not see it */
 	if (pid == 0) {
-		char *out[8], bufs[2][48];
+		char *out[8], bufs[2][SC_ENV_ROOM];
 		size_t n = own_exec_env(envp, out, 8, bufs, 0);
 		bool counted = false;
 		for (size_t i = 0; i < n; i++)

@@ -11,6 +11,13 @@
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "loopback.h"
@@ -119,12 +126,53 @@ static void after_shut_rd_what_arrives_is_still_read(void **state)
 	tcp_pair_close(&p);
 }
 
-static void real_shut_read_follows_acknowledged_output(void **state)
+/* A thread of the program blocked reading the socket, as the thread its
+ * shutdown was meant to wake: a raw recvfrom, past the emulation. */
+struct reader {
+	int fd;
+	int tid;
+};
+
+static void *blocked_reader(void *arg)
+{
+	struct reader *r = arg;
+	char b;
+
+	__atomic_store_n(&r->tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	return (void *)(intptr_t)syscall(SYS_recvfrom, r->fd, &b, 1, 0, NULL, NULL);
+}
+
+/* Until the reader is blocked in its recvfrom, as the kernel shows it. */
+static void wait_blocked(struct reader *r)
+{
+	char path[64], line[32];
+
+	for (int i = 0; i < 400; i++) {
+		int tid = __atomic_load_n(&r->tid, __ATOMIC_ACQUIRE);
+		snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+		FILE *f = tid ? fopen(path, "r") : NULL;
+		bool in_recv = f && fgets(line, sizeof line, f) &&
+			       atoi(line) == SYS_recvfrom && line[0] != 'r';
+		if (f)
+			fclose(f);
+		if (in_recv)
+			return;
+		poll(NULL, 0, 5);
+	}
+	fail_msg("the reader never blocked");
+}
+
+static void real_shut_read_wakes_a_blocked_reader(void **state)
 {
 	(void)state;
 	struct tcp_pair p;
+	pthread_t reader;
+	void *got;
 
 	open_tracked(&p);
+	struct reader r = { p.server, 0 };
+	assert_int_equal(pthread_create(&reader, NULL, blocked_reader, &r), 0);
+	wait_blocked(&r);
 	fill_send_queue(p.server);
 	assert_int_equal(readshut_shutdown(p.server, SHUT_RDWR), 0);
 	assert_true(readshut_waiting());
@@ -132,7 +180,31 @@ static void real_shut_read_follows_acknowledged_output(void **state)
 	drain(p.client); /* our output is acknowledged: the thread shuts */
 	assert_true(becomes_read_shut(p.server));
 	assert_false(readshut_waiting());
+	pthread_join(reader, &got);
+	assert_int_equal((intptr_t)got, 0); /* woken, with end-of-file */
 	own_release(p.server, probe_cookie(p.server), false);
+	tcp_pair_close(&p);
+}
+
+/* No thread waits for the socket's input: the program's reads already see
+ * end-of-file, and the real SHUT_RD, which would make the kernel reset what
+ * the peer sends next, is never made; letting go ends the wait. */
+static void no_real_shut_read_without_a_waiter(void **state)
+{
+	(void)state;
+	struct tcp_pair p;
+
+	open_tracked(&p);
+	uint64_t cookie = probe_cookie(p.server);
+	fill_send_queue(p.server);
+	assert_int_equal(readshut_shutdown(p.server, SHUT_RDWR), 0);
+	drain(p.client);
+	poll(NULL, 0, 200); /* eight of the thread's ticks */
+	assert_false(really_read_shut(p.server));
+	assert_true(readshut_waiting());
+	assert_int_equal(own_release(p.server, cookie, false), OWN_LAST);
+	readshut_let_go(cookie);
+	assert_false(readshut_waiting());
 	tcp_pair_close(&p);
 }
 
@@ -176,8 +248,13 @@ static void release_racing_the_thread_is_decided_once(void **state)
 
 	for (int i = 0; i < 60; i++) {
 		struct tcp_pair p;
+		pthread_t reader;
 		open_tracked(&p);
 		uint64_t cookie = probe_cookie(p.server);
+		/* Someone to wake, so that the thread does shut. */
+		struct reader r = { p.server, 0 };
+		assert_int_equal(pthread_create(&reader, NULL, blocked_reader, &r), 0);
+		wait_blocked(&r);
 		assert_int_equal(readshut_shutdown(p.server, SHUT_RDWR), 0);
 		/* The thread looks again every LINGER_TICK_MS (25): let go around
 		 * the moment it finds the output acknowledged and shuts. */
@@ -189,6 +266,8 @@ static void release_racing_the_thread_is_decided_once(void **state)
 		assert_false(readshut_waiting());
 		poll(NULL, 0, 10);
 		assert_int_equal(really_read_shut(p.server), shut_at_release);
+		shutdown(p.server, SHUT_RD); /* the reader goes, whichever it was */
+		pthread_join(reader, NULL);
 		tcp_pair_close(&p);
 	}
 }
@@ -214,7 +293,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(reads_get_what_was_queued_then_end_of_file),
 		cmocka_unit_test(after_shut_rd_what_arrives_is_still_read),
-		cmocka_unit_test(real_shut_read_follows_acknowledged_output),
+		cmocka_unit_test(real_shut_read_wakes_a_blocked_reader),
+		cmocka_unit_test(no_real_shut_read_without_a_waiter),
 		cmocka_unit_test(letting_go_cancels_the_real_shut_read),
 		cmocka_unit_test(release_racing_the_thread_is_decided_once),
 		cmocka_unit_test(refused_shutdown_is_the_kernels_error_and_does_nothing),
