@@ -109,7 +109,7 @@ static bool read_ours(void *to, unsigned long from, size_t len)
  * that cannot be read any more: the thread has returned from its call. */
 static bool polls_on(unsigned long fds, unsigned long nfds, uint64_t cookie)
 {
-	struct pollfd chunk[POLL_CHUNK];
+	struct pollfd chunk[POLL_CHUNK] = { { 0 } }; /* filled by a raw call the analyzer cannot see */
 
 	for (unsigned long at = 0; at < nfds && at < NFDS_MAX; at += POLL_CHUNK) {
 		unsigned long n = nfds - at < POLL_CHUNK ? nfds - at : POLL_CHUNK;
@@ -129,7 +129,7 @@ static bool selects_on(unsigned long nfds, unsigned long readfds, uint64_t cooki
 	int top = own_max_fd();
 
 	for (int fd = 0; readfds && fd <= top && (unsigned long)fd < nfds && fd < FD_SETSIZE; fd++) {
-		unsigned char byte;
+		unsigned char byte = 0;
 		if (is_socket(fd, cookie) && read_ours(&byte, readfds + (unsigned long)fd / 8, 1) &&
 		    (byte >> (fd % 8) & 1))
 			return true;
