@@ -10,6 +10,10 @@ books, its thread's pipe and epoll set).
 
 `make stress` runs the same tests longer (STRESS_SCALE=10)."""
 
+import json
+import os
+import subprocess
+
 from harness.stress import ab, describe, one, scale
 
 # The shim's own descriptors once its thread has run: the books' memfd, the
@@ -99,3 +103,55 @@ def test_close_from_a_signal_handler_inside_close_dup2_fork_and_exit(build):
         assert srv["releases"] == srv["handler_closes"] == conns, srv
         assert srv["forks"] == conns // 4 + (conns % 4 > 2) and srv["children_failed"] == 0, srv
     assert_no_leak(ss, with_, shim=True)
+
+
+def test_fork_storm_while_sockets_linger(build):
+    # 16 connections linger (their clients hold them 2.5 s more, sending a
+    # byte every 20 ms) while the server forks 100 children one after the
+    # other, which exit(), _exit() or exec /bin/true: no child holds a
+    # lingering socket, every linger lives through the storm (the server's
+    # thread holds all 16 before and after it), every client gets its whole
+    # reply and no reset while it holds on, and nothing is left after.
+    forks = scale(100)
+    without, with_ = ab(build, "forkbooks", "linger", "--conns", 16, "--forks", forks,
+                        "--hold-ms", 2500)
+    ws, wc = one(without, "server"), one(without, "client")
+    ss, sc = one(with_, "server"), one(with_, "client")
+    report("forkbooks linger server", ws, ss)
+    report("forkbooks linger client", wc, sc)
+    assert_reset_without(wc, without)
+    assert_every_byte(sc, with_)
+    assert (ss["forks"], ss["children_failed"], ss["child_max_sockets"]) == (forks, 0, 0), ss
+    if ss["storm_ms"] < 2000:   # the storm ran while every socket lingered
+        assert ss["held_before"] == ss["held_after"] == 16, ss
+    assert ss["sockets_left"] == 0 and ws["sockets_left"] == 0, ss
+
+
+def test_books_across_fork_and_exec_count_every_holder_once(build, tmp_path):
+    # Each connection is held by 8 processes at once (4 forked, 4 forked and
+    # exec'd), each writes its part after the server has closed its own
+    # descriptor, dup()s, closes, and closes the dup later, in no set
+    # order. No close but the very last lingers (a half-close before it
+    # would fail a later holder's write), the last one lingers exactly once
+    # (counted by every process's stats), and the client gets the reply and
+    # every part once.
+    rounds = scale(16)
+    stats = tmp_path / "stats"
+    stats.mkdir()
+    without, with_ = ab(build, "forkbooks", "books", "--rounds", rounds, "--holders", 8,
+                        shim_env={"SAFECLOSE_STATS": str(stats / "%p.json")})
+    ws, wc = one(without, "server"), one(without, "client")
+    ss, sc = one(with_, "server"), one(with_, "client")
+    report("forkbooks books server", ws, ss)
+    report("forkbooks books client", wc, sc)
+    assert_reset_without(wc, without)
+    assert_every_byte(sc, with_)
+    assert ss["holders_failed"] == 0 == ws["holders_failed"], ss
+    p = subprocess.run([os.path.join(build.repo, "build", "safeclose"), "report", "--json",
+                        str(stats)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p
+    totals = json.loads(p.stdout)
+    linger = totals["arms"]["linger"]
+    print("forkbooks books: %d processes' stats: %s" % (totals["files"], linger))
+    assert totals["files"] >= 2 + 8 * rounds, totals["files"]  # (and any heir's)
+    assert (linger["closes"], linger["lingered"], linger["fallback"]) == (rounds, rounds, 0), linger
