@@ -139,7 +139,7 @@ def test_many_times_the_cap_of_slowloris_and_flood_peers(ab, build):
                      "--timeout-ms", "8000", delay_ms=10 * (i % 8)) for i in range(n_hostile)]
     ordinary = [client(build, "--gap-ms", "1", delay_ms=1000 + 30 * i) for i in range(n_ordinary)]
     spec = {"rate": "1gbit",
-            "server": dict(server(build, "--io", "epoll", "--error-size", "100000",
+            "server": dict(server(build, "--io", "epoll", "--error-size", "300000",
                                   conns=n_hostile + n_ordinary),
                            env={"SAFECLOSE_MAX_LINGER": str(cap),
                                 "SAFECLOSE_LINGER_MS": str(linger_ms),
