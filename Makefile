@@ -264,7 +264,7 @@ sanitized-cpython: asan all
 
 # The race and signal stress and the hostile peers, longer: ten times the
 # iterations (STRESS_SCALE, tests/harness/stress.py), 30 000 connections
-# through http.server (~4 minutes). `make check` runs the short version.
+# through http.server (2.5 minutes here). `make check` runs the short version.
 # (Not under TSan: storm's dupclose races dup() against close() of one
 # descriptor on purpose, which TSan reports as the program's race, and the
 # others fork from threads hundreds of times, which TSan slows past their
