@@ -40,6 +40,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fdspace.h"
@@ -141,6 +142,71 @@ static pthread_mutex_t fork_lock = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
 static int fork_nested;
 static uint32_t fork_epoch;
 static uint32_t fork_ticket;
+
+/* The gate between a fork and the program's other threads' releases. A fork
+ * counts the child's references in prepare, before the fork syscall; a
+ * release in another thread between that count and the syscall would take
+ * the reference the child then never gets (the descriptor is closed before
+ * the child is made), and the count the child holds makes every later
+ * release "shared": the last one resets (found by test-apps/storm.c: a
+ * close storm while another thread forks, 1 reset in 30). So prepare shuts
+ * the gate (fork_gate: the forking thread's id), waits for the releases
+ * already in flight (releases_in_flight), and the parent and child
+ * handlers open it again; a release in another thread waits at the gate,
+ * for at most GATE_WAIT_MS (no hang, whatever the program's handlers do).
+ * The forking thread itself (a signal handler's close) passes: it cannot
+ * wait for itself; so does a process made with a raw clone() while the gate
+ * was shut (the heir: fork_gate_pid is not its pid). Only atomics and raw
+ * syscalls: async-signal-safe. */
+#define GATE_WAIT_MS 2000
+static int fork_gate;
+static int fork_gate_pid;
+static int releases_in_flight;
+
+static int own_tid(void)
+{
+	return (int)raw_syscall(SYS_gettid);
+}
+
+static void release_enter(void)
+{
+	int tid = 0;
+
+	for (long waited_us = 0;; waited_us += 50) {
+		__atomic_add_fetch(&releases_in_flight, 1, __ATOMIC_SEQ_CST);
+		int gate = __atomic_load_n(&fork_gate, __ATOMIC_SEQ_CST);
+		if (!gate || gate == (tid ? tid : (tid = own_tid())) ||
+		    __atomic_load_n(&fork_gate_pid, __ATOMIC_SEQ_CST) != (int)raw_syscall(SYS_getpid) ||
+		    waited_us >= GATE_WAIT_MS * 1000L)
+			return;
+		__atomic_sub_fetch(&releases_in_flight, 1, __ATOMIC_SEQ_CST);
+		struct timespec ts = { 0, 50 * 1000 };
+		raw_syscall(SYS_nanosleep, &ts, NULL);
+	}
+}
+
+static void release_leave(void)
+{
+	__atomic_sub_fetch(&releases_in_flight, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Shuts the gate; the releases already past it finish first (bounded: one
+ * of them may be this thread's own, interrupted by a handler that forks). */
+static void gate_shut(void)
+{
+	__atomic_store_n(&fork_gate_pid, (int)raw_syscall(SYS_getpid), __ATOMIC_SEQ_CST);
+	__atomic_store_n(&fork_gate, own_tid(), __ATOMIC_SEQ_CST);
+	for (long waited_us = 0; __atomic_load_n(&releases_in_flight, __ATOMIC_SEQ_CST) > 0 &&
+				 waited_us < GATE_WAIT_MS * 1000L; waited_us += 20) {
+		struct timespec ts = { 0, 20 * 1000 };
+		raw_syscall(SYS_nanosleep, &ts, NULL);
+	}
+}
+
+static void gate_open(void)
+{
+	__atomic_store_n(&fork_gate, 0, __ATOMIC_SEQ_CST);
+}
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
@@ -667,8 +733,12 @@ void own_forget(int fd)
 	uint64_t cookie;
 	uint32_t rec;
 
-	if (e && (rec = entry_take(e, &cookie)))
+	if (!e)
+		return;
+	release_enter();
+	if ((rec = entry_take(e, &cookie)))
 		record_put(rec, cookie, self_key(), NULL);
+	release_leave();
 }
 
 void own_track_new(int fd, uint64_t cookie)
@@ -713,7 +783,7 @@ bool own_lookup(int fd, uint64_t *cookie)
 	return true;
 }
 
-enum own_verdict own_release(int fd, uint64_t cookie, bool in_epoll)
+static enum own_verdict release_gated(int fd, uint64_t cookie, bool in_epoll)
 {
 	struct own_entry *e = entry_of(fd);
 	struct record_end end;
@@ -739,6 +809,16 @@ enum own_verdict own_release(int fd, uint64_t cookie, bool in_epoll)
 	return OWN_LAST;
 }
 
+enum own_verdict own_release(int fd, uint64_t cookie, bool in_epoll)
+{
+	if (!entry_of(fd))
+		return OWN_UNKNOWN;
+	release_enter();
+	enum own_verdict verdict = release_gated(fd, cookie, in_epoll);
+	release_leave();
+	return verdict;
+}
+
 int own_max_fd(void)
 {
 	return LOAD(&max_fd);
@@ -750,6 +830,7 @@ void own_fork_prepare(void)
 {
 	if (pthread_mutex_lock(&fork_lock) == EDEADLK)
 		fork_nested++;
+	gate_shut();
 	uint32_t epoch = ++fork_epoch;
 	uint32_t ticket = 0;
 
@@ -801,10 +882,12 @@ void own_fork_parent(pid_t pid)
 								 : HOLDER_NONE);
 	else if (pid > 0 && children_pids_meaningful)
 		each_counted(put_under, (uint64_t)(uint32_t)pid);
-	if (fork_nested)
+	if (fork_nested) {
 		fork_nested--;
-	else
+	} else {
+		gate_open();
 		pthread_mutex_unlock(&fork_lock);
+	}
 }
 
 void own_fork_child(void)
@@ -814,6 +897,8 @@ void own_fork_child(void)
 	pthread_mutex_t fresh = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
 	fork_lock = fresh;
 	fork_nested = 0;
+	gate_open(); /* the releases in flight were the parent's threads' */
+	__atomic_store_n(&releases_in_flight, 0, __ATOMIC_SEQ_CST);
 	self_pid = (uint32_t)raw_syscall(SYS_getpid);
 	pids_meaningful = children_pids_meaningful;
 	for (int fd = 0; fd <= own_max_fd(); fd++) {

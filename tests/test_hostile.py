@@ -3,12 +3,18 @@ error reply hold every lingering slot. SAFECLOSE_MAX_LINGER is a soft cap:
 a newer close still lingers, and the thread ends the worst older linger
 (a peer that has all our output acknowledged and discards the most) to
 make room, so ordinary clients that arrive then still get their whole
-reply."""
+reply. A slowloris peer (a byte a second) and a flood (sends without end)
+are each cut off at SAFECLOSE_LINGER_MS; six times the cap of them at once
+leave the server answering others at once, within the cap, never worse
+than without the shim (hostilepeer)."""
 
 import re
 
+import pytest
+
 from harness.checks import aborts
 from test_background import client, dump, server
+from test_pipeline import V4
 
 HOSTILE, ORDINARY, CAP = 64, 8, 16
 LINGER_MS = 2500
@@ -87,3 +93,78 @@ def test_idle_bound_is_shorter_under_load(netns_run, build):
     assert loaded[1][0] < 2500 <= loaded[2][0], loaded
     unloaded = run(16)
     assert [end for _, end in unloaded] == ["peer finished"] * 4, unloaded
+
+
+def hostile(build, mode, *args, delay_ms=0):
+    return {"argv": [build.repo + "/build/hostilepeer", "--connect", V4, "--mode", mode, *args],
+            "delay_ms": delay_ms}
+
+
+@pytest.mark.parametrize("mode,args", [("slowloris", ["--gap-ms", "1000"]), ("flood", [])])
+def test_a_peer_that_never_stops_is_cut_off_at_the_total_bound(ab, build, mode, args):
+    # After its error reply the peer sends on for ever: a byte a second
+    # (slowloris: the idle bound, 1.5 s, never passes) or as fast as the
+    # link takes (flood). The linger ends at SAFECLOSE_LINGER_MS (3 s) and
+    # not before the idle bound (the shim's log says how long it lasted; the
+    # peer sees the reset at its next send after it); the peer got its
+    # whole reply first. Without the shim the reply is reset at once.
+    spec = {"server": dict(server(build, "--error-size", "100000"),
+                           env={"SAFECLOSE_LINGER_MS": "3000", "SAFECLOSE_IDLE_MS": "1500",
+                                "SAFECLOSE_LOG": "debug"}),
+            "clients": [hostile(build, mode, *args, "--timeout-ms", "8000")],
+            "rate": "200mbit"}
+    without, with_ = ab(spec)
+    w, s = without["clients"][0], with_["clients"][0]
+    print("%s without the shim: %s\n%s with the shim: %s" % (mode, w, mode, s))
+    assert (w["error_reply"], w["end"]) != ("complete", "eof") and aborts(without) > 0, dump(without)
+    assert (s["error_reply"], s["end"]) == ("complete", "eof"), dump(with_)
+    assert s["sent_after_eof"] > 0 and s["reset_ms"] > 0, dump(with_)
+    (ms, end), = lingers(with_)
+    assert 3000 <= ms <= 3000 + 200 and end == "total bound", dump(with_)
+    held = s["reset_ms"] - s["eof_ms"]     # the server's close came before the EOF
+    assert 3000 <= held <= 3000 + (1000 if mode == "slowloris" else 0) + 500, dump(with_)
+
+
+def test_many_times_the_cap_of_slowloris_and_flood_peers(ab, build):
+    # 48 hostile peers (24 slowloris, 24 flood: six times
+    # SAFECLOSE_MAX_LINGER=8) get their error reply and send on for ever;
+    # 8 ordinary pipelining clients come 1 s later, when every slot is held.
+    # The server answers them at once (each has its whole reply well before
+    # any hostile linger could end at SAFECLOSE_LINGER_MS), the thread never
+    # holds more than the cap (its descriptors: one per linger), no linger
+    # lasts past its bound, and no client, hostile or ordinary, fares worse
+    # than without the shim.
+    n_hostile, n_ordinary, cap, linger_ms = 48, 8, 8, 2500
+    peers = [hostile(build, "slowloris" if i % 2 else "flood", "--gap-ms", "300",
+                     "--timeout-ms", "8000", delay_ms=10 * (i % 8)) for i in range(n_hostile)]
+    ordinary = [client(build, "--gap-ms", "1", delay_ms=1000 + 30 * i) for i in range(n_ordinary)]
+    spec = {"rate": "1gbit",
+            "server": dict(server(build, "--io", "epoll", "--error-size", "300000",
+                                  conns=n_hostile + n_ordinary),
+                           env={"SAFECLOSE_MAX_LINGER": str(cap),
+                                "SAFECLOSE_LINGER_MS": str(linger_ms),
+                                "SAFECLOSE_IDLE_MS": "2000", "SAFECLOSE_LOG": "debug"}),
+            "clients": peers + ordinary}
+    without, with_ = ab(spec)
+    assert not without["errors"] and not with_["errors"], dump(with_)
+
+    def whole(result):
+        return [(c.get("error_reply"), c.get("end")) == ("complete", "eof")
+                for c in result["clients"]]
+    w, s = whole(without), whole(with_)
+    print("whole replies without the shim: %d hostile, %d ordinary; with: %d, %d"
+          % (sum(w[:n_hostile]), sum(w[n_hostile:]), sum(s[:n_hostile]), sum(s[n_hostile:])))
+    assert not all(w[n_hostile:]) and aborts(without) > 0, dump(without)
+    assert all(s[n_hostile:]), dump(with_)
+    assert all(b or not a for a, b in zip(w, s)), "worse with the shim than without\n" + dump(with_)
+    for c in with_["clients"][n_hostile:]:
+        assert 0 <= c["eof_ms"] < linger_ms, dump(with_)
+    stderr = with_["server"]["stderr"]
+    exit_line = [l for l in stderr.splitlines() if " exit: " in l][-1]
+    handed, fallbacks, peak = re.search(
+        r"(\d+) handed off, \d+ released, (\d+) fallbacks, \d+ lingering, (\d+) at most",
+        exit_line).groups()
+    assert int(fallbacks) == 0 and int(peak) <= cap, exit_line
+    times = [int(t) for t in re.findall(r"lingered (?:after )?(\d+) ms", stderr)]
+    print("lingers: %d, longest %d ms" % (len(times), max(times)))
+    assert len(times) == int(handed) and max(times) <= linger_ms + 200, stderr

@@ -8,13 +8,15 @@
  * refuses at once, says so once, and recovers after a collection. An epoll
  * registration under a number closed while the socket lived on makes the
  * last release OWN_LAST_IN_EPOLL. A process in another pid namespace never
- * judges the family's pids. */
+ * judges the family's pids. A release in another thread waits while a fork
+ * is under way. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sched.h>
@@ -604,6 +606,50 @@ static void fork_inside_prepare_does_not_deadlock(void **state)
 	assert_int_equal(own_release(171, 17101, false), OWN_LAST);
 }
 
+/* A release in another thread while a fork is between its prepare (which
+ * counted the child's references) and its syscall: had it gone on, it would
+ * have taken a reference the child never gets, and the socket's last
+ * release would have been "shared" (a reset; test-apps/storm.c, fork way).
+ * It waits at the gate until the fork is over. */
+struct gated {
+	int fd;
+	uint64_t cookie;
+	int done;
+	enum own_verdict verdict;
+};
+
+static void *release_in_another_thread(void *arg)
+{
+	struct gated *g = arg;
+
+	g->verdict = own_release(g->fd, g->cookie, false);
+	__atomic_store_n(&g->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void release_waits_for_a_fork_in_another_thread(void **state)
+{
+	(void)state;
+	struct gated g = { .fd = 172, .cookie = 17201 };
+	pthread_t t;
+
+	own_track_new(g.fd, g.cookie);
+	own_fork_prepare();
+	assert_int_equal(pthread_create(&t, NULL, release_in_another_thread, &g), 0);
+	usleep(100 * 1000);
+	assert_int_equal(__atomic_load_n(&g.done, __ATOMIC_ACQUIRE), 0);
+	/* The fork failed: its references go back; the release then is the last. */
+	own_fork_parent(-1);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(g.verdict, OWN_LAST);
+
+	/* The forking thread itself (a signal handler's close) passes the gate. */
+	own_track_new(173, 17301);
+	own_fork_prepare();
+	assert_int_equal(own_release(173, 17301, false), OWN_SHARED);
+	own_fork_parent(-1);
+}
+
 /* In a child made behind the fork wrapper's back (vfork, clone): the books
  * go to the exec'd program, but not the mark that our references are its
  * own (they were only marked as given away). */
@@ -652,6 +698,7 @@ int main(void)
 		cmocka_unit_test(epoll_registration_in_another_process_is_told),
 		cmocka_unit_test(another_pid_namespace_never_collects_the_family),
 		cmocka_unit_test(fork_inside_prepare_does_not_deadlock),
+		cmocka_unit_test(release_waits_for_a_fork_in_another_thread),
 		cmocka_unit_test(exec_from_an_unfollowed_child_is_not_counted),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
