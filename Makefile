@@ -247,7 +247,7 @@ no_reports  = @if [ -n "$$(find $(1) -type f -size +0)" ]; then \
 #   memory is terabytes;
 # - to keep `make check` within its 15 minutes, what repeats paths the rest
 #   already takes through the shim: the 30-run Node.js scenarios, the A/B
-#   and hostile-peer loads, the 10 000 connections through http.server, and
+#   and hostile-peer loads, the race and signal stress (test_stress.py), and
 #   the command's tools (conf file, install, report, ports) and
 #   test_nonroot.py (the test harness's own, no shim); `make sanitized-all`
 #   runs every test but the first three.
@@ -255,7 +255,8 @@ SAN_SKIP    := --ignore=tests/test_command.py --ignore=tests/test_memory_commit.
 SAN_K       := not test_php_builtin_server and not test_shutdown_rdwr_close_exit
 SAN_TESTS   ?= tests $(SAN_SKIP) --ignore=tests/test_abtest.py --ignore=tests/test_hostile.py \
 	--ignore=tests/test_conf.py --ignore=tests/test_install.py --ignore=tests/test_report.py \
-	--ignore=tests/test_ports.py --ignore=tests/test_nonroot.py -k "$(SAN_K) and not test_nodejs_many_runs and not test_ten_thousand"
+	--ignore=tests/test_ports.py --ignore=tests/test_nonroot.py --ignore=tests/test_stress.py \
+	-k "$(SAN_K) and not test_nodejs_many_runs"
 # The threaded tests (hand-off to the thread, close storms in an event loop
 # and a thread per connection, the thread's start and its pauses, the stats
 # counted by the program's threads and the shim's and written from both):
@@ -336,7 +337,7 @@ lint: deps $(BUILD)/paths.h
 # what it parsed (in range, nothing written around it, the same as a
 # reference or a round trip), a seed corpus per target (real values, the
 # README's and conf/safeclose.conf's) and one dictionary; tests/fuzz/run.sh
-# runs one. `make fuzz-short` (in check): 8 s a target; `make fuzz`:
+# runs one. `make fuzz-short` (in check): 5 s a target; `make fuzz`:
 # FUZZ_TIME s each (3 minutes: 9 in all).
 FUZZ_CC      := clang
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -353,7 +354,7 @@ build-fuzz/%: tests/fuzz/%.c tests/fuzz/check.h tests/fuzz/coverage.ignore $(FUZ
 fuzz-build: $(FUZZ_NAMES:%=build-fuzz/fuzz_%)
 
 fuzz-short: deps
-	@$(NEEDS) clang libclang-rt-14-dev -- $(MAKE) --no-print-directory fuzz-run FUZZ_TIME=8
+	@$(NEEDS) clang libclang-rt-14-dev -- $(MAKE) --no-print-directory fuzz-run FUZZ_TIME=5
 
 fuzz-run: fuzz-build
 	@set -e; for t in $(FUZZ_NAMES); do sh tests/fuzz/run.sh $$t $(FUZZ_TIME); done
