@@ -276,7 +276,7 @@ sanitized-integration: asan all
 	$(call no_reports,$(ASAN_LOGS))
 
 sanitized-all: asan all
-	$(MAKE) sanitized-integration SAN_TESTS='tests $(SAN_SKIP) -k "$(SAN_K)"'
+	$(MAKE) sanitized-integration SAN_TESTS='tests $(SAN_SKIP) -k "$(SAN_K) and not test_ten_thousand"'
 
 # TSan: the unit tests (the thread and the wrappers in one process) and the
 # threaded namespace tests (~2 minutes).
