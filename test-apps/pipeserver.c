@@ -183,6 +183,21 @@ static long count_sockets(void)
 	return n;
 }
 
+/* The process's peak resident memory (VmHWM), in kB; -1 when unknown. */
+static long peak_rss_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[128];
+	long kb = -1;
+
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
 /* ---- buffers ---------------------------------------------------------- */
 
 /* Bytes data[off..len) are pending (unparsed input or unsent output). */
@@ -932,11 +947,12 @@ int main(int argc, char **argv)
 	long open_sockets = count_sockets();
 	close(lfd);
 	printf("{\"conns\": %lu, \"eagain_wakeups\": %lu, \"stale_events\": %lu, \"errors\": %lu, "
-	       "\"max_conn_fd\": %ld, \"open_sockets_at_exit\": %ld, \"helper_max_sockets\": %ld}\n",
+	       "\"max_conn_fd\": %ld, \"open_sockets_at_exit\": %ld, \"helper_max_sockets\": %ld, "
+	       "\"peak_rss_kb\": %ld}\n",
 	       counted(&stats->conns), counted(&stats->eagain_wakeups),
 	       counted(&stats->stale_events), counted(&stats->errors),
 	       __atomic_load_n(&stats->max_conn_fd, __ATOMIC_RELAXED), open_sockets,
-	       __atomic_load_n(&stats->helper_max_sockets, __ATOMIC_RELAXED));
+	       __atomic_load_n(&stats->helper_max_sockets, __ATOMIC_RELAXED), peak_rss_kb());
 	munmap(stats, sizeof(*stats));
 	if (opt.then_exec) {
 		char *const argv_exec[] = { (char *)opt.then_exec, NULL };
