@@ -347,13 +347,12 @@ SC_EXPORT pid_t fork(void)
 	while ((envp) && (envp)[envc_])                                 \
 		envc_++;                                                \
 	char *name[envc_ + 3];                                          \
-	char env_bufs_[2][SC_ENV_ROOM];                                        \
+	char env_bufs_[2][SC_ENV_ROOM];                                 \
 	own_exec_env((envp), name, envc_ + 3, env_bufs_, (ticket))
 
 /* The spawned program holds what it inherits and what its file actions dup
- * into it: counted for it (spawned.h). */
-/* What the child holds is counted under a ticket, put under its pid once
- * the spawn returns it (asked for even when the program passed no pid). */
+ * into it (spawned.h): counted under a ticket, put under its pid once the
+ * spawn returns it (asked for even when the program passed no pid). */
 static int spawn_common(spawn_fn spawn, pid_t *pid, const char *path,
 			const posix_spawn_file_actions_t *actions, const posix_spawnattr_t *attr,
 			char *const argv[], char *const envp[])

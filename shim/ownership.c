@@ -257,14 +257,10 @@ static bool may_hold_books(const struct own_shared *s)
 	return !getauxval(AT_SECURE) && memcmp(mine, (const void *)s->owner, sizeof mine) == 0;
 }
 
-/* The family's books, when this program was exec'd by one of its members:
- * SAFECLOSE_BOOKS names a descriptor that is a memfd of the right size
- * holding the right magic. NULL otherwise (and for a number reused since).
- * Books this process may not hold (may_hold_books) are closed: they came
- * only because of the shim, and the program starts a family of its own. */
-/* SAFECLOSE_BOOKS=withheld: the program that exec'd or spawned us is of
- * the family, but we may not hold its books (other credentials). What we
- * inherited is then never guessed ours: the family may still use it. */
+/* SAFECLOSE_BOOKS=withheld:FD,...: the program that exec'd or spawned us
+ * is of the family, but we may not hold its books (other credentials).
+ * What we inherited is then ours only when listed (no one else of the
+ * family held it as we started), never guessed: the family may use it. */
 #define BOOKS_WITHHELD "withheld"
 static bool books_withheld;
 static const char *handed_over; /* after "withheld:": the numbers that are ours */
@@ -284,6 +280,11 @@ static bool was_handed_over(int fd)
 	return false;
 }
 
+/* The family's books, when this program was exec'd by one of its members:
+ * SAFECLOSE_BOOKS names a descriptor that is a memfd of the right size
+ * holding the right magic. NULL otherwise (and for a number reused since).
+ * Books this process may not hold (may_hold_books) are closed: they came
+ * only because of the shim, and the program starts a family of its own. */
 static struct own_shared *join_books(void)
 {
 	const char *v = getenv(BOOKS_ENV);
@@ -1123,9 +1124,11 @@ static int inherited_sockets(struct inherited *out)
 }
 
 /* Whether the program that exec'd this one (same pid) already counted our
- * descriptors in the family's books, under this pid. A program spawned by a
- * member (posix_spawn: another pid) counts its own, under its own pid; the
- * spawner only marked those sockets as held out of sight. */
+ * descriptors in the family's books: under this pid (exec), or under the
+ * ticket its spawner gave (posix_spawn: SAFECLOSE_COUNTED=PID:TICKET),
+ * which it then takes over. A program started otherwise by a member (popen,
+ * system, a vfork child's exec) counts its own, under its own pid; the
+ * member only marked those sockets as held out of sight. */
 static uint32_t spawn_ticket; /* counted_for_us(): our spawner's ticket, 0: none */
 
 static bool counted_for_us(void)
@@ -1252,11 +1255,10 @@ size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][SC
 		 * program's. Not in a child the shim does not follow (vfork,
 		 * clone): what it holds was only marked as given away, so the
 		 * new program counts its own. */
-		if (sc_self() && ticket) {
-			sc_format(bufs[1], SC_ENV_ROOM, "%s=%d:%u", COUNTED_ENV, (int)getpid(), ticket);
-			out[n++] = bufs[1];
-		} else if (sc_self()) {
-			sc_format(bufs[1], SC_ENV_ROOM, "%s=%d", COUNTED_ENV, (int)getpid());
+		if (sc_self()) {
+			int len = sc_format(bufs[1], SC_ENV_ROOM, "%s=%d", COUNTED_ENV, (int)getpid());
+			if (ticket) /* a spawn: counted under its ticket */
+				sc_format(bufs[1] + len, (size_t)(SC_ENV_ROOM - len), ":%u", ticket);
 			out[n++] = bufs[1];
 		}
 	}

@@ -93,10 +93,11 @@ static int lingering;
 static uint64_t n_handed, n_released, n_fallbacks;
 /* Bumped before the program takes one of the shim's numbers (dup2 onto it:
  * reaper_yield_number). Only then can a number the thread holds name
- * another file, so only then does the thread ask a socket for its cookie:
- * no getsockopt per step. (A number taken over by a path the shim does not
- * see, io_uring or a raw system call, is caught by the check before the
- * final close, which alone could harm the program's file.) */
+ * another file, so only then does the thread ask a socket for its cookie
+ * again: once at adoption, not at every step. (A number taken over by a
+ * path the shim does not see, io_uring or a raw system call instruction,
+ * is not noticed after the adoption: such programs are out of the shim's
+ * reach, README's limits.) */
 static uint32_t numbers_yielded;
 
 /* The thread's own tables. */

@@ -8,6 +8,7 @@
 #include "rawsys.h"
 #include "waiters.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -21,23 +22,6 @@
 
 #define POLL_CHUNK 64
 #define NFDS_MAX 65536
-
-struct dirent64_head {
-	uint64_t ino;
-	int64_t off;
-	uint16_t reclen;
-	uint8_t type;
-	char name[];
-};
-
-static long number(const char *s, const char **end, int base)
-{
-	char *e;
-	long v = strtol(s, &e, base);
-
-	*end = e;
-	return v;
-}
 
 /* One thread's line: "NR 0xA0 0xA1 ..." when blocked in a system call,
  * "running", or "-1 ..." when blocked outside one. True for the first. */
@@ -54,10 +38,10 @@ static bool read_waiter(const char *tid, struct waiter *w)
 	if (n <= 0 || line[0] < '0' || line[0] > '9')
 		return false;
 	line[n] = '\0';
-	const char *p = line;
-	w->nr = number(p, &p, 10);
+	char *p = line;
+	w->nr = strtol(p, &p, 10);
 	for (int i = 0; i < 3; i++)
-		w->arg[i] = (unsigned long)strtoul(p, (char **)&p, 16);
+		w->arg[i] = strtoul(p, &p, 16);
 	return true;
 }
 
@@ -74,15 +58,15 @@ int waiters_snapshot(struct waiter *out, int max)
 	sc_format(me, sizeof me, "%ld", raw_syscall(SYS_gettid));
 	while ((got = raw_syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
 		for (long at = 0; at < got;) {
-			const struct dirent64_head *d = (const void *)(buf + at);
-			at += d->reclen;
-			if (d->name[0] < '0' || d->name[0] > '9' || __builtin_strcmp(d->name, me) == 0)
+			const struct dirent64 *d = (const void *)(buf + at);
+			at += d->d_reclen;
+			if (d->d_name[0] < '0' || d->d_name[0] > '9' || __builtin_strcmp(d->d_name, me) == 0)
 				continue;
 			if (n == max) {
 				raw_syscall(SYS_close, dir);
 				return -1; /* more threads than we can look at: anyone may wait */
 			}
-			if (read_waiter(d->name, &out[n]))
+			if (read_waiter(d->d_name, &out[n]))
 				n++;
 		}
 	}
