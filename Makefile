@@ -29,11 +29,14 @@ SAN     ?=
 SAN_asan  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_ubsan := -fsanitize=undefined -fno-sanitize-recover=all
 SAN_tsan  := -fsanitize=thread
+# SAN=shape: not a sanitizer, the same idea: a variant that shows the path a
+# call takes through the shim's files (`make shape`, tests/shape/).
+SAN_shape := -finstrument-functions
 ifeq ($(SAN),)
 BUILD   := build
 else
 ifeq ($(SAN_$(SAN)),)
-$(error SAN=$(SAN): expected asan, ubsan or tsan)
+$(error SAN=$(SAN): expected asan, ubsan, tsan or shape)
 endif
 BUILD   := build-$(SAN)
 CFLAGS  += $(SAN_$(SAN))
@@ -68,7 +71,7 @@ BENCHES   := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
 
 .DELETE_ON_ERROR:
 
-.PHONY: FORCE all check check-user install uninstall man deb deps unit unit-run integration cpython demo bench bench-deps bench-profile clean sanitized-all stress \
+.PHONY: FORCE all check check-user install uninstall man deb deps unit unit-run integration cpython demo bench bench-deps bench-profile clean sanitized-all stress shape \
 	asan ubsan tsan lib lint fuzz fuzz-short fuzz-run fuzz-build sanitized-unit sanitized-integration tsan-check valgrind sanitized-cpython
 
 MANPAGES := $(BUILD)/safeclose.1 $(BUILD)/libsafeclose.7
@@ -86,8 +89,11 @@ all: $(BUILD)/libsafeclose.so $(BUILD)/libsafeclose-smallbooks.so $(APPS) $(TOOL
 $(BUILD)/shim/%.o: shim/%.c $(wildcard shim/*.h) | $(BUILD)/shim
 	$(CC) $(SHIM_CFLAGS) -c -o $@ $<
 
-$(BUILD)/libsafeclose.so: $(SHIM_OBJS)
+$(BUILD)/libsafeclose.so: $(SHIM_OBJS) $(if $(filter shape,$(SAN)),$(BUILD)/shape-trace.o)
 	$(CC) $(SHIM_LDFLAGS) $(SAN_$(SAN)) -o $@ $^ $(SHIM_LIBS)
+
+$(BUILD)/shape-trace.o: tests/shape/trace.c | $(BUILD)
+	$(CC) $(STD) $(WARN) -Ishim -fPIC -fvisibility=hidden -O2 -g -c -o $@ $<
 
 $(BUILD)/shim/ownership-smallbooks.o: shim/ownership.c $(wildcard shim/*.h) | $(BUILD)/shim
 	$(CC) $(SHIM_CFLAGS) -DOWN_RECORDS_LOG2=12 -c -o $@ $<
@@ -153,7 +159,7 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	-rmdir $(DESTDIR)$(LIBDIR)/safeclose $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
 
-$(BUILD)/unit/%: tests/unit/%.c $(CORE_OBJS) $(wildcard shim/*.h) | $(BUILD)/unit
+$(BUILD)/unit/%: tests/unit/%.c $(CORE_OBJS) $(wildcard shim/*.h tests/unit/*.h) | $(BUILD)/unit
 	$(CC) $(STD) $(WARN) $(CFLAGS) -Ishim -o $@ $< $(CORE_OBJS) -lcmocka $(SHIM_LIBS)
 
 # The command's report summing, with calloc made to fail on demand.
@@ -245,13 +251,15 @@ no_reports  = @if [ -n "$$(find $(1) -type f -size +0)" ]; then \
 # - test_command.py: the command adds build/'s plain library itself;
 # - test_memory_commit.py: it measures VmData, of which ASan's shadow
 #   memory is terabytes;
+# - test_shape.py: it traces a library of its own (build-shape/);
 # - to keep `make check` within its 15 minutes, what repeats paths the rest
 #   already takes through the shim: the 30-run Node.js scenarios, the A/B
 #   and hostile-peer loads, the race and signal stress (test_stress.py), and
 #   the command's tools (conf file, install, report, ports) and
 #   test_nonroot.py (the test harness's own, no shim); `make sanitized-all`
 #   runs every test but the first three.
-SAN_SKIP    := --ignore=tests/test_command.py --ignore=tests/test_memory_commit.py
+SAN_SKIP    := --ignore=tests/test_command.py --ignore=tests/test_memory_commit.py \
+	--ignore=tests/test_shape.py
 SAN_K       := not test_php_builtin_server and not test_shutdown_rdwr_close_exit
 SAN_TESTS   ?= tests $(SAN_SKIP) --ignore=tests/test_abtest.py --ignore=tests/test_hostile.py \
 	--ignore=tests/test_conf.py --ignore=tests/test_install.py --ignore=tests/test_report.py \
@@ -301,6 +309,12 @@ valgrind: all
 	rm -rf $(VG_LOGS) && mkdir -p $(VG_LOGS)
 	VG_LOGS=$(VG_LOGS) TEST_WRAPPER="$(VG_WRAP) memcheck" $(PYTHON) -m pytest -q $(MEMCHECK_TESTS)
 	$(call no_reports,$(VG_LOGS))
+
+# The path a close and a shutdown take through the shim's files, printed
+# (tests/test_shape.py, which `make check` runs, asserts it).
+shape: all
+	$(MAKE) SAN=shape build-shape/libsafeclose.so
+	$(PYTHON) -m pytest -q -s tests/test_shape.py
 
 # CPython's tests (see cpython) against the ASan+UBSan library; ~2x the time
 # of the plain run, so not part of check.
@@ -396,4 +410,4 @@ deb:
 	sh tests/deb-check.sh $(DEB_DIR)
 
 clean:
-	rm -rf build build-asan build-ubsan build-tsan build-fuzz
+	rm -rf build build-asan build-ubsan build-tsan build-fuzz build-shape

@@ -9,8 +9,6 @@
 #include "probe.h"
 #include "split.h"
 
-#define UNREAD_NOT_ASKED (-1)
-
 /* Under `pending`, a reset costs the program something only when it has sent
  * the peer something: output still on its way, or earlier output the peer's
  * kernel holds but its application may not have read yet (a RST makes the
@@ -24,15 +22,15 @@
  * unread is an abort (an upload refused without a word, a peer cut off): the
  * reset is what tells the sender to stop. A read side the program shut
  * changes nothing here: the peer sends or it has finished, as for any
- * socket. */
-static bool something_to_protect(int fd, const struct tcp_facts *facts, int unread)
+ * socket. (The probe asked SIOCINQ where TCP_INFO leaves it open: a peer
+ * that has finished.) */
+static bool something_to_protect(const struct sock_facts *f)
 {
-	if (facts->output_waits)
+	if (f->tcp_info.output_waits)
 		return true;
-	if (facts->bytes_acked == 0)
+	if (f->tcp_info.bytes_acked == 0)
 		return false;
-	return !probe_state_peer_done(facts->state) ||
-	       (unread == UNREAD_NOT_ASKED ? probe_unread(fd) : unread) > 0;
+	return !f->tcp_info.peer_done || f->unread > 0;
 }
 
 /* Whether any socket of this process may carry an SO_LINGER with l_onoff:
@@ -50,9 +48,20 @@ void decide_note_linger_possible(void)
 	__atomic_store_n(&linger_possible, true, __ATOMIC_RELAXED);
 }
 
-static bool linger_chosen(int fd)
+/* What the decision asks the kernel: SIOCINQ when counting (the
+ * classification) or when `pending` may need it, SO_LINGER once some socket
+ * of this process may carry it. */
+static unsigned asks(long mode)
 {
-	return __atomic_load_n(&linger_possible, __ATOMIC_RELAXED) && probe_linger_chosen(fd);
+	unsigned what = 0;
+
+	if (sc_cfg.stats_path)
+		what |= PROBE_UNREAD;
+	else if (mode == SC_MODE_PENDING)
+		what |= PROBE_UNREAD_IF_DONE;
+	if (__atomic_load_n(&linger_possible, __ATOMIC_RELAXED))
+		what |= PROBE_LINGER;
+	return what;
 }
 
 static enum sc_arm arm_of(long mode, int fd)
@@ -60,29 +69,31 @@ static enum sc_arm arm_of(long mode, int fd)
 	return mode == SC_MODE_OBSERVE ? SC_ARM_CONTROL : split_arm(fd, sc_cfg.ab_percent);
 }
 
-bool decide_release(long mode, int fd, enum sc_arm *arm)
+bool decide_release(long mode, int fd, uint64_t booked, enum sc_arm *arm)
 {
-	struct tcp_facts facts;
+	struct sock_facts f;
 
-	if (mode == SC_MODE_OFF || !probe_tcp(fd, &facts) || !probe_state_connected(facts.state))
+	if (mode == SC_MODE_OFF)
 		return false;
-	/* Counted only when someone reads the counts (SAFECLOSE_STATS): then
-	 * one SIOCINQ more where the decision would not have asked. The
-	 * kernel's tcp_close() resets when anything is unread (SIOCINQ leaves
-	 * the peer's FIN out, as it does). */
-	bool counting = sc_cfg.stats_path != NULL;
-	int unread = counting ? probe_unread(fd) : UNREAD_NOT_ASKED;
+	probe_socket(fd, asks(mode), &f);
+	/* A number that names another file now (reused out of the shim's
+	 * sight) is not the socket the books know: left alone. */
+	if (f.cookie != booked || !f.tcp || !f.tcp_info.connected)
+		return false;
 	*arm = arm_of(mode, fd);
-	if (counting)
-		stats_count_release(*arm, stats_classify(unread, facts.output_waits));
+	/* Counted only when someone reads the counts (SAFECLOSE_STATS): the
+	 * probe asked SIOCINQ then. The kernel's tcp_close() resets when
+	 * anything is unread (SIOCINQ leaves the peer's FIN out, as it does). */
+	if (sc_cfg.stats_path)
+		stats_count_release(*arm, stats_classify(f.unread, f.tcp_info.output_waits));
 	if (*arm == SC_ARM_CONTROL)
 		return false;
-	if (mode == SC_MODE_PENDING && !something_to_protect(fd, &facts, unread))
+	if (mode == SC_MODE_PENDING && !something_to_protect(&f))
 		return false;
 	/* SO_LINGER {1, N}: the kernel's close blocks as the program asked (a
 	 * hand-off would return at once, and the shim's own final close would
 	 * block instead); {1, 0}: an abortive close on purpose. */
-	return !linger_chosen(fd);
+	return !f.linger_chosen;
 }
 
 bool decide_acts_on(long mode, int fd)

@@ -4,10 +4,13 @@
 #define SAFECLOSE_DECIDE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "stats.h"
 
-/* The last reference to fd is being released. For a connected TCP socket,
+/* The last reference to fd is being released; booked: the socket the books
+ * hold under fd (a number that names another file now is left alone). For
+ * a connected TCP socket,
  * picks its arm (SAFECLOSE_AB) and, when SAFECLOSE_STATS asks for counts,
  * classifies the release (stats.h: abortive, at_risk, clean) and counts it
  * there; then returns true when, in the linger
@@ -18,10 +21,11 @@
  * TCP socket (always); never one whose application chose its close with
  * SO_LINGER {1, N} (blocking, or abortive for N = 0), never under observe
  * or in the control arm. *arm is the arm counted (when true is returned).
- * One TCP_INFO, and SIOCINQ when counting or when pending needs it; the
- * split's two address calls only when SAFECLOSE_AB is strictly between 0
- * and 100. */
-bool decide_release(long mode, int fd, enum sc_arm *arm);
+ * The socket is probed once (probe_socket): SO_COOKIE and TCP_INFO, SIOCINQ
+ * when counting or when pending needs it, SO_LINGER once some socket may
+ * carry it; the split's two address calls only when SAFECLOSE_AB is
+ * strictly between 0 and 100. */
+bool decide_release(long mode, int fd, uint64_t booked, enum sc_arm *arm);
 
 /* A socket of this process may carry SO_LINGER: the program set the
  * option (on any socket), or a socket came from elsewhere (inherited,

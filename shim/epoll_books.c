@@ -81,7 +81,7 @@ void epb_forget(int fd)
 	__atomic_store_n(&e->overflow, 0, __ATOMIC_RELEASE);
 }
 
-bool epb_remove_everywhere(int fd)
+static bool remove_everywhere(int fd)
 {
 	struct epb_entry *e = entry_of(fd, false);
 	int saved_errno = errno;
@@ -98,6 +98,14 @@ bool epb_remove_everywhere(int fd)
 	}
 	errno = saved_errno;
 	return true;
+}
+
+bool epb_let_go(int fd, bool keep_alive)
+{
+	bool removed = !keep_alive || remove_everywhere(fd);
+
+	epb_forget(fd);
+	return removed;
 }
 
 int epb_sets_of(int fd, int sets[EPB_SETS_MAX])

@@ -15,13 +15,14 @@ bool epb_registered(int fd);
 /* fd is closed (or replaced): whatever it was registered in went with it. */
 void epb_forget(int fd);
 
-/* Before the shim keeps fd's open file alive under another descriptor: an
- * epoll registration belongs to the open file, so it would keep reporting
- * events under fd's number. Removes fd from every set it was added to
- * (EPOLL_CTL_DEL; stale entries only give ENOENT). False when the books
- * cannot be sure they list every set (too many for one descriptor); the
+/* The release path, fd let go of: as epb_forget; and when the shim is to
+ * keep fd's open file alive under another descriptor (keep_alive), first
+ * out of every set it was added to (EPOLL_CTL_DEL; stale entries only give
+ * ENOENT), since a registration belongs to the open file and would keep
+ * reporting events under fd's number. False when keep_alive and the books
+ * cannot be sure they list every set (too many for one descriptor): the
  * caller must then not keep the file alive. errno is preserved. */
-bool epb_remove_everywhere(int fd);
+bool epb_let_go(int fd, bool keep_alive);
 
 /* The sets fd was added to, as the books list them: at most EPB_SETS_MAX
  * numbers into sets[]; returns their count (no syscall). */

@@ -333,11 +333,11 @@ static void take_on(struct lingers *ls, int fd, uint64_t cookie, uint64_t now)
 
 /* The close decision, asked in the heir: a close there would lose
  * something (the counts it makes stay in the heir's own memory). */
-static bool heir_decides(int fd)
+static bool heir_decides(int fd, uint64_t cookie)
 {
 	enum sc_arm arm;
 
-	return decide_release(sc_cfg.mode, fd, &arm);
+	return decide_release(sc_cfg.mode, fd, cookie, &arm);
 }
 
 /* The program's socket: at exec, off the books now that the exec took its
@@ -348,12 +348,13 @@ static void take_program_socket(const struct heir_plan *p, struct lingers *ls, i
 				uint64_t now)
 {
 	uint64_t cookie = probe_cookie(fd);
+	struct own_released books = { cookie, false, false };
 	enum own_verdict verdict = OWN_LAST;
 
 	if (p->event == HEIR_AT_EXEC)
-		verdict = own_release(fd, cookie, epb_registered(fd));
-	if (verdict == OWN_LAST && heir_decides(fd) &&
-	    epb_remove_everywhere(fd))
+		verdict = own_release(fd, epb_registered(fd), &books);
+	if (verdict == OWN_LAST && books.booked == cookie && heir_decides(fd, cookie) &&
+	    epb_let_go(fd, true))
 		take_on(ls, fd, cookie, now);
 	else
 		raw_syscall(SYS_close, fd);
@@ -369,7 +370,7 @@ static void take_closed_socket(struct lingers *ls, int fd, uint8_t role, uint64_
 	uint64_t booked, cookie = probe_cookie(fd);
 
 	if (role == ROLE_CLOSED_LAST && own_lookup(fd, &booked) && booked == cookie &&
-	    heir_decides(fd) && epb_remove_everywhere(fd))
+	    heir_decides(fd, cookie) && epb_let_go(fd, true))
 		take_on(ls, fd, cookie, now);
 	else
 		raw_syscall(SYS_close, fd);
@@ -377,7 +378,8 @@ static void take_closed_socket(struct lingers *ls, int fd, uint8_t role, uint64_
 
 static void gather(const struct heir_plan *p, struct lingers *ls)
 {
-	uint64_t now = sc_now_ms(), booked;
+	uint64_t now = sc_now_ms();
+	struct own_released books;
 
 	for (int fd = 0; fd <= p->top; fd++) {
 		uint8_t role = role_of(p, fd);
@@ -386,8 +388,8 @@ static void gather(const struct heir_plan *p, struct lingers *ls)
 		else if (role == ROLE_CLOSING || role == ROLE_CLOSED_LAST ||
 			 role == ROLE_CLOSED_SHARED)
 			take_closed_socket(ls, fd, role, now);
-		else if (role == ROLE_RELEASE && own_lookup(fd, &booked))
-			own_release(fd, booked, epb_registered(fd));
+		else if (role == ROLE_RELEASE)
+			own_release(fd, epb_registered(fd), &books);
 	}
 	for (int fd = 0; fd <= p->top; fd++)
 		if (role_of(p, fd) == ROLE_SHIM)

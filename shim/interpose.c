@@ -86,24 +86,27 @@ __attribute__((destructor)) static void safeclose_fini(void)
 		release_at_exit(true);
 }
 
-/* Whether close(fd) would do anything but the real close: fd is on the
- * books or one of the shim's own. No system call. */
-static bool known_to_shim(int fd)
+/* close(fd): a descriptor neither on the books nor one of the shim's own
+ * leaves after one table lookup, without a system call; for the others, the
+ * process must be the one the shim follows (one getpid). */
+static int close_common(int fd)
 {
 	uint64_t booked;
 
-	return selffd_owns(fd) || own_lookup(fd, &booked);
-}
-
-static int close_common(int fd)
-{
-	if (!active() || (known_to_shim(fd) && !sc_self()))
+	if (!active())
 		return real.close(fd);
-	if (selffd_owns(fd) && !own_let_go_of_books((unsigned)fd, (unsigned)fd)) {
+	bool shims = selffd_owns(fd);
+	if (!shims && !own_lookup(fd, &booked)) {
+		release_before_close(fd);
+		return real.close(fd);
+	}
+	if (!sc_self())
+		return real.close(fd);
+	if (shims && !own_let_go_of_books((unsigned)fd, (unsigned)fd)) {
 		errno = EBADF; /* the shim's own descriptor: not open, for the program */
 		return -1;
 	}
-	release_before_close(fd);
+	release_known_before_close(fd);
 	return real.close(fd);
 }
 
@@ -767,7 +770,7 @@ SC_EXPORT int shutdown(int fd, int how)
 	if (!active() || how == SHUT_WR || !own_lookup(fd, &cookie) || !sc_self() ||
 	    !decide_acts_on(sc_cfg.mode, fd))
 		return real.shutdown(fd, how);
-	return readshut_shutdown(fd, how);
+	return readshut_shutdown(fd, cookie, how);
 }
 
 /* After the program's shutdown(SHUT_RD), its reads see what the kernel

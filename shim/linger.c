@@ -100,7 +100,7 @@ bool linger_step(struct sc_linger *l, uint64_t now_ms, struct linger_wait *wait)
 	uint64_t got = discard_input(l->fd, &eof);
 	struct tcp_facts tcp;
 	bool known = probe_tcp(l->fd, &tcp);
-	bool peer_done = !known || probe_state_peer_done(tcp.state);
+	bool peer_done = !known || tcp.peer_done;
 	bool progress = got > 0 || (known && tcp.bytes_acked > l->acked);
 
 	/* End of stream while the peer has not finished: the program shut the

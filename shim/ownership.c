@@ -784,23 +784,28 @@ bool own_lookup(int fd, uint64_t *cookie)
 	return true;
 }
 
-static enum own_verdict release_gated(int fd, uint64_t cookie, bool in_epoll)
+static bool held_here(uint64_t cookie);
+
+static enum own_verdict release_gated(int fd, bool in_epoll, struct own_released *out)
 {
 	struct own_entry *e = entry_of(fd);
 	struct record_end end;
-	uint64_t booked;
 	uint32_t rec;
 
-	if (!e || !(rec = entry_take(e, &booked)))
+	if (!e || !(rec = entry_take(e, &out->booked)))
 		return OWN_UNKNOWN;
+	struct own_record *r = record_at(rec);
+	bool ours = LOAD(&r->cookie) == out->booked;
+	/* Read before the reference goes: the record may be reused after. */
+	out->read_shut = ours && LOAD(&r->read_shut);
 	/* Counted before the reference goes, so that whoever lets go of the
 	 * last one sees it: a registration under this number outlives it when
 	 * the socket does (another descriptor, another process). */
-	if (in_epoll && LOAD(&record_at(rec)->cookie) == booked)
-		ADD(&record_at(rec)->epoll_closed, 1);
-	bool last = record_put(rec, booked, self_key(), &end);
-	if (booked != cookie)
-		return OWN_UNKNOWN; /* stale: the number now names another file */
+	if (in_epoll && ours)
+		ADD(&r->epoll_closed, 1);
+	bool last = record_put(rec, out->booked, self_key(), &end);
+	if (out->read_shut && !last)
+		out->held_here = held_here(out->booked);
 	if (!last || end.out_of_sight)
 		return OWN_SHARED;
 	/* Our own registration (under fd, which still names the socket) the
@@ -810,12 +815,13 @@ static enum own_verdict release_gated(int fd, uint64_t cookie, bool in_epoll)
 	return OWN_LAST;
 }
 
-enum own_verdict own_release(int fd, uint64_t cookie, bool in_epoll)
+enum own_verdict own_release(int fd, bool in_epoll, struct own_released *out)
 {
+	*out = (struct own_released){ 0, false, false };
 	if (!entry_of(fd))
 		return OWN_UNKNOWN;
 	release_enter();
-	enum own_verdict verdict = release_gated(fd, cookie, in_epoll);
+	enum own_verdict verdict = release_gated(fd, in_epoll, out);
 	release_leave();
 	return verdict;
 }
@@ -1019,32 +1025,29 @@ void own_set_read_shut(int fd, uint32_t queued)
 {
 	struct own_record *r = record_of(fd);
 
-	if (r) {
+	/* A second shutdown only narrows: SHUT_RDWR after SHUT_RD bounds the
+	 * reads to what is queued; a SHUT_RD after either changes nothing. */
+	if (r && (!LOAD(&r->read_shut) ||
+		  (LOAD(&r->shut_left) == UINT32_MAX && queued != UINT32_MAX))) {
 		STORE(&r->shut_left, queued);
 		STORE(&r->read_shut, 1);
 	}
 }
 
-bool own_read_shut_as(int fd, uint64_t cookie, uint32_t *left)
+bool own_read_shut(int fd, uint32_t *left)
 {
 	struct own_record *r = record_of(fd);
 
 	if (!r || !LOAD(&r->read_shut))
 		return false;
-	/* Rare enough to afford a syscall (unless the caller has just asked):
-	 * a number closed by a path the shim did not see and reused for a file
-	 * must read that file. */
-	if ((cookie ? cookie : probe_cookie(fd)) != LOAD(&r->cookie)) {
+	/* Rare enough to afford a syscall: a number closed by a path the shim
+	 * did not see and reused for a file must read that file. */
+	if (probe_cookie(fd) != LOAD(&r->cookie)) {
 		own_forget(fd);
 		return false;
 	}
 	*left = LOAD(&r->shut_left);
 	return true;
-}
-
-bool own_read_shut(int fd, uint32_t *left)
-{
-	return own_read_shut_as(fd, 0, left);
 }
 
 void own_read_after_shut(int fd, uint32_t bytes)
@@ -1058,7 +1061,9 @@ void own_read_after_shut(int fd, uint32_t bytes)
 		;
 }
 
-bool own_held_here(uint64_t cookie)
+/* Does a descriptor of this process still refer to the socket? (A scan of
+ * this process's entries; async-signal-safe.) */
+static bool held_here(uint64_t cookie)
 {
 	for (int fd = 0; cookie && fd <= own_max_fd(); fd++) {
 		struct own_entry *e = entry_of(fd);

@@ -48,12 +48,21 @@ void own_track_dup(int oldfd, int newfd);
 /* No syscall: is fd on the shim's books, and under which cookie? */
 bool own_lookup(int fd, uint64_t *cookie);
 
-/* fd is being let go; cookie is what the descriptor refers to now (0 when
- * it is not a socket); in_epoll: fd is registered in an epoll set of this
- * process (epb_registered). Takes fd off the books and tells whether this was
- * the last reference. Async-signal-safe: atomics only, no syscall but
- * getpid. */
-enum own_verdict own_release(int fd, uint64_t cookie, bool in_epoll);
+/* What taking a descriptor off the books found. */
+struct own_released {
+	uint64_t booked;  /* the cookie the books held it under */
+	bool read_shut;   /* the program had shut the socket's read side */
+	bool held_here;   /* (asked only when read_shut) another descriptor of
+			   * this process still holds the socket */
+};
+
+/* fd is being let go; in_epoll: fd is registered in an epoll set of this
+ * process (epb_registered). Takes fd off the books and tells whether this
+ * was the last reference, and *out what the books said. It does not ask
+ * the kernel what fd names now: a caller that acts on a last reference
+ * checks the cookie first (a number reused out of the shim's sight names
+ * another file). Async-signal-safe: atomics only, no syscall but getpid. */
+enum own_verdict own_release(int fd, bool in_epoll, struct own_released *out);
 
 /* fd is being replaced or closed where its socket may live on (another
  * process, a path the shim did not see): take it off the books. */
@@ -110,18 +119,13 @@ void own_hold_inherited(void);
  * (shutdown SHUT_RD/SHUT_RDWR), which the shim keeps open underneath, and
  * may still read `queued` bytes of it (UINT32_MAX: no bound), then
  * end-of-file. Kept in the socket's record, so every descriptor and process
- * of the family sees it, and it ends with the record. own_read_shut: is fd
+ * of the family sees it, and it ends with the record (a second shutdown
+ * only narrows what may be read). own_read_shut: is fd
  * such a socket, and how much may it still read (a memory lookup for every
  * other descriptor); own_read_after_shut: it read that much of it. */
 void own_set_read_shut(int fd, uint32_t queued);
 bool own_read_shut(int fd, uint32_t *left);
-/* The same, where the caller has just asked fd for its cookie (0: ask). */
-bool own_read_shut_as(int fd, uint64_t cookie, uint32_t *left);
 void own_read_after_shut(int fd, uint32_t bytes);
-
-/* Does a descriptor of this process still refer to the socket? (A scan of
- * this process's entries; async-signal-safe.) */
-bool own_held_here(uint64_t cookie);
 
 /* At start-up: the TCP sockets this program inherited (exec, inetd and
  * tcpserver style, systemd Accept=yes). When the family's books (passed

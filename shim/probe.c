@@ -1,5 +1,7 @@
 /* probe.c: owns the questions the shim asks the kernel about a socket, each
- * one getsockopt or ioctl, async-signal-safe, errno left alone. */
+ * one getsockopt or ioctl, and the one visit that asks a release's or a
+ * shutdown's questions together (probe_socket); async-signal-safe, errno
+ * left alone. */
 #include "probe.h"
 
 #include <errno.h>
@@ -58,6 +60,35 @@ struct tcp_info_more {
 };
 _Static_assert(offsetof(struct tcp_info_more, pacing_rate) == 104, "kernel tcp_info layout");
 
+static bool state_peer_done(int state)
+{
+	switch (state) {
+	case TCP_CLOSE_WAIT:
+	case TCP_LAST_ACK:
+	case TCP_CLOSING:
+	case TCP_TIME_WAIT:
+	case TCP_CLOSE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool state_connected(int state)
+{
+	switch (state) {
+	case TCP_ESTABLISHED:
+	case TCP_CLOSE_WAIT:
+	case TCP_FIN_WAIT1:
+	case TCP_FIN_WAIT2:
+	case TCP_CLOSING:
+	case TCP_LAST_ACK:
+		return true;
+	default:
+		return false;
+	}
+}
+
 bool probe_tcp(int fd, struct tcp_facts *facts)
 {
 	int saved_errno = errno;
@@ -67,6 +98,8 @@ bool probe_tcp(int fd, struct tcp_facts *facts)
 
 	if (tcp) {
 		facts->state = info.base.tcpi_state;
+		facts->connected = state_connected(facts->state);
+		facts->peer_done = state_peer_done(facts->state);
 		/* Older kernels return less: then ask SIOCOUTQ. */
 		bool notsent_known = len >= offsetof(struct tcp_info_more, notsent_bytes) +
 						    sizeof info.notsent_bytes;
@@ -81,8 +114,9 @@ bool probe_tcp(int fd, struct tcp_facts *facts)
 }
 
 
-
-bool probe_linger_chosen(int fd)
+/* The application set SO_LINGER with l_onoff: it chose how its close ends,
+ * abortive ({1, 0}) or blocking until the output is acknowledged ({1, N}). */
+static bool linger_chosen(int fd)
 {
 	int saved_errno = errno;
 	struct linger lg = { 0, 0 };
@@ -93,31 +127,18 @@ bool probe_linger_chosen(int fd)
 	return chosen;
 }
 
-bool probe_state_peer_done(int state)
+void probe_socket(int fd, unsigned asks, struct sock_facts *facts)
 {
-	switch (state) {
-	case TCP_CLOSE_WAIT:
-	case TCP_LAST_ACK:
-	case TCP_CLOSING:
-	case TCP_TIME_WAIT:
-	case TCP_CLOSE:
-		return true;
-	default:
-		return false;
-	}
-}
+	const struct tcp_facts *tcp = &facts->tcp_info;
 
-bool probe_state_connected(int state)
-{
-	switch (state) {
-	case TCP_ESTABLISHED:
-	case TCP_CLOSE_WAIT:
-	case TCP_FIN_WAIT1:
-	case TCP_FIN_WAIT2:
-	case TCP_CLOSING:
-	case TCP_LAST_ACK:
-		return true;
-	default:
-		return false;
-	}
+	facts->cookie = probe_cookie(fd);
+	facts->tcp = facts->cookie && probe_tcp(fd, &facts->tcp_info);
+	facts->unread = PROBE_NOT_ASKED;
+	facts->linger_chosen = false;
+	if (!facts->tcp || !tcp->connected)
+		return;
+	if ((asks & PROBE_UNREAD) || ((asks & PROBE_UNREAD_IF_DONE) && tcp->peer_done))
+		facts->unread = probe_unread(fd);
+	if (asks & PROBE_LINGER)
+		facts->linger_chosen = linger_chosen(fd);
 }

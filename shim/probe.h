@@ -17,22 +17,33 @@ bool probe_is_tcp(int fd);
  * sent). False when fd is not a TCP socket. */
 struct tcp_facts {
 	int state;
+	bool connected; /* the connection still carries data one way or the other */
+	bool peer_done; /* the peer has finished sending (its FIN came), or it is gone */
 	bool output_waits;
 	uint64_t bytes_acked; /* of our output, ever (Linux 4.2+; 0 before) */
 };
 bool probe_tcp(int fd, struct tcp_facts *facts);
 
+/* Everything a release or a shutdown asks about one socket, in one visit:
+ * its identity, TCP_INFO, and (only for a connected TCP socket) what `asks`
+ * adds. */
+struct sock_facts {
+	uint64_t cookie;     /* SO_COOKIE; 0 when fd is not an open socket */
+	bool tcp;            /* a TCP socket: tcp_info holds what TCP_INFO said */
+	struct tcp_facts tcp_info;
+	int unread;          /* SIOCINQ; PROBE_NOT_ASKED unless asked */
+	bool linger_chosen;  /* SO_LINGER with l_onoff; false unless asked */
+};
+#define PROBE_NOT_ASKED (-1)
+#define PROBE_UNREAD 1u         /* SIOCINQ */
+/* SIOCINQ only once the peer has finished sending: whether anything is
+ * still unread is then what TCP_INFO cannot tell. */
+#define PROBE_UNREAD_IF_DONE 2u
+#define PROBE_LINGER 4u         /* SO_LINGER */
+void probe_socket(int fd, unsigned asks, struct sock_facts *facts);
+
 /* Bytes not yet read (SIOCINQ); 0 when the kernel will not say. */
 int probe_unread(int fd);
 
-/* The application set SO_LINGER with l_onoff: it chose how its close ends,
- * abortive ({1, 0}) or blocking until the output is acknowledged ({1, N}). */
-bool probe_linger_chosen(int fd);
-
-/* The peer has finished sending (its FIN arrived), or the connection is gone. */
-bool probe_state_peer_done(int state);
-
-/* A state in which the connection still carries data one way or the other. */
-bool probe_state_connected(int state);
 
 #endif

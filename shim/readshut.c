@@ -62,13 +62,6 @@ static bool marked(int fd, uint32_t *left)
 	return sc_cfg.mode != SC_MODE_OFF && own_read_shut(fd, left);
 }
 
-bool readshut_marked(int fd, uint64_t cookie)
-{
-	uint32_t left;
-
-	return sc_cfg.mode != SC_MODE_OFF && own_read_shut_as(fd, cookie, &left);
-}
-
 /* The end of a non-blocking read on a read-shut socket: nothing queued is
  * end-of-file; what was read counts against what was queued at SHUT_RDWR. */
 static ssize_t read_done(int fd, ssize_t n, int flags, uint32_t left, int saved_errno)
@@ -240,7 +233,7 @@ static bool output_waits(int fd, uint64_t since_ms, uint64_t now_ms)
 {
 	struct tcp_facts tcp;
 
-	return probe_tcp(fd, &tcp) && tcp.output_waits && !probe_state_peer_done(tcp.state) &&
+	return probe_tcp(fd, &tcp) && tcp.output_waits && !tcp.peer_done &&
 	       now_ms < since_ms + (uint64_t)sc_cfg.linger_ms;
 }
 
@@ -314,16 +307,17 @@ static bool waits_for(uint64_t cookie)
 	return false;
 }
 
-int readshut_shutdown(int fd, int how)
+int readshut_shutdown(int fd, uint64_t booked, int how)
 {
-	struct tcp_facts tcp;
-	uint64_t cookie = probe_cookie(fd);
+	struct sock_facts f;
 
-	/* What the kernel refuses (a `how` out of range, a socket not
-	 * connected) gets its own error; and once the peer has finished
-	 * sending, a real SHUT_RD cannot draw a reset. */
-	if ((how != SHUT_RD && how != SHUT_RDWR) || !probe_tcp(fd, &tcp) ||
-	    !probe_state_connected(tcp.state) || probe_state_peer_done(tcp.state))
+	if (how != SHUT_RD && how != SHUT_RDWR)
+		return (int)raw_syscall(SYS_shutdown, fd, how); /* EINVAL, as the kernel says */
+	probe_socket(fd, PROBE_UNREAD, &f);
+	/* A socket not connected gets the kernel's own error; once the peer
+	 * has finished sending, a real SHUT_RD cannot draw a reset; and a
+	 * number reused out of the shim's sight is not the booked socket. */
+	if (f.cookie != booked || !f.tcp || !f.tcp_info.connected || f.tcp_info.peer_done)
 		return (int)raw_syscall(SYS_shutdown, fd, how);
 	if (how == SHUT_RDWR && raw_syscall(SYS_shutdown, fd, SHUT_WR) < 0)
 		return -1;
@@ -331,12 +325,10 @@ int readshut_shutdown(int fd, int how)
 	/* On a connection open both ways Linux still queues, and hands to the
 	 * program, what arrives after SHUT_RD; once our side is shut too it
 	 * resets it instead, and the program reads only what was queued. */
-	uint32_t left, may_read = how == SHUT_RD && tcp.state == TCP_ESTABLISHED
-					  ? READ_ANYTHING : (uint32_t)probe_unread(fd);
-	if (!marked(fd, &left) || (left == READ_ANYTHING && may_read != READ_ANYTHING))
-		own_set_read_shut(fd, may_read);
-	if (!waits_for(cookie))
-		shut_read_later(fd, cookie);
+	own_set_read_shut(fd, how == SHUT_RD && f.tcp_info.state == TCP_ESTABLISHED
+			  ? READ_ANYTHING : (uint32_t)f.unread);
+	if (!waits_for(f.cookie))
+		shut_read_later(fd, f.cookie);
 	errno = saved_errno;
 	return 0;
 }
@@ -393,7 +385,7 @@ static void wait_until_shut(struct waiting *w, uint32_t word)
 
 void readshut_let_go(uint64_t cookie)
 {
-	if (!readshut_waiting() || !waits_for(cookie) || own_held_here(cookie))
+	if (!readshut_waiting() || !waits_for(cookie))
 		return;
 	for (int i = 0; i < WAITING_MAX; i++) {
 		struct waiting *w = &table[i];

@@ -18,9 +18,10 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-/* shutdown(fd, how) for a TCP socket on the books; returns what shutdown()
- * returns, with the real error for anything the kernel refuses. */
-int readshut_shutdown(int fd, int how);
+/* shutdown(fd, how) for a TCP socket on the books under `booked`; returns
+ * what shutdown() returns, with the real error for anything the kernel
+ * refuses. One probe_socket. */
+int readshut_shutdown(int fd, uint64_t booked, int how);
 
 /* The read entry points. Each returns false when fd is not a read-shut
  * socket (the caller then makes the real call); otherwise it has made the
@@ -31,14 +32,10 @@ bool readshut_readv(int fd, const struct iovec *iov, int iovcnt, ssize_t *result
 bool readshut_recvmsg(int fd, struct msghdr *msg, int flags, ssize_t *result);
 bool readshut_recvmmsg(int fd, struct mmsghdr *msgs, unsigned vlen, int flags, int *result);
 
-/* The release path, before fd leaves the books: was its socket read-shut
- * by the program? cookie: what fd refers to now, as the caller just asked
- * (a memory lookup, no system call). */
-bool readshut_marked(int fd, uint64_t cookie);
-
-/* The release path, after fd left the books: when this process holds no
- * other descriptor of the socket, a real SHUT_RD still waiting is cancelled
- * (atomically against the thread that would carry it out). Async-signal-safe. */
+/* The release path, once the books said (own_release) that the program had
+ * shut the socket's read side and this process holds no other descriptor
+ * of it: a real SHUT_RD still waiting is cancelled (atomically against the
+ * thread that would carry it out). Async-signal-safe. */
 void readshut_let_go(uint64_t cookie);
 
 /* The background thread, every LINGER_TICK_MS while readshut_waiting():

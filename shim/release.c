@@ -3,7 +3,7 @@
  * the ownership rule first (only the last reference may linger), then the
  * close decision, then the linger machine, in the background or in place.
  * Descriptors the shim does not account for leave after one table lookup,
- * without a syscall. */
+ * without a syscall. tests/test_shape.py holds a release to that one line. */
 #include "release.h"
 
 #include <dirent.h>
@@ -52,10 +52,13 @@ static const struct release_how on_close = { 0, false };
  * socket lived on (a dup, another process: OWN_LAST_IN_EPOLL) no
  * EPOLL_CTL_DEL can reach any more; nor can the books list every set past a
  * few per descriptor. Such a socket is never kept alive: it takes the no-wait
- * fallback, and the close that follows frees it with its registrations. */
-static bool may_keep_alive(int fd, enum own_verdict verdict)
+ * fallback, and the close that follows frees it with its registrations.
+ * fd leaves the epoll books either way; true when its file may live on. */
+static bool let_go_of_epoll(int fd, bool to_keep_alive, enum own_verdict verdict)
 {
-	return verdict == OWN_LAST && epb_remove_everywhere(fd);
+	bool alive = to_keep_alive && verdict == OWN_LAST;
+
+	return epb_let_go(fd, alive) && alive;
 }
 
 static void linger(int fd, uint64_t cookie, enum sc_arm arm, const struct release_how *how,
@@ -84,38 +87,43 @@ static void linger(int fd, uint64_t cookie, enum sc_arm arm, const struct releas
 	}
 }
 
-/* The one place where the program's letting go meets what it asked for
- * earlier: a real SHUT_RD still waiting is cancelled before anything else
- * (nothing is carried out for a program that let go), and a socket it shut
- * for reading lingers while the peer still sends, however idle it looks
- * (decide.c): the peer's next segment would draw the reset. */
-/* fd (referring now to `cookie`) leaves the books: whether it was the last
- * reference, and whether the program had shut its read side (its waiting
- * SHUT_RD cancelled once no descriptor here holds the socket). The exit
- * plan and every close take this same step. */
-static enum own_verdict off_the_books(int fd, uint64_t cookie, bool *read_shut)
+/* fd leaves the books: whether it was the last reference, under which
+ * cookie the books held it, and whether the program had shut its read
+ * side. The one place where the program's letting go meets what it asked
+ * for earlier: a real SHUT_RD still waiting is cancelled at once (nothing
+ * is carried out for a program that let go), and a socket it shut for
+ * reading lingers while the peer still sends, however idle it looks
+ * (decide.c): the peer's next segment would draw the reset. The exit plan
+ * and every close take this same step. */
+static enum own_verdict off_the_books(int fd, struct own_released *books)
 {
-	*read_shut = readshut_marked(fd, cookie);
-	enum own_verdict verdict = own_release(fd, cookie, epb_registered(fd));
-	if (*read_shut)
-		readshut_let_go(cookie);
+	enum own_verdict verdict = own_release(fd, epb_registered(fd), books);
+
+	if (books->read_shut && !books->held_here)
+		readshut_let_go(books->booked);
 	return verdict;
 }
 
+/* A release, as one line: the heir hears a close is under way; the books
+ * say whether this was the last reference; the decision probes the socket
+ * once and says whether it lingers; the epoll books let go of it (out of
+ * every set first if it is kept alive); the linger machine acts. */
 static void release_tracked(int fd, const struct release_how *how)
 {
-	uint64_t cookie = probe_cookie(fd);
-	bool read_shut;
+	struct own_released books;
+	enum sc_arm arm = SC_ARM_LINGER;
 
 	heir_note_releasing(fd); /* an exec in another thread planned it */
-	enum own_verdict verdict = off_the_books(fd, cookie, &read_shut);
+	enum own_verdict verdict = off_the_books(fd, &books);
 	bool last = verdict == OWN_LAST || verdict == OWN_LAST_IN_EPOLL;
 	/* The heir would keep its copy alive: only when nothing forbids it. */
 	heir_note_released(fd, verdict == OWN_LAST);
+	bool lingers = last && decide_release(sc_cfg.mode, fd, books.booked, &arm) &&
+		       !how->count_only;
+	bool keep_alive = let_go_of_epoll(fd, lingers, verdict);
 
-	enum sc_arm arm;
-	if (last && decide_release(sc_cfg.mode, fd, &arm) && !how->count_only)
-		linger(fd, cookie, arm, how, may_keep_alive(fd, verdict));
+	if (lingers)
+		linger(fd, books.booked, arm, how, keep_alive);
 	else if (verdict == OWN_SHARED)
 		SC_LOG(SC_LOG_DEBUG, "fd %d: socket still held elsewhere, left alone", fd);
 }
@@ -127,13 +135,22 @@ static void release_with(int fd, const struct release_how *how)
 
 	if (own_lookup(fd, &booked))
 		release_tracked(fd, how);
-	epb_forget(fd);
+	else
+		epb_forget(fd);
 	errno = saved_errno;
 }
 
 void release_before_close(int fd)
 {
 	release_with(fd, &on_close);
+}
+
+void release_known_before_close(int fd)
+{
+	int saved_errno = errno;
+
+	release_tracked(fd, &on_close);
+	errno = saved_errno;
 }
 
 /* What dup2/dup3 check before they drop newfd (fs/file.c): oldfd open and
@@ -258,7 +275,7 @@ static bool connected_tcp(int fd)
 {
 	struct tcp_facts tcp;
 
-	return probe_tcp(fd, &tcp) && probe_state_connected(tcp.state);
+	return probe_tcp(fd, &tcp) && tcp.connected;
 }
 
 /* At exec nothing changes before the exec has succeeded: the heir takes the
@@ -288,13 +305,12 @@ static void plan_exit(struct heir_plan *plan)
 	for (int fd = 0; fd <= own_max_fd(); fd++) {
 		if (!own_lookup(fd, &booked))
 			continue;
-		bool read_shut;
-		enum own_verdict verdict = off_the_books(fd, probe_cookie(fd), &read_shut);
+		struct own_released books;
+		enum own_verdict verdict = off_the_books(fd, &books);
 		enum sc_arm arm;
 		/* Decided (and counted) now: the process cannot take it back. */
-		if (verdict == OWN_LAST && connected_tcp(fd) &&
-		    decide_release(sc_cfg.mode, fd, &arm))
-			heir_plan_socket(plan, fd, read_shut);
+		if (verdict == OWN_LAST && decide_release(sc_cfg.mode, fd, books.booked, &arm))
+			heir_plan_socket(plan, fd, books.read_shut);
 	}
 }
 
@@ -312,7 +328,7 @@ static void linger_plan_here(const struct heir_plan *plan, bool from_exit)
 		bool read_shut;
 		if (heir_plan_takes(plan, fd, &read_shut)) /* decided by plan_exit */
 			linger(fd, probe_cookie(fd), SC_ARM_LINGER, &how,
-			       may_keep_alive(fd, OWN_LAST));
+			       let_go_of_epoll(fd, true, OWN_LAST));
 	}
 	reaper_wait(how.until_ms);
 }

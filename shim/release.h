@@ -12,6 +12,10 @@
  * open; the caller closes it. errno is preserved. Async-signal-safe. */
 void release_before_close(int fd);
 
+/* The same, where the caller has just looked fd up (close(): on the books,
+ * or one of the shim's own that the program took over). */
+void release_known_before_close(int fd);
+
 /* dup2/dup3(oldfd, newfd) is about to drop newfd: the same as a close of
  * newfd, but only when the call will succeed (oldfd open and different). */
 void release_before_replace(int oldfd, int newfd);

@@ -9,11 +9,13 @@ tests start inherits. Each run writes a JUnit file; the verdict compares the
 sets of test cases that failed or erred: with the shim, nothing may fail that
 passed without it. Failed cases are re-run once by the runner (-w) in both
 runs alike, so a timing-sensitive case that fails once in either run is not
-taken for a behaviour change.
+taken for a behaviour change. The two runs go side by side (each in a
+directory of its own), so both see the same load; this halves the time.
 
 usage: run.py LIBSAFECLOSE.so
 """
 
+import concurrent.futures
 import os
 import subprocess
 import sys
@@ -41,7 +43,9 @@ def failed_cases(junit_path):
     return failed - passed
 
 
-def run(env, workdir, label):
+def run(env, parent, label):
+    workdir = os.path.join(parent, label)
+    os.mkdir(workdir)
     junit = os.path.join(workdir, label + ".xml")
     argv = [PYTHON, "-m", "test", "-j2", "--timeout", "300", "-w",
             "--junit-xml", junit] + sum((["-i", p] for p in IGNORE), []) + MODULES
@@ -58,8 +62,10 @@ def main():
     base = {k: v for k, v in os.environ.items()
             if k != "LD_PRELOAD" and not k.startswith("SAFECLOSE_")}
     with tempfile.TemporaryDirectory(prefix="safeclose-cpython-") as d:
-        plain = run(base, d, "without-the-shim")
-        shimmed = run(dict(base, LD_PRELOAD=shim), d, "with-the-shim")
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            plain = pool.submit(run, base, d, "without-the-shim")
+            shimmed = pool.submit(run, dict(base, LD_PRELOAD=shim), d, "with-the-shim")
+            plain, shimmed = plain.result(), shimmed.result()
     if plain is None or shimmed is None:
         print("cpython: a run wrote no JUnit report")
         return 1

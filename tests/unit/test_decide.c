@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "decide.h"
+#include "probe.h"
 #include "loopback.h"
 
 /* The decision alone (decide_release also counts the release). */
@@ -17,7 +18,7 @@ static bool decide_should_linger(long mode, int fd)
 {
 	enum sc_arm arm;
 
-	return decide_release(mode, fd, &arm);
+	return decide_release(mode, fd, probe_cookie(fd), &arm);
 }
 
 static void assert_never(int fd)

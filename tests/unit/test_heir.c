@@ -17,6 +17,7 @@
 #include "heir.h"
 #include "loopback.h"
 #include "ownership.h"
+#include "release_as.h"
 #include "probe.h"
 
 static int setup(void **state)
@@ -127,7 +128,7 @@ static void stood_down_heir_touches_nothing(void **state)
 	assert_true(wait_input(p.client, 5));
 	/* The books are as they were: this reference is still the last. */
 	assert_true(own_lookup(p.server, &cookie));
-	assert_int_equal(own_release(p.server, probe_cookie(p.server), false), OWN_LAST);
+	assert_int_equal(release_as(p.server, probe_cookie(p.server), false), OWN_LAST);
 	tcp_pair_close(&p);
 }
 

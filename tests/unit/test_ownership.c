@@ -27,6 +27,7 @@
 
 #include "loopback.h"
 #include "ownership.h"
+#include "release_as.h"
 #include "probe.h"
 #include "self.h"
 
@@ -44,9 +45,9 @@ static void single_descriptor_is_last(void **state)
 	own_track_new(100, 4242);
 	assert_true(own_lookup(100, &cookie));
 	assert_int_equal(cookie, 4242);
-	assert_int_equal(own_release(100, 4242, false), OWN_LAST);
+	assert_int_equal(release_as(100, 4242, false), OWN_LAST);
 	assert_false(own_lookup(100, &cookie));
-	assert_int_equal(own_release(100, 4242, false), OWN_UNKNOWN);
+	assert_int_equal(release_as(100, 4242, false), OWN_UNKNOWN);
 }
 
 static void dup_keeps_the_socket_shared(void **state)
@@ -55,9 +56,9 @@ static void dup_keeps_the_socket_shared(void **state)
 	own_track_new(100, 5001);
 	own_track_dup(100, 101);
 	own_track_dup(101, 102);
-	assert_int_equal(own_release(100, 5001, false), OWN_SHARED);
-	assert_int_equal(own_release(102, 5001, false), OWN_SHARED);
-	assert_int_equal(own_release(101, 5001, false), OWN_LAST);
+	assert_int_equal(release_as(100, 5001, false), OWN_SHARED);
+	assert_int_equal(release_as(102, 5001, false), OWN_SHARED);
+	assert_int_equal(release_as(101, 5001, false), OWN_LAST);
 }
 
 static void untracked_and_out_of_range_are_unknown(void **state)
@@ -65,8 +66,8 @@ static void untracked_and_out_of_range_are_unknown(void **state)
 	(void)state;
 	uint64_t cookie;
 
-	assert_int_equal(own_release(103, 1, false), OWN_UNKNOWN);
-	assert_int_equal(own_release(-1, 1, false), OWN_UNKNOWN);
+	assert_int_equal(release_as(103, 1, false), OWN_UNKNOWN);
+	assert_int_equal(release_as(-1, 1, false), OWN_UNKNOWN);
 	own_track_new(1 << 30, 77);
 	assert_false(own_lookup(1 << 30, &cookie));
 	own_track_dup(104, 105); /* from a descriptor not on the books */
@@ -79,9 +80,9 @@ static void stale_entry_is_never_acted_on(void **state)
 	own_track_new(106, 6001);
 	/* fd 106 was closed by a path the shim did not see; the number now
 	 * names another socket (cookie 6002) or no socket at all (0). */
-	assert_int_equal(own_release(106, 6002, false), OWN_UNKNOWN);
+	assert_int_equal(release_as(106, 6002, false), OWN_UNKNOWN);
 	own_track_new(106, 6003);
-	assert_int_equal(own_release(106, 0, false), OWN_UNKNOWN);
+	assert_int_equal(release_as(106, 0, false), OWN_UNKNOWN);
 }
 
 static void reused_number_replaces_the_old_entry(void **state)
@@ -90,8 +91,8 @@ static void reused_number_replaces_the_old_entry(void **state)
 	own_track_new(107, 7001);
 	own_track_dup(107, 108);
 	own_track_new(107, 7002); /* 107 was closed elsewhere and reused */
-	assert_int_equal(own_release(108, 7001, false), OWN_LAST);
-	assert_int_equal(own_release(107, 7002, false), OWN_LAST);
+	assert_int_equal(release_as(108, 7001, false), OWN_LAST);
+	assert_int_equal(release_as(107, 7002, false), OWN_LAST);
 }
 
 static void dup_over_a_tracked_number_drops_it(void **state)
@@ -100,8 +101,8 @@ static void dup_over_a_tracked_number_drops_it(void **state)
 	own_track_new(109, 9001);
 	own_track_new(110, 9002);
 	own_track_dup(109, 110); /* dup2(109, 110) */
-	assert_int_equal(own_release(109, 9001, false), OWN_SHARED);
-	assert_int_equal(own_release(110, 9001, false), OWN_LAST);
+	assert_int_equal(release_as(109, 9001, false), OWN_SHARED);
+	assert_int_equal(release_as(110, 9001, false), OWN_LAST);
 }
 
 /* Runs `child` in a forked process; returns its exit status. */
@@ -121,12 +122,12 @@ static int in_child(int (*child)(int), int fd, int sync_fd)
 
 static int child_releases_last(int fd)
 {
-	return own_release(fd, 8001, false) == OWN_LAST ? 0 : 1;
+	return release_as(fd, 8001, false) == OWN_LAST ? 0 : 1;
 }
 
 static int child_releases_shared(int fd)
 {
-	return own_release(fd, 8002, false) == OWN_SHARED ? 0 : 1;
+	return release_as(fd, 8002, false) == OWN_SHARED ? 0 : 1;
 }
 
 static int wait_status(pid_t pid)
@@ -146,7 +147,7 @@ static void fork_shares_the_count(void **state)
 	own_track_new(111, 8001);
 	own_fork_prepare();
 	pid_t pid = in_child(child_releases_last, 111, go[0]);
-	assert_int_equal(own_release(111, 8001, false), OWN_SHARED);
+	assert_int_equal(release_as(111, 8001, false), OWN_SHARED);
 	assert_int_equal(write(go[1], "g", 1), 1);
 	assert_int_equal(wait_status(pid), 0);
 
@@ -155,7 +156,7 @@ static void fork_shares_the_count(void **state)
 	own_fork_prepare();
 	pid = in_child(child_releases_shared, 112, -1);
 	assert_int_equal(wait_status(pid), 0);
-	assert_int_equal(own_release(112, 8002, false), OWN_LAST);
+	assert_int_equal(release_as(112, 8002, false), OWN_LAST);
 	close(go[0]);
 	close(go[1]);
 }
@@ -173,7 +174,7 @@ static void fork_child_drops_what_was_not_counted(void **state)
 	own_track_new(113, 8101); /* accepted between prepare and fork */
 	pid_t pid = in_child(child_does_not_have, 113, -1);
 	assert_int_equal(wait_status(pid), 0);
-	assert_int_equal(own_release(113, 8101, false), OWN_LAST);
+	assert_int_equal(release_as(113, 8101, false), OWN_LAST);
 }
 
 static void failed_fork_gives_the_references_back(void **state)
@@ -182,7 +183,7 @@ static void failed_fork_gives_the_references_back(void **state)
 	own_track_new(114, 8201);
 	own_fork_prepare();
 	own_fork_parent(-1);
-	assert_int_equal(own_release(114, 8201, false), OWN_LAST);
+	assert_int_equal(release_as(114, 8201, false), OWN_LAST);
 }
 
 static void exec_env_carries_the_books_and_the_mark(void **state)
@@ -252,7 +253,7 @@ static void read_shut_is_per_socket_and_never_for_a_reused_number(void **state)
 	close(copy);
 	close(pipefd[0]);
 	close(pipefd[1]);
-	assert_int_equal(own_release(p.server, probe_cookie(p.server), false), OWN_LAST);
+	assert_int_equal(release_as(p.server, probe_cookie(p.server), false), OWN_LAST);
 	tcp_pair_close(&p);
 }
 
@@ -264,11 +265,11 @@ static void give_away_marks_the_record_and_leaks_nothing(void **state)
 	own_track_new(120, 12001);
 	own_track_dup(120, 121);
 	own_give_away(120); /* sendmsg(SCM_RIGHTS): someone out of sight holds it */
-	assert_int_equal(own_release(120, 12001, false), OWN_SHARED);
-	assert_int_equal(own_release(121, 12001, false), OWN_SHARED); /* never lingered */
+	assert_int_equal(release_as(120, 12001, false), OWN_SHARED);
+	assert_int_equal(release_as(121, 12001, false), OWN_SHARED); /* never lingered */
 	assert_int_equal(own_records_in_use(), before);              /* and nothing leaked */
 	own_track_new(121, 12002);
-	assert_int_equal(own_release(121, 12002, false), OWN_LAST); /* a fresh record is clean */
+	assert_int_equal(release_as(121, 12002, false), OWN_LAST); /* a fresh record is clean */
 }
 
 static void spawn_marks_only_what_the_program_inherits(void **state)
@@ -282,8 +283,8 @@ static void spawn_marks_only_what_the_program_inherits(void **state)
 	own_track_new(p[0], 12101); /* inherited by the spawned program */
 	own_track_new(p[1], 12102); /* close-on-exec: not */
 	own_hold_inherited();
-	assert_int_equal(own_release(p[0], 12101, false), OWN_SHARED);
-	assert_int_equal(own_release(p[1], 12102, false), OWN_LAST);
+	assert_int_equal(release_as(p[0], 12101, false), OWN_SHARED);
+	assert_int_equal(release_as(p[1], 12102, false), OWN_LAST);
 	assert_int_equal(own_records_in_use(), before);
 	close(p[0]);
 	close(p[1]);
@@ -316,8 +317,8 @@ static void killed_child_references_are_collected(void **state)
 	own_fork_prepare();
 	pid_t pid = holding_child(go[0], true);
 	own_fork_parent(pid);
-	assert_int_equal(own_release(130, 13001, false), OWN_SHARED);
-	assert_int_equal(own_release(131, 13001, false), OWN_SHARED); /* the child holds two */
+	assert_int_equal(release_as(130, 13001, false), OWN_SHARED);
+	assert_int_equal(release_as(131, 13001, false), OWN_SHARED); /* the child holds two */
 	own_collect();
 	assert_int_equal(own_records_in_use(), before + 1); /* a live holder's are kept */
 	kill(pid, SIGKILL);
@@ -344,7 +345,7 @@ static void spawned_program_references_are_counted_then_collected(void **state)
 	own_hold_for_spawn(160, ticket);
 	pid_t pid = holding_child(go[0], false); /* a program without the shim */
 	own_spawn_started(160, ticket, pid);
-	assert_int_equal(own_release(160, 16001, false), OWN_SHARED); /* the program holds it */
+	assert_int_equal(release_as(160, 16001, false), OWN_SHARED); /* the program holds it */
 	own_collect();
 	assert_int_equal(own_records_in_use(), before + 1); /* a live holder's are kept */
 	kill(pid, SIGKILL);
@@ -356,7 +357,7 @@ static void spawned_program_references_are_counted_then_collected(void **state)
 	ticket = own_spawn_ticket();
 	own_hold_for_spawn(161, ticket);
 	own_spawn_failed(161, ticket); /* no program started */
-	assert_int_equal(own_release(161, 16101, false), OWN_LAST);
+	assert_int_equal(release_as(161, 16101, false), OWN_LAST);
 	close(go[0]);
 	close(go[1]);
 }
@@ -374,7 +375,7 @@ static void child_killed_before_taking_over_is_collected(void **state)
 	own_fork_prepare();
 	pid_t pid = holding_child(go[0], false);
 	own_fork_parent(pid);
-	assert_int_equal(own_release(132, 13201, false), OWN_SHARED);
+	assert_int_equal(release_as(132, 13201, false), OWN_SHARED);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	own_collect();
@@ -385,7 +386,7 @@ static void child_killed_before_taking_over_is_collected(void **state)
 
 static int child_releases_then_reports(int fd)
 {
-	return own_release(fd, 13301, false) == OWN_LAST ? 0 : 1;
+	return release_as(fd, 13301, false) == OWN_LAST ? 0 : 1;
 }
 
 static void parent_gone_before_handing_over_the_child_takes_over(void **state)
@@ -406,7 +407,7 @@ static void parent_gone_before_handing_over_the_child_takes_over(void **state)
 		_exit(read(go[0], &c, 1) == 1 ? child_releases_then_reports(133) : 99);
 	}
 	own_fork_parent(0);
-	assert_int_equal(own_release(133, 13301, false), OWN_SHARED);
+	assert_int_equal(release_as(133, 13301, false), OWN_SHARED);
 	assert_int_equal(write(go[1], "g", 1), 1);
 	assert_int_equal(wait_status(pid), 0);
 	assert_int_equal(own_records_in_use(), before);
@@ -491,7 +492,7 @@ static void full_books_refuse_at_once_report_once_and_recover(void **state)
 	assert_true(own_collect() >= room - before);
 	assert_int_equal(own_records_in_use(), before);
 	own_track_new(141, 14101);
-	assert_int_equal(own_release(141, 14101, false), OWN_LAST);
+	assert_int_equal(release_as(141, 14101, false), OWN_LAST);
 }
 
 static void epoll_registration_under_a_closed_number_is_told(void **state)
@@ -501,23 +502,23 @@ static void epoll_registration_under_a_closed_number_is_told(void **state)
 	/* dup, close the registered original, close the copy. */
 	own_track_new(150, 15001);
 	own_track_dup(150, 151);
-	assert_int_equal(own_release(150, 15001, true), OWN_SHARED);
-	assert_int_equal(own_release(151, 15001, false), OWN_LAST_IN_EPOLL);
+	assert_int_equal(release_as(150, 15001, true), OWN_SHARED);
+	assert_int_equal(release_as(151, 15001, false), OWN_LAST_IN_EPOLL);
 
 	/* Registered under the last number only: the caller can remove it. */
 	own_track_new(152, 15201);
 	own_track_dup(152, 153);
-	assert_int_equal(own_release(152, 15201, false), OWN_SHARED);
-	assert_int_equal(own_release(153, 15201, true), OWN_LAST);
+	assert_int_equal(release_as(152, 15201, false), OWN_SHARED);
+	assert_int_equal(release_as(153, 15201, true), OWN_LAST);
 
 	/* The flag goes with the record: a new socket starts clean. */
 	own_track_new(150, 15002);
-	assert_int_equal(own_release(150, 15002, false), OWN_LAST);
+	assert_int_equal(release_as(150, 15002, false), OWN_LAST);
 }
 
 static int child_last_release(int fd)
 {
-	return own_release(fd, 15301, false) == OWN_LAST_IN_EPOLL ? 0 : 1;
+	return release_as(fd, 15301, false) == OWN_LAST_IN_EPOLL ? 0 : 1;
 }
 
 static void epoll_registration_in_another_process_is_told(void **state)
@@ -529,7 +530,7 @@ static void epoll_registration_in_another_process_is_told(void **state)
 	own_track_new(154, 15301);
 	own_fork_prepare();
 	pid_t pid = in_child(child_last_release, 154, go[0]);
-	assert_int_equal(own_release(154, 15301, true), OWN_SHARED);
+	assert_int_equal(release_as(154, 15301, true), OWN_SHARED);
 	assert_int_equal(write(go[1], "g", 1), 1);
 	assert_int_equal(wait_status(pid), 0);
 	close(go[0]);
@@ -543,9 +544,9 @@ static int grandchild_in_new_pid_namespace(int fd)
 {
 	if (getpid() != 1 || own_collect() != 0)
 		return 1;
-	if (own_release(fd, 16001, false) != OWN_SHARED)
+	if (release_as(fd, 16001, false) != OWN_SHARED)
 		return 2;
-	return own_release(fd + 1, 16001, false) == OWN_SHARED ? 0 : 3;
+	return release_as(fd + 1, 16001, false) == OWN_SHARED ? 0 : 3;
 }
 
 static int helper_that_unshares(int fd)
@@ -562,9 +563,9 @@ static int helper_that_unshares(int fd)
 	int status = wait_status(pid);
 	if (status != 0)
 		return 20 + status;
-	if (own_release(fd, 16001, false) != OWN_SHARED)
+	if (release_as(fd, 16001, false) != OWN_SHARED)
 		return 30;
-	return own_release(fd + 1, 16001, false) == OWN_LAST ? 0 : 31;
+	return release_as(fd + 1, 16001, false) == OWN_LAST ? 0 : 31;
 }
 
 static void another_pid_namespace_never_collects_the_family(void **state)
@@ -579,8 +580,8 @@ static void another_pid_namespace_never_collects_the_family(void **state)
 	own_track_dup(160, 161);
 	own_fork_prepare();
 	pid_t pid = in_child(helper_that_unshares, 160, go[0]);
-	assert_int_equal(own_release(160, 16001, false), OWN_SHARED);
-	assert_int_equal(own_release(161, 16001, false), OWN_SHARED);
+	assert_int_equal(release_as(160, 16001, false), OWN_SHARED);
+	assert_int_equal(release_as(161, 16001, false), OWN_SHARED);
 	assert_int_equal(write(go[1], "g", 1), 1);
 	assert_int_equal(wait_status(pid), 0);
 	close(go[0]);
@@ -598,12 +599,12 @@ static void fork_inside_prepare_does_not_deadlock(void **state)
 	own_fork_prepare();
 	own_fork_parent(-1);
 	own_fork_parent(-1);
-	assert_int_equal(own_release(170, 17001, false), OWN_LAST); /* both given back */
+	assert_int_equal(release_as(170, 17001, false), OWN_LAST); /* both given back */
 
 	own_track_new(171, 17101); /* and the lock works as before */
 	own_fork_prepare();
 	own_fork_parent(-1);
-	assert_int_equal(own_release(171, 17101, false), OWN_LAST);
+	assert_int_equal(release_as(171, 17101, false), OWN_LAST);
 }
 
 /* A release in another thread while a fork is between its prepare (which
@@ -622,7 +623,7 @@ static void *release_in_another_thread(void *arg)
 {
 	struct gated *g = arg;
 
-	g->verdict = own_release(g->fd, g->cookie, false);
+	g->verdict = release_as(g->fd, g->cookie, false);
 	__atomic_store_n(&g->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -646,7 +647,7 @@ static void release_waits_for_a_fork_in_another_thread(void **state)
 	/* The forking thread itself (a signal handler's close) passes the gate. */
 	own_track_new(173, 17301);
 	own_fork_prepare();
-	assert_int_equal(own_release(173, 17301, false), OWN_SHARED);
+	assert_int_equal(release_as(173, 17301, false), OWN_SHARED);
 	own_fork_parent(-1);
 }
 

@@ -22,6 +22,7 @@
 
 #include "loopback.h"
 #include "ownership.h"
+#include "release_as.h"
 #include "probe.h"
 #include "readshut.h"
 
@@ -29,6 +30,28 @@ static int setup(void **state)
 {
 	(void)state;
 	return own_init() ? 0 : -1;
+}
+
+/* What the release path does as fd leaves the books (release.c's
+ * off_the_books): the books' verdict, then the read-side emulation let go
+ * of the socket when this process holds no other descriptor of it. */
+static enum own_verdict let_go(int fd, uint64_t cookie)
+{
+	struct own_released books;
+	enum own_verdict verdict = own_release(fd, false, &books);
+
+	assert_true(books.booked == cookie);
+	if (books.read_shut && !books.held_here)
+		readshut_let_go(books.booked);
+	return verdict;
+}
+
+/* The books' read-shut mark on fd's socket. */
+static bool marked(int fd)
+{
+	uint32_t left;
+
+	return own_read_shut(fd, &left);
 }
 
 static void open_tracked(struct tcp_pair *p)
@@ -89,7 +112,7 @@ static void reads_get_what_was_queued_then_end_of_file(void **state)
 	fill_send_queue(p.server); /* so the real SHUT_RD stays deferred */
 	assert_int_equal(write(p.client, "hello", 5), 5);
 	assert_true(wait_input(p.server, 5));
-	assert_int_equal(readshut_shutdown(p.server, SHUT_RDWR), 0);
+	assert_int_equal(readshut_shutdown(p.server, probe_cookie(p.server), SHUT_RDWR), 0);
 	assert_true(readshut_recvfrom(p.server, buf, sizeof buf, 0, NULL, NULL, &n));
 	assert_int_equal(n, 5);
 	assert_memory_equal(buf, "hello", 5);
@@ -100,8 +123,7 @@ static void reads_get_what_was_queued_then_end_of_file(void **state)
 	assert_true(wait_input(p.server, 4));
 	assert_true(readshut_recvfrom(p.server, buf, sizeof buf, 0, NULL, NULL, &n));
 	assert_int_equal(n, 0);
-	own_release(p.server, probe_cookie(p.server), false);
-	readshut_let_go(probe_cookie(p.server));
+	let_go(p.server, probe_cookie(p.server));
 	tcp_pair_close(&p);
 }
 
@@ -114,15 +136,14 @@ static void after_shut_rd_what_arrives_is_still_read(void **state)
 
 	open_tracked(&p);
 	fill_send_queue(p.server); /* so the real SHUT_RD stays deferred */
-	assert_int_equal(readshut_shutdown(p.server, SHUT_RD), 0);
+	assert_int_equal(readshut_shutdown(p.server, probe_cookie(p.server), SHUT_RD), 0);
 	assert_int_equal(write(p.client, "later", 5), 5);
 	assert_true(wait_input(p.server, 5));
 	assert_true(readshut_recvfrom(p.server, buf, sizeof buf, 0, NULL, NULL, &n));
 	assert_int_equal(n, 5); /* as Linux does after SHUT_RD on an open connection */
 	assert_true(readshut_recvfrom(p.server, buf, sizeof buf, 0, NULL, NULL, &n));
 	assert_int_equal(n, 0);
-	own_release(p.server, probe_cookie(p.server), false);
-	readshut_let_go(probe_cookie(p.server));
+	let_go(p.server, probe_cookie(p.server));
 	tcp_pair_close(&p);
 }
 
@@ -174,7 +195,7 @@ static void real_shut_read_wakes_a_blocked_reader(void **state)
 	assert_int_equal(pthread_create(&reader, NULL, blocked_reader, &r), 0);
 	wait_blocked(&r);
 	fill_send_queue(p.server);
-	assert_int_equal(readshut_shutdown(p.server, SHUT_RDWR), 0);
+	assert_int_equal(readshut_shutdown(p.server, probe_cookie(p.server), SHUT_RDWR), 0);
 	assert_true(readshut_waiting());
 	assert_false(really_read_shut(p.server));
 	drain(p.client); /* our output is acknowledged: the thread shuts */
@@ -182,7 +203,7 @@ static void real_shut_read_wakes_a_blocked_reader(void **state)
 	assert_false(readshut_waiting());
 	pthread_join(reader, &got);
 	assert_int_equal((intptr_t)got, 0); /* woken, with end-of-file */
-	own_release(p.server, probe_cookie(p.server), false);
+	release_as(p.server, probe_cookie(p.server), false);
 	tcp_pair_close(&p);
 }
 
@@ -197,13 +218,12 @@ static void no_real_shut_read_without_a_waiter(void **state)
 	open_tracked(&p);
 	uint64_t cookie = probe_cookie(p.server);
 	fill_send_queue(p.server);
-	assert_int_equal(readshut_shutdown(p.server, SHUT_RDWR), 0);
+	assert_int_equal(readshut_shutdown(p.server, probe_cookie(p.server), SHUT_RDWR), 0);
 	drain(p.client);
 	poll(NULL, 0, 200); /* eight of the thread's ticks */
 	assert_false(really_read_shut(p.server));
 	assert_true(readshut_waiting());
-	assert_int_equal(own_release(p.server, cookie, false), OWN_LAST);
-	readshut_let_go(cookie);
+	assert_int_equal(let_go(p.server, cookie), OWN_LAST);
 	assert_false(readshut_waiting());
 	tcp_pair_close(&p);
 }
@@ -218,22 +238,20 @@ static void letting_go_cancels_the_real_shut_read(void **state)
 	int copy = dup(p.server);
 	own_track_dup(p.server, copy);
 	fill_send_queue(p.server);
-	assert_int_equal(readshut_shutdown(p.server, SHUT_RDWR), 0);
-	assert_true(readshut_marked(copy, 0));
+	assert_int_equal(readshut_shutdown(p.server, probe_cookie(p.server), SHUT_RDWR), 0);
+	assert_true(marked(copy));
 
 	/* One descriptor let go, the other still held: still waiting. */
-	assert_int_equal(own_release(p.server, cookie, false), OWN_SHARED);
-	readshut_let_go(cookie);
+	assert_int_equal(let_go(p.server, cookie), OWN_SHARED);
 	assert_true(readshut_waiting());
 	/* The last one: cancelled, and never carried out afterwards. */
-	assert_int_equal(own_release(copy, cookie, false), OWN_LAST);
-	readshut_let_go(cookie);
+	assert_int_equal(let_go(copy, cookie), OWN_LAST);
 	assert_false(readshut_waiting());
 	drain(p.client);
 	readshut_step(UINT64_MAX / 2);
 	poll(NULL, 0, 100); /* the thread's ticks too */
 	assert_false(really_read_shut(copy));
-	assert_false(readshut_marked(copy, 0)); /* the mark ended with the books' record */
+	assert_false(marked(copy)); /* the mark ended with the books' record */
 	close(copy);
 	tcp_pair_close(&p);
 }
@@ -255,13 +273,12 @@ static void release_racing_the_thread_is_decided_once(void **state)
 		struct reader r = { p.server, 0 };
 		assert_int_equal(pthread_create(&reader, NULL, blocked_reader, &r), 0);
 		wait_blocked(&r);
-		assert_int_equal(readshut_shutdown(p.server, SHUT_RDWR), 0);
+		assert_int_equal(readshut_shutdown(p.server, probe_cookie(p.server), SHUT_RDWR), 0);
 		/* The thread looks again every LINGER_TICK_MS (25): let go around
 		 * the moment it finds the output acknowledged and shuts. */
 		struct timespec jitter = { 0, (22000 + (i % 10) * 600) * 1000L };
 		nanosleep(&jitter, NULL);
-		assert_int_equal(own_release(p.server, cookie, false), OWN_LAST);
-		readshut_let_go(cookie);
+		assert_int_equal(let_go(p.server, cookie), OWN_LAST);
 		bool shut_at_release = really_read_shut(p.server);
 		assert_false(readshut_waiting());
 		poll(NULL, 0, 10);
@@ -279,12 +296,12 @@ static void refused_shutdown_is_the_kernels_error_and_does_nothing(void **state)
 
 	open_tracked(&p);
 	errno = 0;
-	assert_int_equal(readshut_shutdown(p.server, 7), -1);
+	assert_int_equal(readshut_shutdown(p.server, probe_cookie(p.server), 7), -1);
 	assert_int_equal(errno, EINVAL);
-	assert_false(readshut_marked(p.server, 0));
+	assert_false(marked(p.server));
 	assert_false(readshut_waiting());
 	assert_int_equal(write(p.server, "x", 1), 1); /* the write side is open */
-	own_release(p.server, probe_cookie(p.server), false);
+	release_as(p.server, probe_cookie(p.server), false);
 	tcp_pair_close(&p);
 }
 

@@ -15,6 +15,7 @@
 
 #include "loopback.h"
 #include "ownership.h"
+#include "release_as.h"
 #include "probe.h"
 #include "selffd.h"
 #include "spawned.h"
@@ -44,7 +45,7 @@ static enum own_verdict spawn_then_close(bool cloexec, bool failed,
 	posix_spawn_file_actions_destroy(&fa);
 	if (failed)
 		spawn_holds_undo(&held);
-	enum own_verdict v = own_release(p.server, probe_cookie(p.server), false);
+	enum own_verdict v = release_as(p.server, probe_cookie(p.server), false);
 	tcp_pair_close(&p);
 	return v;
 }

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "decide.h"
+#include "probe.h"
 #include "loopback.h"
 #include "split.h"
 #include "stats.h"
@@ -33,7 +34,7 @@ static void observe_release(int fd, struct sc_arm_counts *after)
 {
 	enum sc_arm arm = SC_ARM_LINGER;
 
-	assert_false(decide_release(SC_MODE_OBSERVE, fd, &arm));
+	assert_false(decide_release(SC_MODE_OBSERVE, fd, probe_cookie(fd), &arm));
 	assert_int_equal(arm, SC_ARM_CONTROL);
 	stats_snapshot(SC_ARM_CONTROL, after);
 }
@@ -78,8 +79,8 @@ static void observe_classifies_real_connections_and_never_lingers(void **state)
 	int listener = tcp_listener(), unixfd[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, unixfd), 0);
 	enum sc_arm arm;
-	assert_false(decide_release(SC_MODE_OBSERVE, listener, &arm));
-	assert_false(decide_release(SC_MODE_OBSERVE, unixfd[0], &arm));
+	assert_false(decide_release(SC_MODE_OBSERVE, listener, probe_cookie(listener), &arm));
+	assert_false(decide_release(SC_MODE_OBSERVE, unixfd[0], probe_cookie(unixfd[0]), &arm));
 	stats_snapshot(SC_ARM_CONTROL, &c);
 	assert_int_equal(c.closes, 3);
 	assert_int_equal(c.closes, c.abortive + c.at_risk + c.clean);
