@@ -334,7 +334,8 @@ stress: all
 	STRESS_SCALE=10 $(PYTHON) -m pytest -q -s tests/test_stress.py tests/test_hostile.py
 
 # CPython's own socket, subprocess, os, posix, signal and asyncio tests,
-# without and with the shim: nothing may fail only with it (~4 minutes).
+# without and with the shim, side by side: nothing may fail only with it
+# (~3 minutes).
 cpython: all
 	$(NEEDS) libpython3.11-testsuite -- $(PYTHON) tests/cpython/run.py $(BUILD)/libsafeclose.so
 

@@ -305,6 +305,18 @@ static pid_t holding_child(int go_fd, bool claims)
 	return pid;
 }
 
+/* The one record pid holds is kept while it lives and collected once it is
+ * killed: the records in use are `before` again. */
+static void assert_kept_while_alive_then_collected(pid_t pid, uint32_t before)
+{
+	own_collect();
+	assert_int_equal(own_records_in_use(), before + 1); /* a live holder's are kept */
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_true(own_collect() >= 1);
+	assert_int_equal(own_records_in_use(), before);
+}
+
 static void killed_child_references_are_collected(void **state)
 {
 	(void)state;
@@ -319,12 +331,7 @@ static void killed_child_references_are_collected(void **state)
 	own_fork_parent(pid);
 	assert_int_equal(release_as(130, 13001, false), OWN_SHARED);
 	assert_int_equal(release_as(131, 13001, false), OWN_SHARED); /* the child holds two */
-	own_collect();
-	assert_int_equal(own_records_in_use(), before + 1); /* a live holder's are kept */
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	assert_true(own_collect() >= 1);
-	assert_int_equal(own_records_in_use(), before);
+	assert_kept_while_alive_then_collected(pid, before);
 	close(go[0]);
 	close(go[1]);
 }
@@ -346,12 +353,7 @@ static void spawned_program_references_are_counted_then_collected(void **state)
 	pid_t pid = holding_child(go[0], false); /* a program without the shim */
 	own_spawn_started(160, ticket, pid);
 	assert_int_equal(release_as(160, 16001, false), OWN_SHARED); /* the program holds it */
-	own_collect();
-	assert_int_equal(own_records_in_use(), before + 1); /* a live holder's are kept */
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	assert_true(own_collect() >= 1);
-	assert_int_equal(own_records_in_use(), before);
+	assert_kept_while_alive_then_collected(pid, before);
 
 	own_track_new(161, 16101);
 	ticket = own_spawn_ticket();
