@@ -1,7 +1,7 @@
 /* interpose.c: the library's entry points and nothing else: the constructor
  * and destructor, and the exported wrappers of the libc functions that
- * create, copy, pass or let go of a descriptor, shut or read a socket, fork
- * or exec. Each calls the real function and tells the ownership books or the
+ * create, copy, pass or let go of a descriptor, shut or read a socket, fork,
+ * exec or change credentials. Each calls the real function and tells the ownership books or the
  * release path what happened; return value and errno are the real ones. */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
+#include <grp.h>
 #include <unistd.h>
 #include <wordexp.h>
 
@@ -519,6 +520,46 @@ SC_EXPORT int setns(int fd, int nstype)
 	return retried_alone(real.setns(fd, nstype), true, fd, nstype);
 }
 
+/* A change of credentials (a worker dropping to nobody before it serves,
+ * as privilege-separated servers do): once they differ from those of the
+ * books' maker, the process leaves the family's books before the program
+ * runs another instruction (own_detach), so that code compromised later
+ * cannot write them. Out of reach: the raw system call made without libc's
+ * syscall() (inline assembly, or a static binary), and capability changes
+ * alone (capset, prctl), which leave the ids as they were. */
+static int after_credentials(int r)
+{
+	int saved_errno = errno;
+
+	if (r == 0 && active() && own_must_detach())
+		own_detach();
+	errno = saved_errno;
+	return r;
+}
+
+#define CREDENTIAL_CALL(name, ...)          \
+	do {                                \
+		real_resolve();             \
+		if (!real.name) {           \
+			errno = ENOSYS;     \
+			return -1;          \
+		}                           \
+		return after_credentials(real.name(__VA_ARGS__)); \
+	} while (0)
+
+SC_EXPORT int setuid(uid_t uid) { CREDENTIAL_CALL(setuid, uid); }
+SC_EXPORT int setgid(gid_t gid) { CREDENTIAL_CALL(setgid, gid); }
+SC_EXPORT int seteuid(uid_t uid) { CREDENTIAL_CALL(seteuid, uid); }
+SC_EXPORT int setegid(gid_t gid) { CREDENTIAL_CALL(setegid, gid); }
+SC_EXPORT int setreuid(uid_t r, uid_t e) { CREDENTIAL_CALL(setreuid, r, e); }
+SC_EXPORT int setregid(gid_t r, gid_t e) { CREDENTIAL_CALL(setregid, r, e); }
+SC_EXPORT int setresuid(uid_t r, uid_t e, uid_t s) { CREDENTIAL_CALL(setresuid, r, e, s); }
+SC_EXPORT int setresgid(gid_t r, gid_t e, gid_t s) { CREDENTIAL_CALL(setresgid, r, e, s); }
+/* The books' owner is its ids, not its groups: setgroups alone leaves it
+ * the owner (a process with CAP_SETGID and the owner's ids), but it is
+ * where a drop of privileges starts, and costs one comparison. */
+SC_EXPORT int setgroups(size_t n, const gid_t *groups) { CREDENTIAL_CALL(setgroups, n, groups); }
+
 /* glibc closes an fdopen()ed socket inside fclose, out of reach of close():
  * flush what the stream buffers first, so the FIN follows it. */
 SC_EXPORT int fclose(FILE *stream)
@@ -626,6 +667,16 @@ SC_EXPORT long syscall(long number, ...)
 		return unshare((int)a[0]);
 	case SYS_setns:
 		return setns((int)a[0], (int)a[1]);
+	/* The raw call changes only this thread's credentials, as asked: made
+	 * as asked, the books left after it all the same. */
+	case SYS_setuid:
+	case SYS_setgid:
+	case SYS_setreuid:
+	case SYS_setregid:
+	case SYS_setresuid:
+	case SYS_setresgid:
+	case SYS_setgroups:
+		return after_credentials((int)real.syscall(number, a[0], a[1], a[2]));
 	default:
 		return real.syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 	}

@@ -23,6 +23,11 @@
  *   linearly, and the table is never let past 3/4 full, so allocation and
  *   lookup stay short.
  *
+ * The books belong to processes with their maker's credentials: a program
+ * exec'd with others is told they were withheld (join_books, own_exec_env),
+ * and a process whose credentials change leaves them for books of its own,
+ * taking along only what it can prove it alone holds (own_detach).
+ *
  * Only atomics, no locks and no allocation after start-up: the release path
  * runs inside close(), which a signal handler may call. (fork() takes a lock
  * of its own between prepare and parent; it is not on that path.) */
@@ -76,6 +81,7 @@
 
 /* Record flags, sticky until the record is freed. */
 #define REC_UNATTRIBUTED 1u  /* some references have no holder word: never collected */
+#define REC_COPYING 2u       /* own_detach(): set only in books being made, cleared there */
 
 struct own_record {
 	uint64_t cookie;       /* 0 = free */
@@ -123,6 +129,14 @@ static struct own_entry *entries; /* own_table's memory, once set up */
 static struct fdspace_table own_table;
 static int max_fd = -1;
 static int books_fd = -1;
+/* own_detach() could not make books of our own: nothing is put on any
+ * books any more (a socket then is left alone). */
+static int books_lost;
+/* These books were made by own_detach(): they hold what we took along,
+ * not the family's view, and are never passed across exec (a program we
+ * exec is told SAFECLOSE_BOOKS=withheld:FDS instead, as one with other
+ * credentials is). Inherited by our fork children, who share them. */
+static int books_detached;
 
 /* This process's pids mean what they mean to the books (same pid namespace):
  * only then may it name itself as a holder, or judge others' pids gone. A
@@ -362,6 +376,8 @@ static struct own_shared *books(void)
 	struct own_shared *s = LOAD(&shared), *none = NULL;
 	int fd;
 
+	if (LOAD(&books_lost))
+		return NULL;
 	if (s || LOAD(&failed))
 		return s;
 	s = new_books(&fd);
@@ -1239,10 +1255,12 @@ size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][SC
 		    uint32_t ticket)
 {
 	size_t n = 0;
-	/* Never to a program with other credentials than the books' maker's:
-	 * it is told they were withheld instead. */
+	/* Never to a program with other credentials than the books' maker's,
+	 * nor books a change of credentials made (books_detached): it is told
+	 * they were withheld instead. */
 	bool preloads = env_preloads_shim(envp);
-	bool withhold = preloads && LOAD(&books_fd) >= 0 && !may_hold_books(LOAD(&shared));
+	bool withhold = preloads && LOAD(&books_fd) >= 0 &&
+			(LOAD(&books_detached) || !may_hold_books(LOAD(&shared)));
 	int fd = preloads && !withhold ? own_books_fd() : -1;
 
 	for (size_t i = 0; envp && envp[i] && n + 3 < room; i++)
@@ -1308,4 +1326,144 @@ bool own_let_go_of_books(unsigned first, unsigned last)
 		return false;
 	selffd_unmark(fd);
 	return true;
+}
+
+/* ---- leaving the family's books: a change of credentials ------------------ */
+
+/* One record of ours, copied from the family's books `from` into `to` at
+ * the same index (so every entry of ours stays valid): what the program
+ * did to the socket (read side shut, epoll registrations under closed
+ * numbers, give-aways), and one reference per descriptor of ours. */
+static void copy_record(const struct own_record *from, struct own_record *to, uint64_t cookie,
+			uint32_t *used)
+{
+	if (!to->cookie) {
+		to->cookie = cookie;
+		to->flags = REC_COPYING;
+		to->read_shut = LOAD(&from->read_shut);
+		to->shut_left = LOAD(&from->shut_left);
+		to->epoll_closed = LOAD(&from->epoll_closed);
+		to->out_of_sight = LOAD(&from->out_of_sight);
+		++*used;
+	}
+	to->refs++;
+}
+
+/* The copy of a record is complete (every descriptor of ours counted):
+ * when the family held more references than ours, someone we no longer
+ * see holds the socket, in either books. Ours keep a mark (a close of ours
+ * never lingers on it); the family's keep our references (collected once
+ * we are gone) and gain the same mark, since whatever we fork from now on
+ * holds it out of their sight. When only we held it, the family's books
+ * let go of it: no one else of theirs can hold it any more. */
+static void finish_record(struct own_record *from, struct own_record *to, uint64_t key)
+{
+	int32_t ours = to->refs;
+
+	to->flags = 0;
+	if (key != HOLDER_NONE)
+		to->holders[0] = key | (uint64_t)(uint32_t)ours * HOLDER_ONE;
+	else
+		to->flags = REC_UNATTRIBUTED;
+	if (LOAD(&from->refs) != ours || LOAD(&from->out_of_sight)) {
+		to->out_of_sight++;
+		ADD(&from->out_of_sight, 1);
+		return;
+	}
+	for (int32_t i = 0; i < ours; i++)
+		record_put((uint32_t)(from - shared->records) + 1, to->cookie, key, NULL);
+}
+
+/* Fresh books holding a copy of the records our descriptors hold in the
+ * family's; *used: how many. */
+static void copy_ours(struct own_shared *fresh)
+{
+	uint64_t key = self_key();
+	uint32_t used = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (int fd = 0; fd <= own_max_fd(); fd++) {
+			struct own_entry *e = entry_of(fd);
+			uint32_t rec = e ? LOAD(&e->rec) : 0;
+			struct own_record *from = rec ? record_at(rec) : NULL, *to;
+
+			if (!from)
+				continue;
+			to = &fresh->records[rec - 1];
+			if (pass == 0 && LOAD(&from->cookie) != LOAD(&e->cookie))
+				STORE(&e->rec, 0); /* stale: off the books */
+			else if (pass == 0)
+				copy_record(from, to, LOAD(&e->cookie), &used);
+			else if (to->flags & REC_COPYING)
+				finish_record(from, to, key);
+		}
+	}
+	fresh->used = used;
+}
+
+/* Nothing of ours on any books any more: the family's mapping becomes
+ * private zeros, every entry is dropped, nothing more is tracked. */
+static void lose_books(struct own_shared *old)
+{
+	__atomic_store_n(&books_lost, 1, __ATOMIC_SEQ_CST);
+	for (int fd = 0; fd <= own_max_fd(); fd++) {
+		struct own_entry *e = entry_of(fd);
+		if (e)
+			STORE(&e->rec, 0);
+	}
+	if (mmap(old, sizeof *old, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		munmap(old, sizeof *old);
+	sc_log_write(SC_LOG_ERROR, __func__,
+		     "cannot make ownership books of our own; leaving every socket alone");
+}
+
+bool own_must_detach(void)
+{
+	struct own_shared *s = LOAD(&shared);
+
+	return s && !LOAD(&books_lost) && sc_self() && !may_hold_books(s);
+}
+
+void own_detach(void)
+{
+	struct own_shared *old = LOAD(&shared);
+	int saved_errno = errno, fd, old_fd;
+	bool nested;
+
+	/* A vfork or clone child shares this memory with its parent: replacing
+	 * the mapping there would take the parent's books away. */
+	if (!old || LOAD(&books_lost) || !sc_self())
+		return;
+	nested = pthread_mutex_lock(&fork_lock) == EDEADLK;
+	gate_shut(); /* no release of another thread of ours in between */
+	struct own_shared *fresh = new_books(&fd);
+	if (fresh) {
+		STORE(&fresh->pidns, LOAD(&old->pidns)); /* our pids mean what they meant */
+		copy_ours(fresh);
+	}
+	/* The family's mapping is replaced in place (one mremap: no moment
+	 * where the address maps nothing, for a thread of ours reading it),
+	 * so every pointer and record index of ours stays valid. */
+	if (!fresh || mremap(fresh, sizeof *fresh, sizeof *fresh, MREMAP_MAYMOVE | MREMAP_FIXED,
+			     old) == MAP_FAILED) {
+		if (fresh)
+			munmap(fresh, sizeof *fresh);
+		if (fd >= 0)
+			selffd_close(fd);
+		lose_books(old);
+		fd = -1;
+	}
+	STORE(&books_detached, 1);
+	old_fd = __atomic_exchange_n(&books_fd, fd, __ATOMIC_ACQ_REL);
+	if (old_fd >= 0)
+		selffd_close(old_fd);
+	if (fd >= 0 && getenv(BOOKS_ENV))
+		own_publish_books();
+	gate_open();
+	if (!nested)
+		pthread_mutex_unlock(&fork_lock);
+	SC_LOG(SC_LOG_DEBUG, "credentials changed: the family's books left, %u records our own",
+	       own_records_in_use());
+	errno = saved_errno;
 }

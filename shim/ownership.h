@@ -191,4 +191,17 @@ uint32_t own_records_room(void);
  * table's allocations), never on the close path. Async-signal-safe. */
 uint32_t own_collect(void);
 
+/* The books are shared, writable memory, and belong to processes with the
+ * credentials of the one that made them. own_must_detach(): this process's
+ * credentials now differ from theirs (setuid, setgid and the like). Then
+ * own_detach() must run before any code of the program does: it leaves the
+ * family's books for books of its own (so a worker that dropped to nobody
+ * and then runs compromised code finds no mapping or descriptor of its
+ * parent's to write). Its own sockets keep their records there; one that
+ * someone else of the family held too is marked held out of sight in both
+ * books: no close of either side lingers on it any more. Not in a vfork or
+ * clone child sharing this memory (self.h). */
+bool own_must_detach(void);
+void own_detach(void);
+
 #endif

@@ -294,6 +294,15 @@ static void resolve_once(void)
 	bind_next((void **)&real.wordexp, "wordexp");
 	bind_next((void **)&real.unshare, "unshare");
 	bind_next((void **)&real.setns, "setns");
+	bind_next((void **)&real.setuid, "setuid");
+	bind_next((void **)&real.setgid, "setgid");
+	bind_next((void **)&real.seteuid, "seteuid");
+	bind_next((void **)&real.setegid, "setegid");
+	bind_next((void **)&real.setreuid, "setreuid");
+	bind_next((void **)&real.setregid, "setregid");
+	bind_next((void **)&real.setresuid, "setresuid");
+	bind_next((void **)&real.setresgid, "setresgid");
+	bind_next((void **)&real.setgroups, "setgroups");
 	bind_next((void **)&real.open, "open");
 	bind_next((void **)&real.open64, "open64");
 	bind_next((void **)&real.open_2, "__open_2");

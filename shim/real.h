@@ -68,6 +68,10 @@ typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t 
 typedef FILE *(*popen_fn)(const char *, const char *);
 typedef int (*system_fn)(const char *);
 typedef int (*wordexp_fn)(const char *, wordexp_t *, int);
+typedef int (*setid_fn)(unsigned);
+typedef int (*setreid_fn)(unsigned, unsigned);
+typedef int (*setresid_fn)(unsigned, unsigned, unsigned);
+typedef int (*setgroups_fn)(size_t, const gid_t *);
 
 struct real_fns {
 	close_fn close;
@@ -109,6 +113,11 @@ struct real_fns {
 	wordexp_fn wordexp;
 	unshare_fn unshare;
 	setns_fn setns;
+	/* credentials (no raw stand-in: glibc's change every thread's) */
+	setid_fn setuid, setgid, seteuid, setegid;
+	setreid_fn setreuid, setregid;
+	setresid_fn setresuid, setresgid;
+	setgroups_fn setgroups;
 	/* descriptor creators (room.h): retried when the shim made room */
 	open_fn open, open64;
 	open2_fn open_2, open64_2;
@@ -134,7 +143,8 @@ struct real_fns {
 extern struct real_fns real;
 
 /* Binds every entry with dlsym(RTLD_NEXT); safe to call more than once and
- * from several threads. fork, posix_spawn, popen, system and wordexp have no raw stand-in, so their
+ * from several threads. fork, posix_spawn, popen, system, wordexp and the
+ * credential calls have no raw stand-in, so their
  * wrappers call this first. */
 void real_resolve(void);
 

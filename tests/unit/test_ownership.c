@@ -20,7 +20,9 @@
 #include <signal.h>
 #include <string.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -157,6 +159,87 @@ static void fork_shares_the_count(void **state)
 	pid = in_child(child_releases_shared, 112, -1);
 	assert_int_equal(wait_status(pid), 0);
 	assert_int_equal(release_as(112, 8002, false), OWN_LAST);
+	close(go[0]);
+	close(go[1]);
+}
+
+/* A child that leaves the family's books (own_detach, after a change of
+ * credentials): what only it held stays its own, what the parent held too
+ * is left alone on both sides, and no mapping of the parent's books is left
+ * in it. */
+static int detach_sync = -1;
+
+static bool maps_inode(ino_t ino)
+{
+	char line[512];
+	bool found = false;
+	FILE *maps = fopen("/proc/self/maps", "r");
+
+	while (maps && fgets(line, sizeof line, maps)) {
+		unsigned long long inode = 0;
+		if (sscanf(line, "%*s %*s %*s %*s %llu", &inode) == 1 && inode == ino)
+			found = true;
+	}
+	if (maps)
+		fclose(maps);
+	return found;
+}
+
+static int child_detaches(int old_fd)
+{
+	struct stat st;
+	char go;
+	int bad = 0;
+
+	if (read(detach_sync, &go, 1) != 1 || fstat(old_fd, &st) < 0)
+		return 99;
+	own_detach();
+	bad |= maps_inode(st.st_ino) << 0;                          /* the parent's: unmapped */
+	bad |= (fcntl(old_fd, F_GETFD) >= 0 && own_books_fd() == old_fd) << 1;
+	bad |= (own_release(130, 9501, false) != OWN_LAST) << 2;    /* only ours: lingers */
+	bad |= (own_release(131, 9502, false) != OWN_SHARED) << 3;  /* the parent's too */
+	bad |= (own_release(132, 9503, false) != OWN_SHARED) << 4;
+	bad |= (own_release(133, 9503, false) != OWN_SHARED) << 5;  /* never "last" */
+	own_track_new(134, 9504);                                   /* its own books work */
+	own_track_dup(134, 135);
+	bad |= (own_release(134, 9504, false) != OWN_SHARED) << 6;
+	bad |= (own_release(135, 9504, false) != OWN_LAST) << 7;
+	/* Books of its own are never passed across exec. */
+	char *envp[] = { "LD_PRELOAD=libsafeclose.so", NULL }, *out[4], bufs[2][SC_ENV_ROOM];
+	size_t n = own_exec_env(envp, out, 4, bufs, 0);
+	bad |= (n != 2 || strncmp(out[1], "SAFECLOSE_BOOKS=withheld:", 25) != 0) << 8;
+	own_exec_env_done();
+	return bad ? 1 + __builtin_ctz((unsigned)bad) : 0; /* which check failed first */
+}
+
+static void detached_child_keeps_only_what_it_alone_held(void **state)
+{
+	(void)state;
+	int go[2];
+
+	own_collect();
+	uint32_t before = own_records_in_use();
+	assert_int_equal(pipe(go), 0);
+	own_track_new(130, 9501);
+	own_track_new(131, 9502);
+	own_track_new(132, 9503);
+	own_track_dup(132, 133);
+	assert_true(own_books_fd() >= 0);
+	detach_sync = go[0];
+	own_fork_prepare();
+	pid_t pid = in_child(child_detaches, own_books_fd(), -1);
+	/* The fork-per-connection parent lets go of 130 before the child
+	 * leaves; 131 and 132 it keeps. */
+	assert_int_equal(own_release(130, 9501, false), OWN_SHARED);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(wait_status(pid), 0);
+	/* The child took its references along; the mark it left keeps them
+	 * from ever reading as the parent's last. */
+	assert_int_equal(own_release(131, 9502, false), OWN_SHARED);
+	assert_int_equal(own_release(132, 9503, false), OWN_SHARED);
+	assert_int_equal(own_release(133, 9503, false), OWN_SHARED);
+	own_collect(); /* the child is gone: nothing of it stays on the books */
+	assert_int_equal(own_records_in_use(), before);
 	close(go[0]);
 	close(go[1]);
 }
@@ -686,6 +769,7 @@ int main(void)
 		cmocka_unit_test(dup_over_a_tracked_number_drops_it),
 		cmocka_unit_test(fork_shares_the_count),
 		cmocka_unit_test(fork_child_drops_what_was_not_counted),
+		cmocka_unit_test(detached_child_keeps_only_what_it_alone_held),
 		cmocka_unit_test(failed_fork_gives_the_references_back),
 		cmocka_unit_test(exec_env_carries_the_books_and_the_mark),
 		cmocka_unit_test(exec_env_without_the_shim_gets_nothing),
