@@ -41,6 +41,12 @@
  *                  streamed as fast as the link takes it: an upload that a
  *                  server may reject (413) before reading it.
  *
+ *   --closed-loop  (line) request i+1 goes out only once reply i is complete
+ *                  (and not before its --gap-ms time): an interactive client.
+ *                  The JSON line then has "latency_us", the time from each
+ *                  request's last byte sent to its OK reply's last byte, in
+ *                  microseconds, one per OK reply.
+ *
  * Besides the fields above, the JSON line always has
  *   "sent_bytes" bytes handed to the kernel (a request cut short counts too);
  *   "eof_ms"    ms from connect until read() returned 0, or -1;
@@ -76,7 +82,7 @@ static struct {
 	unsigned long quit_after, bad_at;   /* 0: off */
 	unsigned long post_bytes;           /* 0: GET */
 	unsigned long read_after_ms;
-	bool forever;
+	bool forever, closed_loop;
 	unsigned long hold_ms;
 	const char *path;
 } opt = { .requests = 64, .gap_ms = 10, .timeout_ms = 20000, .path = "/" };
@@ -245,6 +251,9 @@ struct client {
 	int64_t eof_ms, reset_ms;     /* -1 until it happens */
 	struct line_parser line;
 	struct http_parser http;
+	int64_t request_out;          /* --closed-loop: when the last request went out */
+	long long *latency_us;        /* one per OK reply */
+	unsigned long latencies;
 };
 
 static void usage(const char *msg)
@@ -252,7 +261,8 @@ static void usage(const char *msg)
 	usage_exit("pipeclient", msg,
 		"usage: pipeclient --connect ADDR:PORT [--proto line|http] [--requests N]\n"
 		"  [--gap-ms G] [--path P] [--timeout-ms T] [--quit-after N] [--forever]\n"
-		"  [--bad-at K] [--post-bytes N] [--read-after-ms D] [--hold-ms H]\n");
+		"  [--bad-at K] [--post-bytes N] [--read-after-ms D] [--hold-ms H]\n"
+		"  [--closed-loop]\n");
 }
 
 /* Exit 1 with the JSON line the harness expects when there is no connection. */
@@ -347,6 +357,12 @@ static void set_end(struct client *c, const char *end, const char *where)
 		c->stop = true;
 }
 
+/* --closed-loop: a request is out whose reply is not complete yet. */
+static bool awaiting_reply(const struct client *c)
+{
+	return opt.closed_loop && c->line.ok_replies + (c->line.err != ERR_NONE) < c->sent;
+}
+
 /* Push the current request out; start the next one when its time has come. */
 static void pump_send(struct client *c, int64_t now)
 {
@@ -356,7 +372,7 @@ static void pump_send(struct client *c, int64_t now)
 				c->sending = false;
 				return;
 			}
-			if (now < next_send_time(c) && !c->send_now)
+			if ((now < next_send_time(c) && !c->send_now) || awaiting_reply(c))
 				return;
 			c->send_now = false;
 			build_request(c);
@@ -378,8 +394,10 @@ static void pump_send(struct client *c, int64_t now)
 		}
 		c->out_off += (size_t)n;
 		c->sent_bytes += (unsigned long long)n;
-		if (c->out_off == c->out_len)
+		if (c->out_off == c->out_len) {
 			c->sent++;
+			c->request_out = now_ns();
+		}
 	}
 }
 
@@ -392,10 +410,13 @@ static void pump_recv(struct client *c)
 		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n > 0) {
 			c->bytes += (unsigned long long)n;
+			unsigned long replies = c->line.ok_replies;
 			if (opt.http)
 				http_feed(&c->http, buf, (size_t)n);
 			else
 				line_feed(&c->line, buf, (size_t)n);
+			if (opt.closed_loop && c->line.ok_replies > replies && c->latency_us)
+				c->latency_us[c->latencies++] = (now_ns() - c->request_out) / 1000;
 			if (opt.quit_after && c->line.ok_replies >= opt.quit_after) {
 				/* All we asked for is in: hang up ourselves. */
 				set_end(c, "quit", "");
@@ -459,7 +480,7 @@ static void run(struct client *c)
 		int64_t wake = reading ? c->deadline : read_start(c);
 		if (c->sending && c->out_off < c->out_len)
 			pfd.events |= POLLOUT;
-		else if (c->sending && next_send_time(c) < wake)
+		else if (c->sending && next_send_time(c) < wake && !awaiting_reply(c))
 			wake = next_send_time(c);
 		if (!reading && !pfd.events)
 			pfd.fd = -1;   /* a RST polls as an error for good: sleep until reading */
@@ -517,6 +538,12 @@ static void print_result(const struct client *c)
 	else
 		printf("\"ok_replies\": %lu, \"error_reply\": \"%s\", \"error_id\": %lu, ",
 		       c->line.ok_replies, err_names[c->line.err], c->line.error_id);
+	if (opt.closed_loop) {
+		printf("\"latency_us\": [");
+		for (unsigned long i = 0; i < c->latencies; i++)
+			printf("%s%lld", i ? ", " : "", c->latency_us[i]);
+		printf("], ");
+	}
 	printf("\"end\": \"%s\", \"end_errno_where\": \"%s\", \"eof_ms\": %lld, "
 	       "\"reset_ms\": %lld, \"elapsed_ms\": %lld}\n",
 	       c->end, c->end_where, (long long)c->eof_ms, (long long)c->reset_ms, elapsed);
@@ -539,6 +566,7 @@ static void parse_args(int argc, char **argv)
 		{ "post-bytes", required_argument, NULL, 'B' },
 		{ "read-after-ms", required_argument, NULL, 'R' },
 		{ "hold-ms", required_argument, NULL, 'H' },
+		{ "closed-loop", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -564,6 +592,7 @@ static void parse_args(int argc, char **argv)
 		case 'B': opt.post_bytes = parse_num(optarg, 0, 1UL << 30); break;
 		case 'R': opt.read_after_ms = parse_num(optarg, 0, 86400000); break;
 		case 'H': opt.hold_ms = parse_num(optarg, 0, 86400000); break;
+		case 'L': opt.closed_loop = true; break;
 		default: usage(NULL);
 		}
 	}
@@ -581,6 +610,8 @@ static void parse_args(int argc, char **argv)
 		usage("--quit-after and --forever exclude each other");
 	if (opt.forever && opt.gap_ms == 0)
 		usage("--forever needs --gap-ms > 0");
+	if (opt.closed_loop && (opt.http || opt.forever))
+		usage("--closed-loop needs --proto line and a number of requests");
 	if (opt.quit_after)
 		opt.requests = opt.quit_after;
 }
@@ -594,11 +625,14 @@ int main(int argc, char **argv)
 	c.eof_ms = c.reset_ms = -1;
 	c.start = now_ns();
 	c.deadline = c.start + (int64_t)opt.timeout_ms * 1000000;
+	if (opt.closed_loop && !(c.latency_us = calloc(opt.requests + 1, sizeof *c.latency_us)))
+		die("calloc");
 	do_connect(&c);
 	note_local_address(&c);
 	c.connected = now_ns();
 	run(&c);
 	print_result(&c);
 	free(c.out);
+	free(c.latency_us);
 	return 0;
 }
