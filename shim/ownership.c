@@ -257,6 +257,15 @@ static void credentials(uint32_t out[4])
 	out[3] = (uint32_t)raw_syscall(SYS_getegid);
 }
 
+/* This process has the ids of the one that made the books. */
+static bool same_owner(const struct own_shared *s)
+{
+	uint32_t mine[4];
+
+	credentials(mine);
+	return memcmp(mine, (const void *)s->owner, sizeof mine) == 0;
+}
+
 /* The books are shared, writable memory: only a process with the
  * credentials of the one that made them may hold them, so that a member
  * that changed user (a worker dropping to nobody, then exec'ing code it
@@ -265,10 +274,7 @@ static void credentials(uint32_t out[4])
  * with other rights. Nor may a set-user-ID program (AT_SECURE) join them. */
 static bool may_hold_books(const struct own_shared *s)
 {
-	uint32_t mine[4];
-
-	credentials(mine);
-	return !getauxval(AT_SECURE) && memcmp(mine, (const void *)s->owner, sizeof mine) == 0;
+	return !getauxval(AT_SECURE) && same_owner(s);
 }
 
 /* SAFECLOSE_BOOKS=withheld:FD,...: the program that exec'd or spawned us
@@ -387,6 +393,11 @@ static struct own_shared *books(void)
 				     "cannot map the ownership books; leaving every socket alone");
 		return NULL;
 	}
+	/* Before the books are seen: a thread that finds them (an acquire of
+	 * `shared`, as every reader here does) finds this too. Whoever loses
+	 * the race below stored the same. */
+	uint64_t mine = pid_namespace("/proc/self/ns/pid");
+	STORE(&pids_meaningful, mine && mine == LOAD(&s->pidns));
 	if (!__atomic_compare_exchange_n(&shared, &none, s, false, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE)) {
 		munmap(s, sizeof *s); /* another thread made them first */
@@ -396,7 +407,6 @@ static struct own_shared *books(void)
 	}
 	if (fd >= 0)
 		STORE(&books_fd, fd);
-	pids_meaningful = pids_are_the_books("/proc/self/ns/pid");
 	return s;
 }
 
@@ -417,7 +427,7 @@ bool own_init(void)
 	self_pid = (uint32_t)raw_syscall(SYS_getpid);
 	STORE(&shared, join_books());
 	if (LOAD(&shared))
-		pids_meaningful = pids_are_the_books("/proc/self/ns/pid");
+		STORE(&pids_meaningful, pids_are_the_books("/proc/self/ns/pid"));
 	STORE(&entries, (struct own_entry *)own_table.base);
 	return true;
 }
@@ -441,7 +451,7 @@ static struct own_entry *entry_of(int fd)
  * nothing of the books. */
 static uint64_t self_key(void)
 {
-	return pids_meaningful ? self_pid : HOLDER_NONE;
+	return LOAD(&pids_meaningful) ? self_pid : HOLDER_NONE;
 }
 
 static uint64_t ticket_key(uint32_t ticket)
@@ -694,7 +704,7 @@ static uint32_t collect_range(uint32_t first, uint32_t count)
 	uint32_t self = (uint32_t)self_key(), freed = 0;
 	int saved_errno = errno;
 
-	if (!shared || !pids_meaningful)
+	if (!LOAD(&shared) || !LOAD(&pids_meaningful))
 		return 0;
 	for (uint32_t i = 0; i < count; i++) {
 		struct own_record *r = &shared->records[(first + i) & RECORDS_MASK];
@@ -713,7 +723,9 @@ uint32_t own_collect(void)
 
 uint32_t own_records_in_use(void)
 {
-	return shared ? LOAD(&shared->used) : 0;
+	struct own_shared *s = LOAD(&shared);
+
+	return s ? LOAD(&s->used) : 0;
 }
 
 uint32_t own_records_room(void)
@@ -856,11 +868,14 @@ void own_fork_prepare(void)
 	gate_shut();
 	uint32_t epoch = ++fork_epoch;
 	uint32_t ticket = 0;
+	/* Another thread may be making the books this very moment (their
+	 * first socket): read once, as it publishes them. */
+	struct own_shared *s = LOAD(&shared);
 
-	while (shared && !ticket)
-		ticket = __atomic_add_fetch(&shared->next_ticket, 1, __ATOMIC_ACQ_REL);
+	while (s && !ticket)
+		ticket = __atomic_add_fetch(&s->next_ticket, 1, __ATOMIC_ACQ_REL);
 	fork_ticket = ticket;
-	children_pids_meaningful = shared && pids_meaningful &&
+	children_pids_meaningful = s && LOAD(&pids_meaningful) &&
 				   pids_are_the_books("/proc/self/ns/pid_for_children");
 	uint64_t key = children_pids_meaningful ? ticket_key(ticket) : HOLDER_NONE;
 	for (int fd = 0; fd <= own_max_fd(); fd++) {
@@ -923,21 +938,21 @@ void own_fork_child(void)
 	gate_open(); /* the releases in flight were the parent's threads' */
 	__atomic_store_n(&releases_in_flight, 0, __ATOMIC_SEQ_CST);
 	self_pid = (uint32_t)raw_syscall(SYS_getpid);
-	pids_meaningful = children_pids_meaningful;
+	STORE(&pids_meaningful, children_pids_meaningful);
 	for (int fd = 0; fd <= own_max_fd(); fd++) {
 		struct own_entry *e = entry_of(fd);
 
 		if (e && LOAD(&e->rec) && LOAD(&e->epoch) != fork_epoch)
 			STORE(&e->rec, 0);
 	}
-	if (pids_meaningful)
+	if (LOAD(&pids_meaningful))
 		each_counted(put_under, self_key());
 }
 
 void own_fork_child_uncounted(void)
 {
 	self_pid = (uint32_t)raw_syscall(SYS_getpid);
-	pids_meaningful = LOAD(&shared) && pids_are_the_books("/proc/self/ns/pid");
+	STORE(&pids_meaningful, LOAD(&shared) && pids_are_the_books("/proc/self/ns/pid"));
 	for (int fd = 0; fd <= own_max_fd(); fd++) {
 		struct own_entry *e = entry_of(fd);
 
@@ -986,7 +1001,7 @@ uint32_t own_spawn_ticket(void)
 {
 	uint32_t ticket = 0;
 
-	if (!LOAD(&shared) || !pids_meaningful ||
+	if (!LOAD(&shared) || !LOAD(&pids_meaningful) ||
 	    !pids_are_the_books("/proc/self/ns/pid_for_children"))
 		return 0;
 	while (!ticket)
@@ -1100,10 +1115,11 @@ int own_books_fd(void)
 static uint32_t record_find(uint64_t cookie)
 {
 	uint32_t home = record_home(cookie);
+	struct own_shared *s = LOAD(&shared);
 
-	for (uint32_t i = 0; shared && i < PROBE_MAX; i++) {
+	for (uint32_t i = 0; s && i < PROBE_MAX; i++) {
 		uint32_t idx = (home + i) & RECORDS_MASK;
-		if (LOAD(&shared->records[idx].cookie) == cookie)
+		if (LOAD(&s->records[idx].cookie) == cookie)
 			return idx + 1;
 	}
 	return 0;
@@ -1188,7 +1204,7 @@ int own_adopt_inherited(bool guess)
 				record_get(rec, self_key());
 			entry_set(found[j].fd, entry_of(found[j].fd), found[i].cookie, rec);
 		}
-		if (known && spawn_ticket && pids_meaningful)
+		if (known && spawn_ticket && LOAD(&pids_meaningful))
 			holder_rekey(record_at(rec), ticket_key(spawn_ticket), self_key());
 		SC_LOG(SC_LOG_DEBUG, "inherited fd %d: %s", found[i].fd,
 		       known ? "the family's books know it" : "no one else holds it here: ours");
@@ -1422,7 +1438,7 @@ bool own_must_detach(void)
 {
 	struct own_shared *s = LOAD(&shared);
 
-	return s && !LOAD(&books_lost) && sc_self() && !may_hold_books(s);
+	return s && !LOAD(&books_lost) && sc_self() && !same_owner(s);
 }
 
 void own_detach(void)

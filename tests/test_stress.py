@@ -15,7 +15,7 @@ import os
 import subprocess
 
 from harness import loadrun
-from harness.stress import ab, describe, one, scale
+from harness.stress import ab, describe, factor, fork_ms, one, scale, under_tsan
 
 # The shim's own descriptors once its thread has run: the books' memfd, the
 # thread's pipe (two) and epoll set.
@@ -65,7 +65,9 @@ def test_close_storm_with_accept_dup2_and_fork(build):
     ways = [conns // 3 + (conns % 3 > i) for i in range(3)]
     assert s["closes"] == 4 * ways[0] + ways[1] + ways[2], s
     assert s["dup2s"] == ways[1] and s["forks"] > 0, s
-    assert s["children_failed"] == 0 and s["threads_after"] - s["threads_before"] <= 1, s
+    # One thread more: the shim's (and under TSan, TSan's own).
+    extra = 1 + under_tsan(build)
+    assert s["children_failed"] == 0 and s["threads_after"] - s["threads_before"] <= extra, s
 
 
 def test_concurrent_dup_and_close_of_one_socket(build):
@@ -116,7 +118,7 @@ def test_fork_storm_while_sockets_linger(build):
     # reply and no reset while it holds on, and nothing is left after.
     forks = scale(100)
     without, with_ = ab(build, "forkbooks", "linger", "--conns", 16, "--forks", forks,
-                        "--hold-ms", 1500 + 25 * forks)
+                        "--hold-ms", 1500 + fork_ms() * forks)
     ws, wc = one(without, "server"), one(without, "client")
     ss, sc = one(with_, "server"), one(with_, "client")
     report("forkbooks linger server", ws, ss)
@@ -181,7 +183,7 @@ def test_ten_thousand_connections_through_a_real_server(build, tmp_path):
     # (the books are a shared mapping of at most 16 MiB, touched as sockets
     # land in it). Without the shim the kernel resets the connections.
     (tmp_path / "f.bin").write_bytes(os.urandom(65536))
-    conns = 10000 * min(int(os.environ.get("STRESS_SCALE", "1")), 3)
+    conns = int(10000 * min(factor(), 3))
     without = http_load(build, tmp_path, 2000, None)
     with_ = http_load(build, tmp_path, conns, build.shim)
     for name, r in (("without", without), ("with", with_)):
@@ -192,5 +194,8 @@ def test_ten_thousand_connections_through_a_real_server(build, tmp_path):
     assert (load["complete"], load["lost"], load["reset"], load["failed"]) == (conns, 0, 0, 0), with_
     assert with_["counters"]["TCPAbortOnClose"] + with_["counters"]["TCPAbortOnData"] == 0, with_
     assert (after["fds"], after["threads"]) == (before["fds"], before["threads"]), with_
-    assert abs(after["anon_kb"] - before["anon_kb"]) <= 1024, with_
+    # Under TSan its runtime keeps metadata of its own for every thread and
+    # descriptor the server made (measured: 12.5 MB over 2 700 connections).
+    slack_kb = 1024 + (20 * 1024 if under_tsan(build) else 0)
+    assert abs(after["anon_kb"] - before["anon_kb"]) <= slack_kb, with_
     assert after["shmem_kb"] <= 16 * 1024 + 1024, with_

@@ -5,7 +5,8 @@ them. The programs are their own servers and clients and print their counts
 as JSON lines; run() returns them parsed.
 
 STRESS_SCALE (the Makefile's `stress` target: 10) multiplies the iterations
-each test asks for: the same tests, longer.
+each test asks for: the same tests, longer; a fraction (`tsan-stress`: 0.25)
+makes them shorter, at least one iteration each.
 """
 
 import json
@@ -21,8 +22,24 @@ LIMITED = ["unshare", "--net", "sh", "-c",
            'tc qdisc add dev lo root tbf rate "$0" burst 200kb latency 2s && exec "$@"']
 
 
+def factor():
+    return float(os.environ.get("STRESS_SCALE", "1"))
+
+
 def scale(n):
-    return n * int(os.environ.get("STRESS_SCALE", "1"))
+    return max(1, int(n * factor()))
+
+
+def fork_ms():
+    """What a fork of a stress program may take, in ms: STRESS_FORK_MS, 25
+    by default (enough under ASan); `tsan-stress` sets it higher, since a
+    fork under TSan takes a few hundred ms here."""
+    return int(os.environ.get("STRESS_FORK_MS", "25"))
+
+
+def under_tsan(build):
+    """The runs with the shim load ThreadSanitizer's runtime too (TEST_PRELOAD)."""
+    return "libtsan" in build.shim
 
 
 def run(build, name, *args, preload=None, env=None, rate=RATE, timeout=120):
