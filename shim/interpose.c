@@ -346,13 +346,13 @@ SC_EXPORT pid_t fork(void)
 /* The environment an exec'd or spawned program gets: the one it was given,
  * plus, when that loads the shim again, the family's books and the mark that
  * our references were counted for it (own_exec_env). On the stack. */
-#define NEW_PROGRAM_ENV(envp, name, ticket)                             \
+#define NEW_PROGRAM_ENV(envp, name, held)                               \
 	size_t envc_ = 0;                                               \
 	while ((envp) && (envp)[envc_])                                 \
 		envc_++;                                                \
 	char *name[envc_ + 3];                                          \
 	char env_bufs_[2][SC_ENV_ROOM];                                 \
-	own_exec_env((envp), name, envc_ + 3, env_bufs_, (ticket))
+	own_exec_env((envp), name, envc_ + 3, env_bufs_, (held).ticket, (held).pid)
 
 /* The spawned program holds what it inherits and what its file actions dup
  * into it (spawned.h): counted under a ticket, put under its pid once the
@@ -365,7 +365,7 @@ static int spawn_common(spawn_fn spawn, pid_t *pid, const char *path,
 	pid_t child = 0;
 
 	spawn_hold_for_actions(actions, own_spawn_ticket(), &held);
-	NEW_PROGRAM_ENV(envp, env, held.ticket);
+	NEW_PROGRAM_ENV(envp, env, held);
 	int r = spawn(&child, path, actions, attr, argv, env);
 	own_exec_env_done();
 	if (r != 0) {
@@ -705,12 +705,14 @@ SC_EXPORT __attribute__((noreturn)) void _Exit(int status)
  * (its ticket is returned). In a child the shim does not follow (vfork,
  * clone), nothing of the parent's is released: the sockets the child's
  * descriptors refer to are marked held by the new program instead. */
-static int before_exec(struct spawn_holds *held)
+static int before_exec(struct spawn_holds *held, char *const envp[])
 {
 	held->n = 0;
+	held->ticket = 0;
+	held->pid = 0;
 	if (sc_self())
 		return release_before_exec();
-	spawn_hold_open_sockets(held);
+	spawn_hold_open_sockets(held, envp);
 	return -1;
 }
 
@@ -731,8 +733,8 @@ SC_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 	if (!active())
 		return real.execve(path, argv, envp);
 	struct spawn_holds held;
-	int ticket = before_exec(&held);
-	NEW_PROGRAM_ENV(envp, env, 0);
+	int ticket = before_exec(&held, envp);
+	NEW_PROGRAM_ENV(envp, env, held);
 	int r = real.execve(path, argv, env);
 	exec_failed(&held, ticket);
 	return r;
@@ -749,8 +751,8 @@ SC_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 	if (!active())
 		return real.execvpe(file, argv, envp);
 	struct spawn_holds held;
-	int ticket = before_exec(&held);
-	NEW_PROGRAM_ENV(envp, env, 0);
+	int ticket = before_exec(&held, envp);
+	NEW_PROGRAM_ENV(envp, env, held);
 	int r = real.execvpe(file, argv, env);
 	exec_failed(&held, ticket);
 	return r;
@@ -767,8 +769,8 @@ SC_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	if (!active())
 		return real.fexecve(fd, argv, envp);
 	struct spawn_holds held;
-	int ticket = before_exec(&held);
-	NEW_PROGRAM_ENV(envp, env, 0);
+	int ticket = before_exec(&held, envp);
+	NEW_PROGRAM_ENV(envp, env, held);
 	int r = real.fexecve(fd, argv, env);
 	exec_failed(&held, ticket);
 	return r;

@@ -1039,6 +1039,38 @@ void own_spawn_failed(int fd, uint32_t ticket)
 		record_put(rec, LOAD(&e->cookie), ticket_key(ticket), NULL);
 }
 
+static bool env_preloads_shim(char *const envp[]);
+
+uint32_t own_exec_child_pid(char *const envp[])
+{
+	/* Its own pid namespace (a clone child with CLONE_NEWPID) names no
+	 * holder of the books; books withheld or not passed on (own_exec_env)
+	 * leave the new program's forks uncounted. */
+	if (!LOAD(&shared) || !pids_meaningful || LOAD(&books_fd) < 0 ||
+	    !env_preloads_shim(envp) || !may_hold_books(LOAD(&shared)) ||
+	    !pids_are_the_books("/proc/self/ns/pid"))
+		return 0;
+	return (uint32_t)raw_syscall(SYS_getpid);
+}
+
+void own_hold_for_exec_child(int fd, uint32_t pid)
+{
+	struct own_entry *e = entry_of(fd);
+	uint32_t rec = e ? LOAD(&e->rec) : 0;
+
+	if (rec && record_of(fd))
+		record_get(rec, (uint64_t)pid);
+}
+
+void own_exec_child_failed(int fd, uint32_t pid)
+{
+	struct own_entry *e = entry_of(fd);
+	uint32_t rec = e ? LOAD(&e->rec) : 0;
+
+	if (rec)
+		record_put(rec, LOAD(&e->cookie), (uint64_t)pid, NULL);
+}
+
 void own_hold_inherited(void)
 {
 	int saved_errno = errno;
@@ -1268,7 +1300,7 @@ static void withheld_value(char buf[SC_ENV_ROOM])
 }
 
 size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][SC_ENV_ROOM],
-		    uint32_t ticket)
+		    uint32_t ticket, uint32_t child)
 {
 	size_t n = 0;
 	/* Never to a program with other credentials than the books' maker's,
@@ -1291,10 +1323,11 @@ size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][SC
 		sc_format(bufs[0], SC_ENV_ROOM, "%s=%d", BOOKS_ENV, fd);
 		out[n++] = bufs[0];
 		/* Counted: our references, under this pid, become the new
-		 * program's. Not in a child the shim does not follow (vfork,
-		 * clone): what it holds was only marked as given away, so the
-		 * new program counts its own. */
-		if (sc_self()) {
+		 * program's; in a child the shim does not follow (vfork,
+		 * clone), those it counted under its own pid. Where it could
+		 * only mark them as given away, the new program counts its
+		 * own. */
+		if (sc_self() || (child && child == (uint32_t)getpid())) {
 			int len = sc_format(bufs[1], SC_ENV_ROOM, "%s=%d", COUNTED_ENV, (int)getpid());
 			if (ticket) /* a spawn: counted under its ticket */
 				sc_format(bufs[1] + len, (size_t)(SC_ENV_ROOM - len), ":%u", ticket);

@@ -111,6 +111,21 @@ void own_hold_for_spawn(int fd, uint32_t ticket);
 void own_spawn_started(int fd, uint32_t ticket, pid_t pid);
 void own_spawn_failed(int fd, uint32_t ticket);
 
+/* A child the shim does not follow (vfork, clone) is about to exec: the new
+ * program's references are counted under the child's own pid, which the
+ * program keeps (own_exec_child_pid(envp): 0 unless envp runs the program
+ * under the shim with the books, so that its own forks are counted too,
+ * and the books can name the pid; then each hold is own_give_away()'s
+ * mark, as for a program the shim cannot follow). own_hold_for_exec_child()
+ * counts one reference of fd's socket under pid, reclaimed once pid is
+ * gone; a program that runs the shim takes them over as its own
+ * (SAFECLOSE_COUNTED names pid: own_exec_env()) and lets go of them as it
+ * closes or ends. If the exec failed, own_exec_child_failed() gives each
+ * back. So the last of the family to let go lingers, as after a fork. */
+uint32_t own_exec_child_pid(char *const envp[]);
+void own_hold_for_exec_child(int fd, uint32_t pid);
+void own_exec_child_failed(int fd, uint32_t pid);
+
 /* posix_spawn(): own_give_away() of every socket on the books that the
  * spawned program inherits (not close-on-exec). */
 void own_hold_inherited(void);
@@ -145,10 +160,13 @@ void own_publish_books(void);
  * program; the books' descriptor is then made inheritable for it (until
  * own_exec_env_done()). So an explicitly empty envp stays empty, and a
  * program without the shim never sees the books. out has `room` pointers (at least the count of envp + 3); the
- * two strings are written to bufs. Returns the count. */
+ * two strings are written to bufs. `ticket`: a spawn's (own_spawn_ticket());
+ * `child`: the pid of a child the shim does not follow that counted its
+ * references for the program (own_exec_child_pid()), 0 for none. Returns
+ * the count. */
 #define SC_ENV_ROOM 128 /* each of own_exec_env()'s two strings */
 size_t own_exec_env(char *const envp[], char **out, size_t room, char bufs[2][SC_ENV_ROOM],
-		    uint32_t ticket);
+		    uint32_t ticket, uint32_t child);
 
 /* The exec failed, or the spawn has returned: the books' descriptor is
  * close-on-exec again. */

@@ -2,11 +2,14 @@
  * back: posix_spawn (whose child glibc makes with clone(CLONE_VM|CLONE_VFORK)
  * and runs the file actions in, out of the shim's sight) and the exec of a
  * child the shim does not follow (vfork, clone). Such a program holds our
- * sockets: each descriptor it will have is marked as given away in the
- * family's books (own_give_away: a mark, not a reference, so nothing leaks
- * whether or not that program runs the shim), so no close of the family is
- * taken as the last one; the marks go back when the spawn or exec fails. A
- * shimmed program started this way counts its own references.
+ * sockets: each descriptor it will have is a reference in the family's
+ * books, counted under a ticket that becomes the spawned child's pid, or
+ * under the exec'ing child's own pid when the new program runs the shim
+ * with the books (so that what it forks is counted too), reclaimed once
+ * that program is gone (otherwise a mark, own_give_away, and no close of
+ * the family is ever taken as the last one). A shimmed program started this way takes them over; the
+ * references or marks go back when the spawn or exec fails. popen and
+ * system only mark (glibc keeps the shell's pid to itself).
  *
  * The file actions are read from glibc's own record (posix/spawn_int.h,
  * struct __spawn_action), rather than by interposing the adddup2 family and
@@ -141,7 +144,10 @@ static void hold(struct spawn_holds *h, int fd)
 	if (!own_lookup(fd, &cookie))
 		return;
 	if (h->n < SPAWN_HOLDS_MAX) {
-		own_hold_for_spawn(fd, h->ticket);
+		if (h->pid)
+			own_hold_for_exec_child(fd, h->pid);
+		else
+			own_hold_for_spawn(fd, h->ticket);
 		h->fd[h->n++] = fd;
 	} else {
 		own_give_away(fd);
@@ -151,7 +157,10 @@ static void hold(struct spawn_holds *h, int fd)
 void spawn_holds_undo(struct spawn_holds *h)
 {
 	for (int i = 0; i < h->n; i++)
-		own_spawn_failed(h->fd[i], h->ticket);
+		if (h->pid)
+			own_exec_child_failed(h->fd[i], h->pid);
+		else
+			own_spawn_failed(h->fd[i], h->ticket);
 	h->n = 0;
 }
 
@@ -226,6 +235,7 @@ void spawn_hold_for_actions(const posix_spawn_file_actions_t *actions, uint32_t 
 
 	h->n = 0;
 	h->ticket = ticket;
+	h->pid = 0;
 	if (!actions || actions->__used <= 0) {
 		hold_inherited(h, NULL);
 	} else {
@@ -274,16 +284,18 @@ static int fd_number(const char *name)
 
 /* In a vfork child: no allocation, no stdio, the directory read into a
  * buffer on the stack with getdents64. */
-void spawn_hold_open_sockets(struct spawn_holds *h)
+void spawn_hold_open_sockets(struct spawn_holds *h, char *const envp[])
 {
 	int saved_errno = errno;
 	char buf[2048];
 	long n;
 
 	h->n = 0;
-	h->ticket = 0; /* a vfork or clone child: marks */
+	h->ticket = 0;
+	h->pid = 0;
 	if (own_max_fd() < 0)
 		return;
+	h->pid = own_exec_child_pid(envp); /* 0: marks */
 	int dir = (int)raw_syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
 				   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0) {

@@ -15,6 +15,8 @@
 #define SPAWN_HOLDS_MAX 128
 struct spawn_holds {
 	uint32_t ticket; /* own_spawn_ticket(); 0: marks, not references */
+	uint32_t pid;    /* or counted under this pid: an exec of a child the shim
+			  * does not follow (own_exec_child_pid()) */
 	int n;
 	int fd[SPAWN_HOLDS_MAX];
 };
@@ -30,9 +32,11 @@ void spawn_hold_for_actions(const posix_spawn_file_actions_t *actions, uint32_t 
 
 /* A process the shim does not follow (a vfork or clone child) is about to
  * exec: the sockets of ours its descriptors refer to, wherever its dup2
- * calls put them, are marked held by the new program, one reference per
- * descriptor. Only the family's shared counts are written. */
-void spawn_hold_open_sockets(struct spawn_holds *h);
+ * calls put them, are held by the new program, one reference per
+ * descriptor, counted under the child's pid when envp runs the new program
+ * under the shim with the books (h->pid; marked otherwise). Only the
+ * family's shared counts are written. */
+void spawn_hold_open_sockets(struct spawn_holds *h, char *const envp[]);
 
 /* The spawn or exec failed: no program holds what h marked. */
 void spawn_holds_undo(struct spawn_holds *h);

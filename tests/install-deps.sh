@@ -14,7 +14,7 @@
 set -eu
 
 build="gcc make libc6-dev libjansson-dev"
-tests="clang libclang-rt-14-dev cppcheck libcmocka-dev prometheus python3 python3-pytest libpython3.11-testsuite iproute2 util-linux nginx-light nodejs ucspi-tcp wrk php-cli strace mandoc systemd tcpdump"
+tests="clang libclang-rt-14-dev cppcheck libcmocka-dev prometheus python3 python3-pytest libpython3.11-testsuite iproute2 util-linux nginx-light nodejs ucspi-tcp wrk php-cli strace mandoc systemd tcpdump gunicorn"
 # `make deb` needs the packaging tools too; `make bench` its plotter and
 # `make bench-profile` perf (neither is needed by `make check`).
 deb="dpkg-dev debhelper fakeroot lintian man-db"

@@ -65,6 +65,22 @@ def test_spawner_closes_after_its_handler(ab, build, spawn):
     assert_clean_with_shim(with_, "line")
 
 
+def test_handler_run_by_a_shell(ab, build):
+    # The handler is a command of a shell script, as inetd services and CGI
+    # wrappers often are: Debian's /bin/sh (dash) vforks and execs it, waits
+    # for it, and exits still holding the connection on 0 and 1, its exit
+    # the last release. The handler's references are counted under the vfork
+    # child's pid and given back as it ends: a mark that it holds the socket
+    # out of sight would have left the shell's exit alone for good.
+    command = " ".join(handler(build, "close")) + "; exit 0"
+    spec = {"server": {"argv": inetd(build, "/bin/sh", "-c", command),
+                       "ready": "line", "exits": True},
+            "clients": client(build)}
+    without, with_ = ab(spec)
+    assert_failure_without_shim(without, "line")
+    assert_clean_with_shim(with_, "line")
+
+
 @pytest.mark.needs("ucspi-tcp")
 def test_handler_run_as_another_user(ab, build):
     # The handler drops to nobody before its exec (inetd's user field,

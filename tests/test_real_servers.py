@@ -86,6 +86,28 @@ def test_nginx_own_lingering_close_no_harm(netns_run, build, tmp_path, http_docr
     assert_clean_with_shim(netns_run(spec), "http", expect_length=size(http_docroot))
 
 
+@pytest.mark.needs("gunicorn")
+def test_gunicorn_prefork_workers(ab, build):
+    # gunicorn (Debian's gunicorn package): a Python arbiter that forks its
+    # workers before any connection; a sync worker accepts, answers one
+    # request and closes, the pipelined second one unread. The books are
+    # made in each worker at its first connection.
+    spec = {
+        "server": {
+            "argv": ["/usr/bin/gunicorn", "--workers", "2", "--bind", "127.0.0.1:8000",
+                     "--chdir", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                             "servers"),
+                     "wsgi_big:app"],
+            "ready": {"listen": 8000},
+            "exits": False,
+        },
+        "clients": [http_client(build, 8000)],
+    }
+    without, with_ = ab(spec)
+    assert_failure_without_shim(without, "http")
+    assert_clean_with_shim(with_, "http", expect_length=2_000_000)
+
+
 NODE = "/usr/bin/node"
 NODE_SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "servers", "pipeline.js")
 

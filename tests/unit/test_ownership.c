@@ -277,7 +277,7 @@ static void exec_env_carries_the_books_and_the_mark(void **state)
 	char *out[8], bufs[2][SC_ENV_ROOM], books[48], mark[48];
 
 	assert_true(own_books_fd() >= 0);
-	assert_int_equal(own_exec_env(envp, out, 8, bufs, 0), 4);
+	assert_int_equal(own_exec_env(envp, out, 8, bufs, 0, 0), 4);
 	snprintf(books, sizeof books, "SAFECLOSE_BOOKS=%d", own_books_fd());
 	snprintf(mark, sizeof mark, "SAFECLOSE_COUNTED=%d", (int)getpid());
 	assert_string_equal(out[0], "A=1");
@@ -296,11 +296,11 @@ static void exec_env_without_the_shim_gets_nothing(void **state)
 	char *other[] = { "LD_PRELOAD=libother.so", "SAFECLOSE_BOOKS=9", "B=2", NULL };
 	char *out[8], bufs[2][SC_ENV_ROOM];
 
-	assert_int_equal(own_exec_env(empty, out, 8, bufs, 0), 0);
+	assert_int_equal(own_exec_env(empty, out, 8, bufs, 0, 0), 0);
 	assert_null(out[0]);
-	assert_int_equal(own_exec_env(NULL, out, 8, bufs, 0), 0);
+	assert_int_equal(own_exec_env(NULL, out, 8, bufs, 0, 0), 0);
 	assert_null(out[0]);
-	assert_int_equal(own_exec_env(other, out, 8, bufs, 0), 2);
+	assert_int_equal(own_exec_env(other, out, 8, bufs, 0, 0), 2);
 	assert_string_equal(out[0], "LD_PRELOAD=libother.so");
 	assert_string_equal(out[1], "B=2");
 	assert_null(out[2]);
@@ -748,7 +748,7 @@ static void exec_from_an_unfollowed_child_is_not_counted(void **state)
 	pid_t pid = fork();      /* libc's: the shim did not see it */
 	if (pid == 0) {
 		char *out[8], bufs[2][SC_ENV_ROOM];
-		size_t n = own_exec_env(envp, out, 8, bufs, 0);
+		size_t n = own_exec_env(envp, out, 8, bufs, 0, 0);
 		bool counted = false;
 		for (size_t i = 0; i < n; i++)
 			counted |= strncmp(out[i], "SAFECLOSE_COUNTED=", 18) == 0;
@@ -756,6 +756,59 @@ static void exec_from_an_unfollowed_child_is_not_counted(void **state)
 	}
 	assert_int_equal(wait_status(pid), 0);
 	own_exec_env_done();
+}
+
+/* The same child, exec'ing a program that runs the shim (a shell's vfork
+ * child): the references that program will hold are counted under the
+ * child's pid, the program is told they are its own, and they are
+ * collected once it is gone; a failed exec gives them back. A program
+ * without the shim gets a mark instead (its own forks would be unseen). */
+static void exec_from_an_unfollowed_child_counts_under_its_pid(void **state)
+{
+	(void)state;
+	char *shimmed[] = { "LD_PRELOAD=/x/libsafeclose.so", NULL };
+	char *plain[] = { "PATH=/bin", NULL };
+	uint32_t before = own_records_in_use();
+	int go[2], told[2];
+
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(told), 0);
+	own_track_new(174, 17401);
+	pid_t pid = fork(); /* libc's: the shim did not see it */
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		uint32_t me = own_exec_child_pid(shimmed);
+		char *out[8], bufs[2][SC_ENV_ROOM], want[40], go_byte;
+		snprintf(want, sizeof want, "SAFECLOSE_COUNTED=%u", me);
+		size_t n = own_exec_env(shimmed, out, 8, bufs, 0, me);
+		bool counted = false;
+		for (size_t i = 0; i < n; i++)
+			counted |= strcmp(out[i], want) == 0;
+		own_exec_env_done();
+		/* a failed exec first, then the one that "succeeds" */
+		own_hold_for_exec_child(174, me);
+		own_exec_child_failed(174, me);
+		own_hold_for_exec_child(174, me);
+		char ok = !sc_self() && me == (uint32_t)getpid() && counted &&
+			  own_exec_child_pid(plain) == 0;
+		if (write(told[1], &ok, 1) != 1)
+			_exit(98);
+		_exit(read(go[0], &go_byte, 1) == 1 ? 0 : 99);
+	}
+	char ok = 0;
+	assert_int_equal(read(told[0], &ok, 1), 1);
+	assert_true(ok);
+	assert_int_equal(release_as(174, 17401, false), OWN_SHARED); /* the program holds it */
+	assert_kept_while_alive_then_collected(pid, before);
+
+	own_track_new(175, 17501);
+	own_hold_for_exec_child(175, (uint32_t)getpid() + 1);
+	own_exec_child_failed(175, (uint32_t)getpid() + 1);
+	assert_int_equal(release_as(175, 17501, false), OWN_LAST);
+	close(go[0]);
+	close(go[1]);
+	close(told[0]);
+	close(told[1]);
 }
 
 int main(void)
@@ -787,6 +840,7 @@ int main(void)
 		cmocka_unit_test(fork_inside_prepare_does_not_deadlock),
 		cmocka_unit_test(release_waits_for_a_fork_in_another_thread),
 		cmocka_unit_test(exec_from_an_unfollowed_child_is_not_counted),
+		cmocka_unit_test(exec_from_an_unfollowed_child_counts_under_its_pid),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
