@@ -23,6 +23,9 @@ EXPECTED_EXPORTS = {
     "fork", "posix_spawn", "posix_spawnp", "popen", "system", "wordexp",
     # calls that want the caller alone in its process
     "unshare", "setns",
+    # credentials: a process whose ids change leaves the family's books
+    "setuid", "setgid", "seteuid", "setegid", "setreuid", "setregid", "setresuid",
+    "setresgid", "setgroups",
     # descriptors created: retried when the shim made room (room.h)
     "open", "open64", "__open_2", "__open64_2", "openat", "openat64", "__openat_2",
     "__openat64_2", "creat", "creat64", "fopen", "fopen64", "tmpfile", "tmpfile64",

@@ -196,17 +196,17 @@ static int child_detaches(int old_fd)
 	own_detach();
 	bad |= maps_inode(st.st_ino) << 0;                          /* the parent's: unmapped */
 	bad |= (fcntl(old_fd, F_GETFD) >= 0 && own_books_fd() == old_fd) << 1;
-	bad |= (own_release(130, 9501, false) != OWN_LAST) << 2;    /* only ours: lingers */
-	bad |= (own_release(131, 9502, false) != OWN_SHARED) << 3;  /* the parent's too */
-	bad |= (own_release(132, 9503, false) != OWN_SHARED) << 4;
-	bad |= (own_release(133, 9503, false) != OWN_SHARED) << 5;  /* never "last" */
+	bad |= (release_as(130, 9501, false) != OWN_LAST) << 2;    /* only ours: lingers */
+	bad |= (release_as(131, 9502, false) != OWN_SHARED) << 3;  /* the parent's too */
+	bad |= (release_as(132, 9503, false) != OWN_SHARED) << 4;
+	bad |= (release_as(133, 9503, false) != OWN_SHARED) << 5;  /* never "last" */
 	own_track_new(134, 9504);                                   /* its own books work */
 	own_track_dup(134, 135);
-	bad |= (own_release(134, 9504, false) != OWN_SHARED) << 6;
-	bad |= (own_release(135, 9504, false) != OWN_LAST) << 7;
+	bad |= (release_as(134, 9504, false) != OWN_SHARED) << 6;
+	bad |= (release_as(135, 9504, false) != OWN_LAST) << 7;
 	/* Books of its own are never passed across exec. */
 	char *envp[] = { "LD_PRELOAD=libsafeclose.so", NULL }, *out[4], bufs[2][SC_ENV_ROOM];
-	size_t n = own_exec_env(envp, out, 4, bufs, 0);
+	size_t n = own_exec_env(envp, out, 4, bufs, 0, 0);
 	bad |= (n != 2 || strncmp(out[1], "SAFECLOSE_BOOKS=withheld:", 25) != 0) << 8;
 	own_exec_env_done();
 	return bad ? 1 + __builtin_ctz((unsigned)bad) : 0; /* which check failed first */
@@ -230,14 +230,14 @@ static void detached_child_keeps_only_what_it_alone_held(void **state)
 	pid_t pid = in_child(child_detaches, own_books_fd(), -1);
 	/* The fork-per-connection parent lets go of 130 before the child
 	 * leaves; 131 and 132 it keeps. */
-	assert_int_equal(own_release(130, 9501, false), OWN_SHARED);
+	assert_int_equal(release_as(130, 9501, false), OWN_SHARED);
 	assert_int_equal(write(go[1], "g", 1), 1);
 	assert_int_equal(wait_status(pid), 0);
 	/* The child took its references along; the mark it left keeps them
 	 * from ever reading as the parent's last. */
-	assert_int_equal(own_release(131, 9502, false), OWN_SHARED);
-	assert_int_equal(own_release(132, 9503, false), OWN_SHARED);
-	assert_int_equal(own_release(133, 9503, false), OWN_SHARED);
+	assert_int_equal(release_as(131, 9502, false), OWN_SHARED);
+	assert_int_equal(release_as(132, 9503, false), OWN_SHARED);
+	assert_int_equal(release_as(133, 9503, false), OWN_SHARED);
 	own_collect(); /* the child is gone: nothing of it stays on the books */
 	assert_int_equal(own_records_in_use(), before);
 	close(go[0]);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "ownership.h"
+#include "release_as.h"
 
 #define ROUNDS 20
 
@@ -49,7 +50,7 @@ static int one_round(void)
 	pthread_create(&b, NULL, fork_meanwhile, NULL);
 	pthread_join(a, NULL);
 	pthread_join(b, NULL);
-	return own_release(200, 77001, false) == OWN_LAST ? 0 : 1;
+	return release_as(200, 77001, false) == OWN_LAST ? 0 : 1;
 }
 
 static void fork_while_the_books_are_made(void **state)
