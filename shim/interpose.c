@@ -1,8 +1,9 @@
 /* interpose.c: the library's entry points and nothing else: the constructor
  * and destructor, and the exported wrappers of the libc functions that
  * create, copy, pass or let go of a descriptor, shut or read a socket, fork,
- * exec or change credentials. Each calls the real function and tells the ownership books or the
- * release path what happened; return value and errno are the real ones. */
+ * exec or change credentials. Each calls the real function and tells the
+ * ownership books or the release path what happened; return value and errno
+ * are the real ones. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>

@@ -1009,15 +1009,33 @@ uint32_t own_spawn_ticket(void)
 	return ticket;
 }
 
-void own_hold_for_spawn(int fd, uint32_t ticket)
+/* One reference of fd's socket counted for a program about to start, under
+ * `key` (a spawn's ticket, an exec'ing child's pid); hold_back() gives it
+ * back when that program never started. */
+static void hold_under(int fd, uint64_t key)
 {
 	struct own_entry *e = entry_of(fd);
 	uint32_t rec = e ? LOAD(&e->rec) : 0;
 
+	if (rec && record_of(fd))
+		record_get(rec, key);
+}
+
+static void hold_back(int fd, uint64_t key)
+{
+	struct own_entry *e = entry_of(fd);
+	uint32_t rec = e ? LOAD(&e->rec) : 0;
+
+	if (rec)
+		record_put(rec, LOAD(&e->cookie), key, NULL);
+}
+
+void own_hold_for_spawn(int fd, uint32_t ticket)
+{
 	if (!ticket)
 		mark_out_of_sight(fd);
-	else if (rec && record_of(fd))
-		record_get(rec, ticket_key(ticket));
+	else
+		hold_under(fd, ticket_key(ticket));
 }
 
 void own_spawn_started(int fd, uint32_t ticket, pid_t pid)
@@ -1030,13 +1048,10 @@ void own_spawn_started(int fd, uint32_t ticket, pid_t pid)
 
 void own_spawn_failed(int fd, uint32_t ticket)
 {
-	struct own_entry *e = entry_of(fd);
-	uint32_t rec = e ? LOAD(&e->rec) : 0;
-
 	if (!ticket)
 		own_take_back(fd);
-	else if (rec)
-		record_put(rec, LOAD(&e->cookie), ticket_key(ticket), NULL);
+	else
+		hold_back(fd, ticket_key(ticket));
 }
 
 static bool env_preloads_shim(char *const envp[]);
@@ -1046,7 +1061,7 @@ uint32_t own_exec_child_pid(char *const envp[])
 	/* Its own pid namespace (a clone child with CLONE_NEWPID) names no
 	 * holder of the books; books withheld or not passed on (own_exec_env)
 	 * leave the new program's forks uncounted. */
-	if (!LOAD(&shared) || !pids_meaningful || LOAD(&books_fd) < 0 ||
+	if (!LOAD(&shared) || !LOAD(&pids_meaningful) || LOAD(&books_fd) < 0 ||
 	    !env_preloads_shim(envp) || !may_hold_books(LOAD(&shared)) ||
 	    !pids_are_the_books("/proc/self/ns/pid"))
 		return 0;
@@ -1055,20 +1070,12 @@ uint32_t own_exec_child_pid(char *const envp[])
 
 void own_hold_for_exec_child(int fd, uint32_t pid)
 {
-	struct own_entry *e = entry_of(fd);
-	uint32_t rec = e ? LOAD(&e->rec) : 0;
-
-	if (rec && record_of(fd))
-		record_get(rec, (uint64_t)pid);
+	hold_under(fd, (uint64_t)pid);
 }
 
 void own_exec_child_failed(int fd, uint32_t pid)
 {
-	struct own_entry *e = entry_of(fd);
-	uint32_t rec = e ? LOAD(&e->rec) : 0;
-
-	if (rec)
-		record_put(rec, LOAD(&e->cookie), (uint64_t)pid, NULL);
+	hold_back(fd, (uint64_t)pid);
 }
 
 void own_hold_inherited(void)
@@ -1424,7 +1431,7 @@ static void finish_record(struct own_record *from, struct own_record *to, uint64
 }
 
 /* Fresh books holding a copy of the records our descriptors hold in the
- * family's; *used: how many. */
+ * family's (fresh->used: how many). */
 static void copy_ours(struct own_shared *fresh)
 {
 	uint64_t key = self_key();
