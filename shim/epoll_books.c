@@ -25,7 +25,8 @@ static struct fdspace_table table;
 
 static struct epb_entry *entry_of(int fd, bool create)
 {
-	if (create && !fdspace_table_map(&table, fdspace_size(), sizeof(struct epb_entry)))
+	if (create && !fdspace_table_mapped(&table) &&
+	    !fdspace_table_map(&table, fdspace_size(), sizeof(struct epb_entry)))
 		return NULL;
 	return fd < 0 ? NULL : fdspace_entry(&table, (uint32_t)fd);
 }

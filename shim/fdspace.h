@@ -33,6 +33,13 @@ struct fdspace_table {
  * fails. */
 bool fdspace_table_map(struct fdspace_table *t, uint32_t count, size_t size);
 
+/* Whether t is mapped: asked first where the map is reached per call, so
+ * that the count (fdspace_size(), a getrlimit) is worked out only once. */
+static inline bool fdspace_table_mapped(struct fdspace_table *t)
+{
+	return __atomic_load_n(&t->base, __ATOMIC_ACQUIRE) != NULL;
+}
+
 /* Entry i of t (zeroed when first asked for), its chunk made writable if it
  * was not; NULL when i is past the table or the chunk's memory cannot be
  * had (the commit limit): then it is as if i were past the table.

@@ -37,7 +37,9 @@ static void only_the_chunks_asked_for_are_committed(void **state)
 	static struct fdspace_table t;
 	long start = vm_data_kb();
 
+	assert_false(fdspace_table_mapped(&t));
 	assert_true(fdspace_table_map(&t, 1u << 20, 16)); /* 16 MiB of entries */
+	assert_true(fdspace_table_mapped(&t));
 	assert_int_equal(vm_data_kb(), start);
 	uint64_t *a = fdspace_entry(&t, 3), *b = fdspace_entry(&t, 100000);
 	assert_non_null(a);
