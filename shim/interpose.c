@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -339,10 +340,55 @@ SC_EXPORT pid_t fork(void)
 	return pid;
 }
 
-/* vfork is not interposed: the real one runs, with its semantics (shared
- * memory, no atfork handlers, the parent suspended until exec or _exit), and
- * its child is a process the shim does not follow (self.h), in which every
- * wrapper goes straight through. */
+/* vfork keeps its semantics (shared memory, no atfork handlers, the parent
+ * suspended until exec or _exit): vfork.c makes the system call itself and
+ * only tells self.c that a child shares the memory. The child is a process
+ * the shim does not follow (self.h), in which every wrapper goes straight
+ * through. clone() with CLONE_VM does the same, for the child's lifetime. */
+SC_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	va_list ap;
+
+	va_start(ap, arg);
+	pid_t *parent_tid = va_arg(ap, pid_t *);
+	void *tls = va_arg(ap, void *);
+	pid_t *child_tid = va_arg(ap, pid_t *);
+	va_end(ap);
+	real_resolve();
+	if (!real.clone) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (flags & CLONE_VM)
+		sc_self_memory_shared();
+	int pid = real.clone(fn, stack, flags, arg, parent_tid, tls, child_tid);
+	if ((flags & CLONE_VM) && ((flags & CLONE_VFORK) || pid < 0)) {
+		int saved_errno = errno;
+		sc_self_memory_shared_end();
+		errno = saved_errno;
+	}
+	return pid;
+}
+
+/* A raw clone, clone3 or vfork through syscall(): a child that shares the
+ * memory may return here (and live on) however it was asked for. */
+static bool raw_child_may_share_memory(long number, const long *a)
+{
+	switch (number) {
+	case SYS_clone:
+		return (a[0] & CLONE_VM) != 0;
+#ifdef SYS_clone3
+	case SYS_clone3: /* its flags are behind a pointer the kernel checks: assumed */
+		return true;
+#endif
+#ifdef SYS_vfork
+	case SYS_vfork:
+		return true;
+#endif
+	default:
+		return false;
+	}
+}
 
 /* The environment an exec'd or spawned program gets: the one it was given,
  * plus, when that loads the shim again, the family's books and the mark that
@@ -646,6 +692,8 @@ SC_EXPORT long syscall(long number, ...)
 	long a[6];
 
 	SYSCALL_VARARGS(number, a);
+	if (raw_child_may_share_memory(number, a))
+		sc_self_memory_shared(); /* for good: this caller cannot be followed out */
 	switch (active() ? number : -1) {
 	case SYS_close:
 		return close_common((int)a[0]); /* syscall() is no cancellation point */

@@ -265,6 +265,7 @@ static void resolve_once(void)
 	bind_next((void **)&real.fcntl, "fcntl");
 	bind_next((void **)&real.fcntl64, "fcntl64");
 	bind_next((void **)&real.fork, "fork");
+	bind_next((void **)&real.clone, "clone");
 	bind_next((void **)&real.epoll_ctl, "epoll_ctl");
 	bind_next((void **)&real.close_range, "close_range");
 	bind_next((void **)&real.closefrom, "closefrom");

@@ -22,6 +22,7 @@ typedef int (*dup2_fn)(int, int);
 typedef int (*dup3_fn)(int, int, int);
 typedef int (*fcntl_fn)(int, int, ...);
 typedef pid_t (*fork_fn)(void);
+typedef int (*clone_fn)(int (*)(void *), void *, int, void *, ...);
 typedef int (*epoll_ctl_fn)(int, int, int, struct epoll_event *);
 typedef int (*close_range_fn)(unsigned, unsigned, int);
 typedef void (*closefrom_fn)(int);
@@ -84,6 +85,7 @@ struct real_fns {
 	fcntl_fn fcntl;
 	fcntl_fn fcntl64;
 	fork_fn fork;
+	clone_fn clone;
 	epoll_ctl_fn epoll_ctl;
 	close_range_fn close_range;
 	closefrom_fn closefrom;
@@ -143,7 +145,7 @@ struct real_fns {
 extern struct real_fns real;
 
 /* Binds every entry with dlsym(RTLD_NEXT); safe to call more than once and
- * from several threads. fork, posix_spawn, popen, system, wordexp and the
+ * from several threads. fork, clone, posix_spawn, popen, system, wordexp and the
  * credential calls have no raw stand-in, so their
  * wrappers call this first. */
 void real_resolve(void);

@@ -10,9 +10,28 @@
  * did not see being made: a vfork child (which shares the parent's memory),
  * a clone() child, a raw syscall(SYS_fork) child, a child of _Fork(). In
  * such a process the shim acts on nothing: it releases, lingers, waits and
- * writes nothing of its own memory. One getpid() system call: callers ask
- * only on the paths that would act. */
+ * writes nothing of its own memory. No system call once the pid is known,
+ * except while a child may share this memory (then one getpid()). */
 bool sc_self(void);
+
+/* The pid is cached only where vfork can be interposed (vfork.c): a vfork
+ * child the shim did not count would take its parent's cached pid. */
+#if defined(__x86_64__)
+#define SC_PID_CACHE 1
+#endif
+
+/* Processes that may share this memory (a vfork child not yet gone; every
+ * CLONE_VM child ever made by clone()): while nonzero, sc_self() asks the
+ * kernel. Written by vfork.c's assembly, hence not static. */
+extern int sc_memory_shared;
+
+/* Before a clone() or raw clone/vfork with CLONE_VM: a child may share this
+ * memory from now on, for as long as it lives. After such a call with
+ * CLONE_VFORK returns in the parent (the child has exec'd or ended), or
+ * fails, the _end undoes it; a child without CLONE_VFORK may share the
+ * memory to the end, so that count is never taken back. */
+void sc_self_memory_shared(void);
+void sc_self_memory_shared_end(void);
 
 /* The constructor: follow this process, and the forks glibc makes behind the
  * fork wrapper's back. */

@@ -6,8 +6,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,32 +18,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "nh_child_conn.h"
+
 /* Counted where any process of ours can add: a shared page. */
 static int *atfork_children;
 
 static void count_atfork_child(void)
 {
 	__atomic_add_fetch(atfork_children, 1, __ATOMIC_SEQ_CST);
-}
-
-static int accepted(int *client)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof a;
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 4) < 0 ||
-	    getsockname(l, (struct sockaddr *)&a, &len) < 0)
-		exit(1);
-	*client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (connect(*client, (struct sockaddr *)&a, sizeof a) < 0)
-		exit(1);
-	int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	close(l);
-	/* A request the parent has not read yet: a close now would reset. */
-	if (s < 0 || write(*client, "request\n", 8) != 8)
-		exit(1);
-	return s;
 }
 
 static int wait_status(pid_t pid)
@@ -79,30 +63,33 @@ static void memory_is_shared(void)
 	       exec_errno ? strerrorname_np(exec_errno) : "none");
 }
 
+static bool close_pending;
+
 static void connection_survives(const char *ending)
 {
-	int client, s = accepted(&client);
+	int client, s = accepted_with_request(&client);
 	char *argv[] = { "true", NULL };
 
 	pid_t pid = vfork();
 	if (pid == 0) {
-		if (strcmp(ending, "execve") == 0)
+		if (strncmp(ending, "close", 5) == 0)
+			close(s);
+		if (strstr(ending, "execve"))
 			execve("/bin/true", argv, environ);
 		_exit(0);
 	}
 	printf("vfork child ending with %s exits %d\n", ending, wait_status(pid));
-	ssize_t w = write(s, "reply\n", 6);
-	printf("  parent's next write: %s\n", w == 6 ? "ok" : strerrorname_np(errno));
-	char buf[16];
-	ssize_t r = read(client, buf, sizeof buf);
-	printf("  peer reads: %s\n", r == 6 && memcmp(buf, "reply\n", 6) == 0 ? "the reply"
-				       : r == 0 ? "end-of-file" : "something else");
-	close(s);
+	reply_and_report(s, client);
+	if (close_pending)
+		close_with_input_unread(s, client);
+	else
+		close(s);
 	close(client);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	close_pending = argc > 1 && strcmp(argv[1], "--close-pending") == 0;
 	atfork_children = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 			       -1, 0);
 	if (atfork_children == MAP_FAILED)
@@ -110,9 +97,13 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	pthread_atfork(NULL, NULL, count_atfork_child);
 	fflush(stdout);
-	memory_is_shared();
+	/* The connections first: the parent has made and accepted sockets (and
+	 * so asked who it is) before its first vfork child runs. */
 	connection_survives("_exit");
 	connection_survives("execve");
+	connection_survives("close, _exit");
+	connection_survives("close, execve");
+	memory_is_shared();
 	printf("atfork child handlers run in vfork children: %d\n", *atfork_children);
 	pid_t pid = fork();
 	if (pid == 0)

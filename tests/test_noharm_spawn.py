@@ -23,11 +23,37 @@ def test_clone_children_release_nothing_of_the_parent(noharm):
     assert "EPIPE" not in plain.stdout and plain.stdout.count("the reply") == 6
 
 
+AFTER_CLOSE = "after the parent's close with input unread, the peer reads: "
+
+
+def assert_parent_close_lingers(plain, shimmed, n):
+    """Without the shim the parent's close with input unread resets; with it
+    that close still lingers, all else the same: the children (which share
+    the parent's memory, and would find its pid cached there) took none of
+    the parent's references off the books."""
+    assert plain.stdout.count(AFTER_CLOSE + "ECONNRESET") == n, plain.stdout
+    assert shimmed.stdout.count(AFTER_CLOSE + "end-of-file") == n, shimmed.stdout
+    assert shimmed.stdout.count("parent's next write: ok") == n
+    same = [l for l in plain.stdout.splitlines() if AFTER_CLOSE not in l]
+    assert same == [l for l in shimmed.stdout.splitlines() if AFTER_CLOSE not in l]
+
+
+def test_clone_children_leave_the_parents_close_lingering(noharm):
+    assert_parent_close_lingers(*noharm("nh_clone_children", "--close-pending", check=False), 6)
+
+
 def test_vfork_keeps_vfork_semantics(noharm):
     plain, _ = noharm("nh_vfork")
     assert "its write seen by the parent: yes" in plain.stdout
     assert "errno passed back: ENOENT" in plain.stdout
     assert "atfork child handlers run in vfork children: 0" in plain.stdout
+    assert plain.stdout.count("parent's next write: ok") == 4
+    assert plain.stdout.count("peer reads: the reply") == 4
+
+
+def test_vfork_child_leaves_the_parents_close_lingering(noharm):
+    """A vfork child that closes the parent's connection, _exits or execs."""
+    assert_parent_close_lingers(*noharm("nh_vfork", "--close-pending", check=False), 4)
 
 
 def test_posix_spawn_dup2_of_a_cloexec_connection(noharm):

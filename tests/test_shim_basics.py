@@ -20,7 +20,7 @@ EXPECTED_EXPORTS = {
     "_exit", "_Exit", "execve", "execv", "execvp", "execvpe", "execl", "execlp",
     "execle", "fexecve",
     # processes
-    "fork", "posix_spawn", "posix_spawnp", "popen", "system", "wordexp",
+    "fork", "vfork", "clone", "posix_spawn", "posix_spawnp", "popen", "system", "wordexp",
     # calls that want the caller alone in its process
     "unshare", "setns",
     # credentials: a process whose ids change leaves the family's books
