@@ -50,7 +50,9 @@ void decide_note_linger_possible(void)
 
 /* What the decision asks the kernel: SIOCINQ when counting (the
  * classification) or when `pending` may need it, SO_LINGER once some socket
- * of this process may carry it. */
+ * of this process may carry it. Uncounted, `pending` lets a socket whose
+ * output was never exposed go without asking its identity (nothing to
+ * protect: something_to_protect() is false for it). */
 static unsigned asks(long mode)
 {
 	unsigned what = 0;
@@ -58,7 +60,7 @@ static unsigned asks(long mode)
 	if (sc_cfg.stats_path)
 		what |= PROBE_UNREAD;
 	else if (mode == SC_MODE_PENDING)
-		what |= PROBE_UNREAD_IF_DONE;
+		what |= PROBE_UNREAD_IF_DONE | PROBE_IDENTITY_IF_EXPOSED;
 	if (__atomic_load_n(&linger_possible, __ATOMIC_RELAXED))
 		what |= PROBE_LINGER;
 	return what;
@@ -77,8 +79,9 @@ bool decide_release(long mode, int fd, uint64_t booked, enum sc_arm *arm)
 		return false;
 	probe_socket(fd, asks(mode), &f);
 	/* A number that names another file now (reused out of the shim's
-	 * sight) is not the socket the books know: left alone. */
-	if (f.cookie != booked || !f.tcp || !f.tcp_info.connected)
+	 * sight) is not the socket the books know: left alone; so is one the
+	 * probe did not ask (not connected, or nothing to protect). */
+	if (!f.tcp || !f.tcp_info.connected || f.cookie != booked)
 		return false;
 	*arm = arm_of(mode, fd);
 	/* Counted only when someone reads the counts (SAFECLOSE_STATS): the

@@ -127,15 +127,30 @@ static bool linger_chosen(int fd)
 	return chosen;
 }
 
+/* Our output is exposed to a reset: some still waits for the peer, or some
+ * was acknowledged (the peer's kernel holds it, perhaps unread). */
+static bool output_exposed(const struct tcp_facts *tcp)
+{
+	return tcp->output_waits || tcp->bytes_acked > 0;
+}
+
+/* TCP_INFO first: it also says whether fd is a TCP socket at all, and a
+ * socket that is not connected (or, under PROBE_IDENTITY_IF_EXPOSED, never
+ * carried a byte of ours: the ordinary close) needs no identity, since
+ * nothing will be done to it. */
 void probe_socket(int fd, unsigned asks, struct sock_facts *facts)
 {
 	const struct tcp_facts *tcp = &facts->tcp_info;
 
-	facts->cookie = probe_cookie(fd);
-	facts->tcp = facts->cookie && probe_tcp(fd, &facts->tcp_info);
+	facts->cookie = 0;
+	facts->tcp = probe_tcp(fd, &facts->tcp_info);
 	facts->unread = PROBE_NOT_ASKED;
 	facts->linger_chosen = false;
 	if (!facts->tcp || !tcp->connected)
+		return;
+	if (!(asks & PROBE_IDENTITY_IF_EXPOSED) || output_exposed(tcp))
+		facts->cookie = probe_cookie(fd);
+	if (!facts->cookie)
 		return;
 	if ((asks & PROBE_UNREAD) || ((asks & PROBE_UNREAD_IF_DONE) && tcp->peer_done))
 		facts->unread = probe_unread(fd);

@@ -25,10 +25,10 @@ struct tcp_facts {
 bool probe_tcp(int fd, struct tcp_facts *facts);
 
 /* Everything a release or a shutdown asks about one socket, in one visit:
- * its identity, TCP_INFO, and (only for a connected TCP socket) what `asks`
- * adds. */
+ * TCP_INFO, then only for a connected TCP socket its identity, and what
+ * `asks` adds. */
 struct sock_facts {
-	uint64_t cookie;     /* SO_COOKIE; 0 when fd is not an open socket */
+	uint64_t cookie;     /* SO_COOKIE; 0 when not asked, or not an open socket */
 	bool tcp;            /* a TCP socket: tcp_info holds what TCP_INFO said */
 	struct tcp_facts tcp_info;
 	int unread;          /* SIOCINQ; PROBE_NOT_ASKED unless asked */
@@ -40,6 +40,9 @@ struct sock_facts {
  * still unread is then what TCP_INFO cannot tell. */
 #define PROBE_UNREAD_IF_DONE 2u
 #define PROBE_LINGER 4u         /* SO_LINGER */
+/* The identity (and what else is asked) only when our output is exposed to
+ * a reset: for a decision that lets every other socket go as it is. */
+#define PROBE_IDENTITY_IF_EXPOSED 8u
 void probe_socket(int fd, unsigned asks, struct sock_facts *facts);
 
 /* Bytes not yet read (SIOCINQ); 0 when the kernel will not say. */
