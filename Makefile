@@ -83,7 +83,7 @@ DROPIN   := $(BUILD)/systemd-dropin.conf
 SMALLBOOKS_OBJS := $(filter-out $(BUILD)/shim/ownership.o,$(SHIM_OBJS)) \
 		   $(BUILD)/shim/ownership-smallbooks.o
 
-all: $(BUILD)/libsafeclose.so $(BUILD)/libsafeclose-smallbooks.so $(APPS) $(TOOLS) \
+all: $(BUILD)/libsafeclose.so $(BUILD)/libsafeclose-smallbooks.so $(APPS) $(TOOLS) $(BENCHES) \
 	$(MANPAGES) $(DROPIN)
 
 $(BUILD)/shim/%.o: shim/%.c $(wildcard shim/*.h) | $(BUILD)/shim
