@@ -17,10 +17,10 @@ from harness.checks import (assert_clean_with_shim, assert_each_run_fails_withou
 NGINX = "/usr/sbin/nginx"
 
 
-def http_client(build, port):
+def http_client(build, port, gap_ms=50, *more):
     return {"argv": [build.pipeclient, "--connect", "127.0.0.1:%d" % port,
                      "--proto", "http", "--path", "/big.bin",
-                     "--requests", "2", "--gap-ms", "50"]}
+                     "--requests", "2", "--gap-ms", str(gap_ms)] + list(more)}
 
 
 def nginx_spec(build, tmp_path, docroot, lingering_close):
@@ -101,7 +101,11 @@ def test_gunicorn_prefork_workers(ab, build):
             "ready": {"listen": 8000},
             "exits": False,
         },
-        "clients": [http_client(build, 8000)],
+        # The second request 250 ms on, and nothing read before 500 ms: a
+        # worker slow to its first read (a loaded machine) would otherwise
+        # read both requests at once, and none would be left unread; the
+        # reply waits unsent meanwhile, which the reset then discards.
+        "clients": [http_client(build, 8000, 250, "--read-after-ms", "500")],
     }
     without, with_ = ab(spec)
     assert_failure_without_shim(without, "http")
