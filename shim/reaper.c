@@ -4,9 +4,12 @@
  * and closes each socket at the machine's end.
  *
  * The hand-off from close() is async-signal-safe: a duplicate descriptor,
- * the FIN, and one write of a fixed-size record to a non-blocking pipe (the
- * queue, made on first use with pipe2); no lock is taken, and no thread is
- * ever started there. Kept alive by its duplicate, a queued socket is not
+ * the FIN, and a fixed-size record into a lock-free ring in memory of the
+ * shim's own (ring.c; mapped with the wake-up pipe on first use); no lock
+ * is taken, and no thread is ever started there. The pipe only wakes the
+ * thread: a hand-off writes to it only when the thread has said it is
+ * going to sleep (`sleeping`), so a busy thread costs the hand-off no
+ * system call at all. Kept alive by its duplicate, a queued socket is not
  * orphaned: late input is queued by the kernel, not answered with a reset.
  * The thread is started only at safe points, calls no signal handler may
  * make (reaper_safe_point), once work is queued: a program that never
@@ -42,6 +45,7 @@
 #include "ownership.h"
 #include "readshut.h"
 #include "real.h"
+#include "ring.h"
 #include "selffd.h"
 #include "self.h"
 #include "shim.h"
@@ -50,7 +54,11 @@
 
 #define PIPE_TAG UINT64_MAX
 #define BATCH 64
+/* Ring cells: more than a 1 MiB pipe of records held (the queue before the
+ * ring), 2.5 MiB of address space, touched only as hand-offs reach it. */
+#define RING_CELLS (1u << 16)
 
+/* Lingers travel in the ring; wake-ups and a pause's quit in the pipe. */
 enum handoff_kind { HAND_LINGER, HAND_WAKE, HAND_QUIT };
 
 struct handoff {
@@ -61,6 +69,7 @@ struct handoff {
 	uint64_t start_ms;
 	uint32_t yields; /* numbers_yielded when it was queued */
 };
+_Static_assert(sizeof(struct handoff) <= RING_RECORD, "a hand-off fits a ring cell");
 
 struct slot {
 	struct sc_linger l;
@@ -87,6 +96,10 @@ static int queue_state = QUEUE_NONE;
 static int thread_wanted; /* work was queued while no thread ran */
 static int queue_users;   /* hand-offs between their look at the queue and their write */
 static int pipe_r = -1, pipe_w = -1, epfd = -1;
+static struct ring ring; /* cells mapped with the pipe, kept when it closes */
+/* Set by the thread just before it waits (and cleared when it wakes): a
+ * hand-off that takes it back to 0 writes the wake-up. */
+static int sleeping;
 static pthread_t thread;
 static int thread_tid;
 static int lingering;
@@ -379,8 +392,6 @@ static void shorten_idle_under_load(uint64_t now)
 
 static void adopt(const struct handoff *h, uint64_t now)
 {
-	if (h->kind == HAND_WAKE)
-		return; /* only to wake the thread: readshut_step() comes next */
 	/* Asked once, whatever the count of yields says: a dup2 onto the
 	 * very number the hand-off's dup was taking, before it was marked
 	 * the shim's, would not have counted. */
@@ -429,22 +440,43 @@ static void adopt(const struct handoff *h, uint64_t now)
 	shorten_idle_under_load(now);
 }
 
-/* True when a quit message came (reaper_pause): the thread leaves its loop
- * after this batch; what follows it in the queue waits for the restart. */
-static bool take_handoffs(uint64_t now)
+/* The pipe's records: wake-ups (nothing to do: the ring and readshut_step()
+ * come next) and a pause's quit. True when a quit came (reaper_pause): the
+ * thread leaves its loop after this batch; what follows in the pipe and the
+ * ring waits for the restart. The thread is the pipe's only reader and
+ * every record is written whole (less than PIPE_BUF), so a short read has
+ * emptied it: no further read to be told EAGAIN. (Level-triggered: what a
+ * write adds later wakes the thread again.) */
+static bool take_pipe(void)
 {
 	struct handoff batch[BATCH];
 	ssize_t n;
 	bool quit = false;
 
-	while (!quit && (n = raw_syscall(SYS_read, LOAD(&pipe_r), batch, sizeof batch)) > 0)
-		for (ssize_t k = 0; k < n / (ssize_t)sizeof *batch; k++) {
-			if (batch[k].kind == HAND_QUIT)
-				quit = true;
-			else
-				adopt(&batch[k], now);
-		}
+	do {
+		n = raw_syscall(SYS_read, LOAD(&pipe_r), batch, sizeof batch);
+		for (ssize_t k = 0; k < n / (ssize_t)sizeof *batch; k++)
+			quit |= batch[k].kind == HAND_QUIT;
+	} while (!quit && n == (ssize_t)sizeof batch);
 	return quit;
+}
+
+/* Hand-offs adopted per wake-up at most: a flood of closes does not keep
+ * the thread from its timers; the rest are taken the next round, at once
+ * (sleep_timeout() sees them). */
+#define RING_BATCH (4 * BATCH)
+
+/* The hand-offs published in the ring, adopted; how many. */
+static int take_ring(uint64_t now)
+{
+	struct handoff h;
+	int n = 0;
+
+	while (n < RING_BATCH && ring_pop(&ring, &h, sizeof h)) {
+		adopt(&h, now);
+		n++;
+	}
+	return n;
 }
 
 static void run_due_timers(uint64_t now)
@@ -473,6 +505,30 @@ static int next_timeout(void)
 	return tick >= 0 && tick < due ? tick : due;
 }
 
+/* The wait before the next round: the thread raises the flag, then looks
+ * at the ring once more. A hand-off publishes its record, then takes the
+ * flag down (wake_thread()). Every change of `sleeping` is an exchange, so
+ * they are totally ordered, each reading the one before: if the hand-off's
+ * comes first, the thread's exchange synchronizes with it and this look
+ * sees the record; if the thread's comes first, the hand-off's reads 1 (or
+ * a later exchange already took it down, and that one wrote) and writes
+ * the wake-up. No wake-up is lost, and none is written while the thread is
+ * busy. (Exchanges, not fences: TSan does not take fences.) 0 when there
+ * is work at once. */
+static int sleep_timeout(void)
+{
+	int timeout = next_timeout();
+
+	if (timeout == 0)
+		return 0;
+	__atomic_exchange_n(&sleeping, 1, __ATOMIC_SEQ_CST);
+	if (ring_ready(&ring)) {
+		__atomic_exchange_n(&sleeping, 0, __ATOMIC_SEQ_CST);
+		return 0;
+	}
+	return timeout;
+}
+
 static void *reaper_main(void *unused)
 {
 	struct epoll_event events[BATCH];
@@ -481,7 +537,10 @@ static void *reaper_main(void *unused)
 	(void)unused;
 	STORE(&thread_tid, (int)raw_syscall(SYS_gettid));
 	while (!quit) {
-		int n = epoll_wait(LOAD(&epfd), events, BATCH, next_timeout());
+		int n = epoll_wait(LOAD(&epfd), events, BATCH, sleep_timeout());
+		/* Awake: hand-offs from now on need not write. (One that took the
+		 * flag meanwhile wrote a wake-up: read at the next round.) */
+		__atomic_exchange_n(&sleeping, 0, __ATOMIC_SEQ_CST);
 		pthread_mutex_lock(&lock);
 		uint64_t now = sc_now_ms();
 		for (int k = 0; k < n; k++) {
@@ -489,17 +548,21 @@ static void *reaper_main(void *unused)
 			uint32_t i = (uint32_t)data;
 
 			if (data == PIPE_TAG)
-				quit |= take_handoffs(now);
+				quit |= take_pipe();
 			else if (i && i <= nslots && slots[i - 1].used &&
 				 slots[i - 1].gen == (uint32_t)(data >> 32))
 				slot_step(i, now);
 		}
+		int took = take_ring(now);
 		run_due_timers(now);
 		readshut_step(now);
 		pthread_mutex_unlock(&lock);
 		statsfile_due();
-		if (n > 0 && !quit) {
-			/* Gather what comes in the next moment into one wake-up. */
+		if ((n > 0 || took > 0) && !quit) {
+			/* Gather what comes in the next moment into one wake-up:
+			 * the flag is down meanwhile, so those hand-offs write
+			 * nothing, and a peer that closes within it is released
+			 * at its first step, never watched (no epoll ADD/DEL). */
 			raw_sleep_ms(1);
 		}
 	}
@@ -569,19 +632,26 @@ static void drain_batch(struct sc_linger *ls, int live, uint64_t until_ms)
 }
 
 /* No thread runs: every queued socket lingers here, a batch at a time, until
- * it ends or until_ms. Async-signal-safe (the batch is on the stack). */
+ * it ends or until_ms. Async-signal-safe (the batch is on the stack; the
+ * ring takes no lock, and several callers at once each take their own
+ * records). A hand-off this very thread was interrupted in, between its
+ * claim of a cell and its publish, hides what follows it: those sockets
+ * are closed with the process, as a hand-off not yet queued would be. */
 static void drain_in_place(uint64_t until_ms)
 {
-	struct handoff queued[DRAIN_BATCH];
 	struct sc_linger ls[DRAIN_BATCH];
-	long n;
+	struct handoff h;
 
-	if (LOAD(&queue_state) != QUEUE_READY)
+	if (!LOAD(&ring.cells))
 		return;
-	while ((n = raw_syscall(SYS_read, LOAD(&pipe_r), queued, sizeof queued)) > 0) {
-		int live = 0;
-		for (long k = 0; k < n / (long)sizeof *queued; k++)
-			live += drain_take(&queued[k], &ls[live]);
+	for (;;) {
+		int live = 0, taken = 0;
+		while (taken < DRAIN_BATCH && ring_pop(&ring, &h, sizeof h)) {
+			taken++;
+			live += drain_take(&h, &ls[live]);
+		}
+		if (!taken)
+			return;
 		drain_batch(ls, live, until_ms);
 	}
 }
@@ -599,17 +669,12 @@ static int end_one_linger(void)
 
 	if (i)
 		return end_early(i, LINGER_NO_ROOM);
-	/* Queued and not yet taken up (the thread reads the queue under
-	 * `lock`, which is held here). A pause's quit message goes back. */
-	if (LOAD(&queue_state) != QUEUE_READY ||
-	    raw_syscall(SYS_read, LOAD(&pipe_r), &h, sizeof h) != (long)sizeof h)
+	/* Queued and not yet taken up (the thread takes the ring under
+	 * `lock`, which is held here). Quits travel in the pipe: untouched. */
+	if (!LOAD(&ring.cells) || !ring_pop(&ring, &h, sizeof h))
 		return -1;
-	if (h.kind == HAND_QUIT) {
-		raw_syscall(SYS_write, LOAD(&pipe_w), &h, sizeof h);
-		return -1;
-	}
-	bool ours = h.kind == HAND_LINGER && probe_cookie(h.fd) == h.cookie;
-	if (drain_take(&h, &l)) {
+	bool ours = drain_take(&h, &l); /* true: ours, and to end now */
+	if (ours) {
 		l.end = LINGER_NO_ROOM;
 		drain_end(&l);
 	}
@@ -696,10 +761,24 @@ int reaper_make_room(int need)
 
 /* ---- starting, handing off, fork, exit ---------------------------------- */
 
-/* The hand-off queue: a non-blocking pipe at two numbers of the shim's,
- * made on first use, from close() itself (pipe2 and fcntl are
- * async-signal-safe). False when it is not there (it could not be made, or
- * another thread is making it right now: that hand-off falls back). */
+/* The ring's cells: zeroed anonymous memory (an empty ring), mapped once
+ * and kept while the process lives (a child maps its own). */
+static bool ring_mapped(void)
+{
+	if (LOAD(&ring.cells))
+		return true;
+	struct ring_cell *cells = fdspace_map(RING_CELLS, sizeof *cells, MAP_PRIVATE);
+
+	if (cells)
+		ring_init(&ring, cells, RING_CELLS);
+	return cells != NULL;
+}
+
+/* The hand-off queue: the ring, and the wake-up pipe (non-blocking, at two
+ * numbers of the shim's), made on first use, from close() itself (mmap,
+ * pipe2 and fcntl are async-signal-safe). False when it is not there (it
+ * could not be made, or another thread is making it right now: that
+ * hand-off falls back). */
 static bool queue_ready(void)
 {
 	int expected = QUEUE_NONE, p[2];
@@ -709,11 +788,10 @@ static bool queue_ready(void)
 	if (!__atomic_compare_exchange_n(&queue_state, &expected, QUEUE_MAKING, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return false;
-	bool made = raw_syscall(SYS_pipe2, p, O_CLOEXEC | O_NONBLOCK) == 0;
+	bool made = ring_mapped() && raw_syscall(SYS_pipe2, p, O_CLOEXEC | O_NONBLOCK) == 0;
 	if (made) {
-		/* Room for a burst of hand-offs (64 KiB holds only 2730 of them);
-		 * the kernel caps this at fs.pipe-max-size, and a full pipe means
-		 * fallback. */
+		/* Room for a burst of wake-ups (readshut's come one a shutdown);
+		 * the kernel caps this at fs.pipe-max-size. */
 		raw_syscall(SYS_fcntl, p[1], F_SETPIPE_SZ, 1 << 20);
 		STORE(&pipe_r, selffd_move_high(p[0], true));
 		STORE(&pipe_w, selffd_move_high(p[1], true));
@@ -858,7 +936,7 @@ static void want_thread(void)
 		reaper_safe_point();
 }
 
-/* One record into the queue (made on first use); false when it cannot. */
+/* One record into the pipe (made on first use); false when it cannot. */
 static bool queue_write(const struct handoff *h)
 {
 	bool written = false;
@@ -870,6 +948,36 @@ static bool queue_write(const struct handoff *h)
 		written = raw_syscall(SYS_write, LOAD(&pipe_w), h, sizeof *h) == (long)sizeof *h;
 	__atomic_sub_fetch(&queue_users, 1, __ATOMIC_SEQ_CST);
 	return written;
+}
+
+/* After a publish: the thread is woken only if it said it would sleep
+ * (sleep_timeout() has the argument). Taking the flag down makes this the
+ * one hand-off that writes. A full pipe means unread wake-ups: the thread
+ * wakes anyway. */
+static void wake_thread(void)
+{
+	struct handoff wake = { -1, HAND_WAKE, 0, 0, 0, 0 };
+
+	if (__atomic_exchange_n(&sleeping, 0, __ATOMIC_SEQ_CST))
+		raw_syscall(SYS_write, LOAD(&pipe_w), &wake, sizeof wake);
+}
+
+/* A linger into the ring (made on first use); false when it cannot. A full
+ * ring (RING_CELLS queued that no thread has taken up) is the caller's
+ * fallback: no linger, counted in n_fallbacks, as a full pipe was. */
+static bool queue_linger(const struct handoff *h)
+{
+	bool queued = false;
+
+	/* Counted as queue_write() does: the wake-up's write is under it. */
+	__atomic_add_fetch(&queue_users, 1, __ATOMIC_SEQ_CST);
+	if (LOAD(&state) != FAILED && queue_ready()) {
+		queued = ring_push(&ring, h, sizeof *h);
+		if (queued)
+			wake_thread();
+	}
+	__atomic_sub_fetch(&queue_users, 1, __ATOMIC_SEQ_CST);
+	return queued;
 }
 
 bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm)
@@ -892,7 +1000,7 @@ bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm)
 			 * it, not when the thread next wakes. */
 			raw_syscall(SYS_shutdown, keep, SHUT_WR);
 			selffd_mark(keep);
-			handed = queue_write(&h);
+			handed = queue_linger(&h);
 			if (!handed)
 				selffd_close(keep);
 		}
@@ -968,6 +1076,11 @@ static void after_fork_child(void)
 	nslots = free_head = nheap = heap_cap = held = held_peak = 0;
 	under_load = false;
 	pipe_r = pipe_w = epfd = -1;
+	/* The parent's records, copied with its memory, name its sockets. */
+	if (ring.cells)
+		munmap(ring.cells, ring_bytes(RING_CELLS));
+	ring = (struct ring){ 0 };
+	sleeping = 0;
 	STORE(&lingering, 0);
 	STORE(&thread_wanted, 0);
 	STORE(&queue_state, QUEUE_NONE);
