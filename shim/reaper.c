@@ -67,7 +67,8 @@ struct handoff {
 	uint16_t arm; /* enum sc_arm, for the linger's counters */
 	uint64_t cookie;
 	uint64_t start_ms;
-	uint32_t yields; /* numbers_yielded when it was queued */
+	uint32_t replaces; /* `replaces` just before the duplicate was made */
+	bool quiet;        /* no dup2/dup3 under way just after (`yielding` 0) */
 };
 _Static_assert(sizeof(struct handoff) <= RING_RECORD, "a hand-off fits a ring cell");
 
@@ -112,6 +113,26 @@ static uint64_t n_handed, n_released, n_fallbacks;
  * is not noticed after the adoption: such programs are out of the shim's
  * reach, README's limits.) */
 static uint32_t numbers_yielded;
+/* Why adoption may trust a hand-off without asking the socket its cookie.
+ * Only a dup2/dup3 can put another file at the shim's number K (close()
+ * of K says EBADF, bulk closes go around it). Every one the program makes
+ * goes through replace_fd (interpose.c), which bumps `replaces` and
+ * `yielding` before the real call and bumps `replaces` again, then lowers
+ * `yielding`, after it (reaper_replace_begin/_end), whatever the number
+ * and whatever else happens. The hand-off reads `replaces` (R) before its
+ * fcntl makes K, and `yielding` (Y) after (seq_cst). Take a dup2 that
+ * lands on K after that fcntl: it began before the real call, and
+ * - began after R was read: `replaces` is past R at adoption;
+ * - began before, still under way when Y was read: Y > 0 (not quiet);
+ * - began before, ended before Y was read: its ending bump came after the
+ *   real call, so after the fcntl, so after R was read: past R again.
+ * So quiet and `replaces` still R at adoption mean that no dup2 landed on
+ * K since the hand-off made it, and the cookie need not be asked. (A
+ * dup2 that landed before the fcntl left K taken: the fcntl could not
+ * have returned it.) Any other way onto K (io_uring, a raw system call
+ * instruction) is beyond the shim, as for numbers_yielded. */
+static uint32_t replaces;
+static int yielding;
 
 /* The thread's own tables. */
 static struct slot *slots;
@@ -124,6 +145,25 @@ static uint32_t nheap, heap_cap;
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
+
+void reaper_replace_begin(void)
+{
+	__atomic_add_fetch(&yielding, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&replaces, 1, __ATOMIC_SEQ_CST);
+}
+
+void reaper_replace_end(bool yielded, bool holding)
+{
+	/* A number given up is counted again now that it has changed hands:
+	 * a slot whose check came between the count before and the dup2
+	 * itself looks again. */
+	if (yielded)
+		ADD(&numbers_yielded, 1);
+	__atomic_add_fetch(&replaces, 1, __ATOMIC_SEQ_CST);
+	__atomic_sub_fetch(&yielding, 1, __ATOMIC_SEQ_CST);
+	if (holding)
+		pthread_mutex_unlock(&lock);
+}
 
 bool reaper_yield_number(int fd)
 {
@@ -142,11 +182,6 @@ bool reaper_yield_number(int fd)
 	 * changes hands; afterwards its slot sees another file there. */
 	pthread_mutex_lock(&lock);
 	return true;
-}
-
-void reaper_number_yielded(void)
-{
-	pthread_mutex_unlock(&lock);
 }
 
 /* ---- timers: a binary heap of wake-ups ---------------------------------- */
@@ -390,12 +425,24 @@ static void shorten_idle_under_load(uint64_t now)
 	under_load = loaded;
 }
 
+/* Whether h's number still names its socket: provably so without asking
+ * when no dup2/dup3 came near it since the hand-off (see `replaces`);
+ * otherwise the socket is asked its cookie. A dup2 onto the very number
+ * the hand-off's dup was taking, before it was marked the shim's, counts
+ * in no yield: the count of yields alone cannot say. */
+static bool handoff_ours(const struct handoff *h)
+{
+	if (h->quiet && __atomic_load_n(&replaces, __ATOMIC_SEQ_CST) == h->replaces)
+		return true;
+	return probe_cookie(h->fd) == h->cookie;
+}
+
 static void adopt(const struct handoff *h, uint64_t now)
 {
-	/* Asked once, whatever the count of yields says: a dup2 onto the
-	 * very number the hand-off's dup was taking, before it was marked
-	 * the shim's, would not have counted. */
-	if (probe_cookie(h->fd) != h->cookie) {
+	/* Read before the check: a yield after it is then seen by the slot. */
+	uint32_t yields = LOAD(&numbers_yielded);
+
+	if (!handoff_ours(h)) {
 		/* The program took the number over (dup2) before the thread got
 		 * here: the socket went with it, and the file there is not ours. */
 		stats_count_cut_short((enum sc_arm)h->arm);
@@ -416,7 +463,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 	}
 	struct slot *s = &slots[i - 1];
 	s->cookie = h->cookie;
-	s->yields = h->yields;
+	s->yields = yields;
 	s->watched = false;
 	linger_resume(&s->l, h->fd, (uint64_t)sc_cfg.linger_ms, idle_bound_now(),
 		      h->start_ms); /* hand_off() sent the FIN */
@@ -579,7 +626,7 @@ static bool drain_take(const struct handoff *h, struct sc_linger *l)
 {
 	if (h->kind != HAND_LINGER)
 		return false; /* a wake-up (or a pause's quit): nothing held */
-	bool ours = probe_cookie(h->fd) == h->cookie;
+	bool ours = handoff_ours(h);
 
 	if (ours) {
 		linger_resume(l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
@@ -894,7 +941,7 @@ bool reaper_pause(void)
 					 __ATOMIC_ACQUIRE))
 		return false;
 	int saved_errno = errno, cancel;
-	struct handoff quit = { -1, HAND_QUIT, 0, 0, 0, 0 };
+	struct handoff quit = { -1, HAND_QUIT, 0, 0, 0, 0, false };
 	bool sent = raw_syscall(SYS_write, LOAD(&pipe_w), &quit, sizeof quit) == (long)sizeof quit;
 	if (sent) {
 		/* pthread_join is a cancellation point: not in the shim's steps. */
@@ -956,7 +1003,7 @@ static bool queue_write(const struct handoff *h)
  * wakes anyway. */
 static void wake_thread(void)
 {
-	struct handoff wake = { -1, HAND_WAKE, 0, 0, 0, 0 };
+	struct handoff wake = { -1, HAND_WAKE, 0, 0, 0, 0, false };
 
 	if (__atomic_exchange_n(&sleeping, 0, __ATOMIC_SEQ_CST))
 		raw_syscall(SYS_write, LOAD(&pipe_w), &wake, sizeof wake);
@@ -992,10 +1039,13 @@ bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm)
 	/* The caller (release.c) has already taken fd out of every epoll set:
 	 * the rule for a socket kept alive lives there. */
 	if (sc_cfg.max_linger > 0 && ADD(&lingering, 1) <= quota) {
+		/* R before the duplicate is made, Y after: `replaces` says why. */
+		uint32_t before = __atomic_load_n(&replaces, __ATOMIC_SEQ_CST);
 		int keep = (int)raw_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
 		if (keep >= 0) {
+			bool quiet = __atomic_load_n(&yielding, __ATOMIC_SEQ_CST) == 0;
 			struct handoff h = { keep, HAND_LINGER, (uint16_t)arm, cookie,
-					     sc_now_ms(), LOAD(&numbers_yielded) };
+					     sc_now_ms(), before, quiet };
 			/* The FIN goes out now, as the kernel's own close would send
 			 * it, not when the thread next wakes. */
 			raw_syscall(SYS_shutdown, keep, SHUT_WR);
@@ -1019,7 +1069,7 @@ bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm)
 
 bool reaper_wake(void)
 {
-	struct handoff h = { -1, HAND_WAKE, 0, 0, 0, 0 };
+	struct handoff h = { -1, HAND_WAKE, 0, 0, 0, 0, false };
 	int saved_errno = errno;
 	bool woken = queue_write(&h);
 
