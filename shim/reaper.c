@@ -576,42 +576,65 @@ static int sleep_timeout(void)
 	return timeout;
 }
 
+/* The wait that gathers (see reaper_main): at most GATHER_MS, the flag
+ * down, so that hand-offs meanwhile write nothing. */
+#define GATHER_MS 1
+
+static int gather_timeout(void)
+{
+	int timeout = next_timeout();
+
+	return timeout >= 0 && timeout < GATHER_MS ? timeout : GATHER_MS;
+}
+
 static void *reaper_main(void *unused)
 {
 	struct epoll_event events[BATCH];
-	bool quit = false;
+	bool quit = false, gather = false;
 
 	(void)unused;
 	STORE(&thread_tid, (int)raw_syscall(SYS_gettid));
 	while (!quit) {
-		int n = epoll_wait(LOAD(&epfd), events, BATCH, sleep_timeout());
+		int n = epoll_wait(LOAD(&epfd), events, BATCH,
+				   gather ? gather_timeout() : sleep_timeout());
 		/* Awake: hand-offs from now on need not write. (One that took the
 		 * flag meanwhile wrote a wake-up: read at the next round.) */
 		__atomic_exchange_n(&sleeping, 0, __ATOMIC_SEQ_CST);
 		pthread_mutex_lock(&lock);
 		uint64_t now = sc_now_ms();
+		int stepped = 0;
 		for (int k = 0; k < n; k++) {
 			uint64_t data = events[k].data.u64;
 			uint32_t i = (uint32_t)data;
 
-			if (data == PIPE_TAG)
+			if (data == PIPE_TAG) {
 				quit |= take_pipe();
-			else if (i && i <= nslots && slots[i - 1].used &&
-				 slots[i - 1].gen == (uint32_t)(data >> 32))
+			} else if (i && i <= nslots && slots[i - 1].used &&
+				   slots[i - 1].gen == (uint32_t)(data >> 32)) {
 				slot_step(i, now);
+				stepped++;
+			}
 		}
 		int took = take_ring(now);
 		run_due_timers(now);
 		readshut_step(now);
 		pthread_mutex_unlock(&lock);
 		statsfile_due();
-		if ((n > 0 || took > 0) && !quit) {
-			/* Gather what comes in the next moment into one wake-up:
-			 * the flag is down meanwhile, so those hand-offs write
-			 * nothing, and a peer that closes within it is released
-			 * at its first step, never watched (no epoll ADD/DEL). */
-			raw_sleep_ms(1);
-		}
+		/* Gather what comes in the next moment into one round: the flag
+		 * is down meanwhile, so those hand-offs write nothing, and a peer
+		 * that closes within it is released at its first step, never
+		 * watched (no epoll ADD/DEL). After lingering sockets' events, a
+		 * sleep, so that their events are gathered too (at most a round
+		 * a moment); after hand-offs alone, the next wait itself is the
+		 * gathering one (bounded to the moment, not to be woken by a
+		 * hand-off): one system call a round, not a sleep and a wait. */
+		gather = false;
+		if (quit)
+			break;
+		if (stepped > 0)
+			raw_sleep_ms(GATHER_MS);
+		else if (n > 0 || took > 0)
+			gather = true;
 	}
 	return NULL;
 }
