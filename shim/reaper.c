@@ -6,10 +6,11 @@
  * The hand-off from close() is async-signal-safe: a duplicate descriptor,
  * the FIN, and a fixed-size record into a lock-free ring in memory of the
  * shim's own (ring.c; mapped with the wake-up pipe on first use); no lock
- * is taken, and no thread is ever started there. The pipe only wakes the
+ * is taken, and no thread is ever started there. The pipe wakes the
  * thread: a hand-off writes to it only when the thread has said it is
  * going to sleep (`sleeping`), so a busy thread costs the hand-off no
- * system call at all. Kept alive by its duplicate, a queued socket is not
+ * system call at all. (A burst the ring has no room for goes to the pipe
+ * as whole records, the way every hand-off went before the ring.) Kept alive by its duplicate, a queued socket is not
  * orphaned: late input is queued by the kernel, not answered with a reset.
  * The thread is started only at safe points, calls no signal handler may
  * make (reaper_safe_point), once work is queued: a program that never
@@ -31,6 +32,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -54,11 +56,14 @@
 
 #define PIPE_TAG UINT64_MAX
 #define BATCH 64
-/* Ring cells: more than a 1 MiB pipe of records held (the queue before the
- * ring), 2.5 MiB of address space, touched only as hand-offs reach it. */
-#define RING_CELLS (1u << 16)
+/* Ring cells: 40 KiB, charged in full when mapped (VmData, what
+ * vm.overcommit_memory=2 and RLIMIT_DATA count: tests/test_memory_commit.py
+ * bounds the shim's share). Many more than the thread leaves queued between
+ * two rounds; a burst beyond (while no thread runs) goes to the pipe. */
+#define RING_CELLS (1u << 10)
 
-/* Lingers travel in the ring; wake-ups and a pause's quit in the pipe. */
+/* Lingers travel in the ring (in the pipe when the ring is full or could
+ * not be mapped); wake-ups and a pause's quit in the pipe. */
 enum handoff_kind { HAND_LINGER, HAND_WAKE, HAND_QUIT };
 
 struct handoff {
@@ -97,7 +102,8 @@ static int queue_state = QUEUE_NONE;
 static int thread_wanted; /* work was queued while no thread ran */
 static int queue_users;   /* hand-offs between their look at the queue and their write */
 static int pipe_r = -1, pipe_w = -1, epfd = -1;
-static struct ring ring; /* cells mapped with the pipe, kept when it closes */
+/* Cells mapped with the pipe, kept when it closes. */
+static struct ring ring = { .mask = RING_CELLS - 1 };
 /* Set by the thread just before it waits (and cleared when it wakes): a
  * hand-off that takes it back to 0 writes the wake-up. */
 static int sleeping;
@@ -145,6 +151,96 @@ static uint32_t nheap, heap_cap;
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
+#define RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+
+/* ---- the ring (ring.h): the hand-off queue ------------------------------ */
+
+/* Here rather than in a file of its own: the release path's files call one
+ * another only through release.c (tests/test_shape.py), and the ring is
+ * reaper.c's queue. Positions are 64-bit and never wrap in practice; a
+ * cell at index i = pos & mask is free for the producer of position pos
+ * when its sequence is pos, holds that position's record when it is
+ * pos + 1, and is free for the next lap (pos + cells) once taken. The
+ * sequence is stored minus i (`turn`), so that zeroed memory starts as
+ * every cell free for lap 0. Acquire on the sequence before touching the
+ * record, release after: the record's bytes are never read and written at
+ * once. */
+
+size_t ring_bytes(uint64_t cells)
+{
+	return (size_t)cells * sizeof(struct ring_cell);
+}
+
+void ring_init(struct ring *r, struct ring_cell *zeroed, uint64_t cells)
+{
+	STORE(&r->head, 0);
+	STORE(&r->tail, 0);
+	STORE(&r->mask, cells - 1);
+	STORE(&r->cells, zeroed);
+}
+
+static uint64_t sequence(const struct ring *r, const struct ring_cell *c, uint64_t pos)
+{
+	return LOAD(&c->turn) + (pos & r->mask);
+}
+
+static void set_sequence(const struct ring *r, struct ring_cell *c, uint64_t pos, uint64_t seq)
+{
+	STORE(&c->turn, seq - (pos & r->mask));
+}
+
+bool ring_push(struct ring *r, const void *record, size_t size)
+{
+	uint64_t pos = RELAXED(&r->head);
+	struct ring_cell *c;
+
+	for (;;) {
+		c = &r->cells[pos & r->mask];
+		int64_t lag = (int64_t)(sequence(r, c, pos) - pos);
+		if (lag == 0) {
+			if (__atomic_compare_exchange_n(&r->head, &pos, pos + 1, true,
+							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+				break;
+		} else if (lag < 0) {
+			return false; /* the cell still holds last lap's record: full */
+		} else {
+			pos = RELAXED(&r->head); /* another producer took pos */
+		}
+	}
+	memcpy(c->record, record, size);
+	set_sequence(r, c, pos, pos + 1);
+	return true;
+}
+
+bool ring_pop(struct ring *r, void *record, size_t size)
+{
+	uint64_t pos = RELAXED(&r->tail);
+	struct ring_cell *c;
+
+	for (;;) {
+		c = &r->cells[pos & r->mask];
+		int64_t lag = (int64_t)(sequence(r, c, pos) - (pos + 1));
+		if (lag == 0) {
+			if (__atomic_compare_exchange_n(&r->tail, &pos, pos + 1, true,
+							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+				break;
+		} else if (lag < 0) {
+			return false; /* not published yet: empty from here */
+		} else {
+			pos = RELAXED(&r->tail); /* another consumer took pos */
+		}
+	}
+	memcpy(record, c->record, size);
+	set_sequence(r, c, pos, pos + r->mask + 1);
+	return true;
+}
+
+bool ring_ready(const struct ring *r)
+{
+	uint64_t pos = LOAD(&r->tail);
+
+	return sequence(r, &r->cells[pos & r->mask], pos) == pos + 1;
+}
 
 void reaper_replace_begin(void)
 {
@@ -488,13 +584,13 @@ static void adopt(const struct handoff *h, uint64_t now)
 }
 
 /* The pipe's records: wake-ups (nothing to do: the ring and readshut_step()
- * come next) and a pause's quit. True when a quit came (reaper_pause): the
- * thread leaves its loop after this batch; what follows in the pipe and the
- * ring waits for the restart. The thread is the pipe's only reader and
- * every record is written whole (less than PIPE_BUF), so a short read has
- * emptied it: no further read to be told EAGAIN. (Level-triggered: what a
- * write adds later wakes the thread again.) */
-static bool take_pipe(void)
+ * come next), lingers the ring had no room for, and a pause's quit. True
+ * when a quit came (reaper_pause): the thread leaves its loop after this
+ * batch; what follows in the pipe and the ring waits for the restart.
+ * Every record is written whole (less than PIPE_BUF), so a short read has
+ * emptied the pipe: no further read to be told EAGAIN. (Level-triggered:
+ * what a write adds later wakes the thread again.) */
+static bool take_pipe(uint64_t now)
 {
 	struct handoff batch[BATCH];
 	ssize_t n;
@@ -502,8 +598,12 @@ static bool take_pipe(void)
 
 	do {
 		n = raw_syscall(SYS_read, LOAD(&pipe_r), batch, sizeof batch);
-		for (ssize_t k = 0; k < n / (ssize_t)sizeof *batch; k++)
-			quit |= batch[k].kind == HAND_QUIT;
+		for (ssize_t k = 0; k < n / (ssize_t)sizeof *batch; k++) {
+			if (batch[k].kind == HAND_QUIT)
+				quit = true;
+			else if (batch[k].kind == HAND_LINGER)
+				adopt(&batch[k], now);
+		}
 	} while (!quit && n == (ssize_t)sizeof batch);
 	return quit;
 }
@@ -608,7 +708,7 @@ static void *reaper_main(void *unused)
 			uint32_t i = (uint32_t)data;
 
 			if (data == PIPE_TAG) {
-				quit |= take_pipe();
+				quit |= take_pipe(now);
 			} else if (i && i <= nslots && slots[i - 1].used &&
 				   slots[i - 1].gen == (uint32_t)(data >> 32)) {
 				slot_step(i, now);
@@ -631,6 +731,8 @@ static void *reaper_main(void *unused)
 		gather = false;
 		if (quit)
 			break;
+		if (took == RING_BATCH)
+			continue; /* more in the ring: at once */
 		if (stepped > 0)
 			raw_sleep_ms(GATHER_MS);
 		else if (n > 0 || took > 0)
@@ -701,13 +803,11 @@ static void drain_batch(struct sc_linger *ls, int live, uint64_t until_ms)
 	}
 }
 
-/* No thread runs: every queued socket lingers here, a batch at a time, until
- * it ends or until_ms. Async-signal-safe (the batch is on the stack; the
- * ring takes no lock, and several callers at once each take their own
- * records). A hand-off this very thread was interrupted in, between its
- * claim of a cell and its publish, hides what follows it: those sockets
- * are closed with the process, as a hand-off not yet queued would be. */
-static void drain_in_place(uint64_t until_ms)
+/* The ring's part of drain_in_place(). A hand-off this very thread was
+ * interrupted in, between its claim of a cell and its publish, hides what
+ * follows it in the ring: those sockets are closed with the process, as a
+ * hand-off not yet queued would be. */
+static void drain_ring(uint64_t until_ms)
 {
 	struct sc_linger ls[DRAIN_BATCH];
 	struct handoff h;
@@ -726,6 +826,33 @@ static void drain_in_place(uint64_t until_ms)
 	}
 }
 
+/* The pipe's part: the lingers the ring had no room for. */
+static void drain_pipe(uint64_t until_ms)
+{
+	struct handoff queued[DRAIN_BATCH];
+	struct sc_linger ls[DRAIN_BATCH];
+	long n;
+
+	if (LOAD(&queue_state) != QUEUE_READY)
+		return;
+	while ((n = raw_syscall(SYS_read, LOAD(&pipe_r), queued, sizeof queued)) > 0) {
+		int live = 0;
+		for (long k = 0; k < n / (long)sizeof *queued; k++)
+			live += drain_take(&queued[k], &ls[live]);
+		drain_batch(ls, live, until_ms);
+	}
+}
+
+/* No thread runs: every queued socket lingers here, a batch at a time, until
+ * it ends or until_ms. Async-signal-safe (the batch is on the stack; the
+ * ring takes no lock, and several callers at once each take their own
+ * records, as they do of the pipe). */
+static void drain_in_place(uint64_t until_ms)
+{
+	drain_ring(until_ms);
+	drain_pipe(until_ms);
+}
+
 /* ---- descriptor pressure: numbers given back to the program ------------- */
 
 /* Ends one linger, the worst first (worse()), with the no-wait fallback.
@@ -739,10 +866,18 @@ static int end_one_linger(void)
 
 	if (i)
 		return end_early(i, LINGER_NO_ROOM);
-	/* Queued and not yet taken up (the thread takes the ring under
-	 * `lock`, which is held here). Quits travel in the pipe: untouched. */
-	if (!LOAD(&ring.cells) || !ring_pop(&ring, &h, sizeof h))
-		return -1;
+	/* Queued and not yet taken up (the thread takes the queue under
+	 * `lock`, which is held here): the ring first, then the pipe, whose
+	 * quit message (a pause's) goes back. */
+	if (!LOAD(&ring.cells) || !ring_pop(&ring, &h, sizeof h)) {
+		if (LOAD(&queue_state) != QUEUE_READY ||
+		    raw_syscall(SYS_read, LOAD(&pipe_r), &h, sizeof h) != (long)sizeof h)
+			return -1;
+		if (h.kind == HAND_QUIT) {
+			raw_syscall(SYS_write, LOAD(&pipe_w), &h, sizeof h);
+			return -1;
+		}
+	}
 	bool ours = drain_take(&h, &l); /* true: ours, and to end now */
 	if (ours) {
 		l.end = LINGER_NO_ROOM;
@@ -832,16 +967,16 @@ int reaper_make_room(int need)
 /* ---- starting, handing off, fork, exit ---------------------------------- */
 
 /* The ring's cells: zeroed anonymous memory (an empty ring), mapped once
- * and kept while the process lives (a child maps its own). */
-static bool ring_mapped(void)
+ * and kept while the process lives (a child maps its own). Without them
+ * (RLIMIT_DATA), every linger goes through the pipe. */
+static void ring_mapped(void)
 {
 	if (LOAD(&ring.cells))
-		return true;
+		return;
 	struct ring_cell *cells = fdspace_map(RING_CELLS, sizeof *cells, MAP_PRIVATE);
 
 	if (cells)
-		ring_init(&ring, cells, RING_CELLS);
-	return cells != NULL;
+		STORE(&ring.cells, cells);
 }
 
 /* The hand-off queue: the ring, and the wake-up pipe (non-blocking, at two
@@ -858,10 +993,12 @@ static bool queue_ready(void)
 	if (!__atomic_compare_exchange_n(&queue_state, &expected, QUEUE_MAKING, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return false;
-	bool made = ring_mapped() && raw_syscall(SYS_pipe2, p, O_CLOEXEC | O_NONBLOCK) == 0;
+	ring_mapped();
+	bool made = raw_syscall(SYS_pipe2, p, O_CLOEXEC | O_NONBLOCK) == 0;
 	if (made) {
-		/* Room for a burst of wake-ups (readshut's come one a shutdown);
-		 * the kernel caps this at fs.pipe-max-size. */
+		/* Room for a burst of hand-offs beyond the ring (64 KiB holds
+		 * only 2730 records); the kernel caps this at fs.pipe-max-size,
+		 * and a full pipe means fallback. */
 		raw_syscall(SYS_fcntl, p[1], F_SETPIPE_SZ, 1 << 20);
 		STORE(&pipe_r, selffd_move_high(p[0], true));
 		STORE(&pipe_w, selffd_move_high(p[1], true));
@@ -1032,9 +1169,11 @@ static void wake_thread(void)
 		raw_syscall(SYS_write, LOAD(&pipe_w), &wake, sizeof wake);
 }
 
-/* A linger into the ring (made on first use); false when it cannot. A full
- * ring (RING_CELLS queued that no thread has taken up) is the caller's
- * fallback: no linger, counted in n_fallbacks, as a full pipe was. */
+/* A linger into the queue (made on first use); false when it cannot. The
+ * ring; when it is full (RING_CELLS queued that no thread has taken up: a
+ * burst while none runs) or unmapped, the pipe record path as before the
+ * ring, which wakes the thread by itself; and when that is full too, the
+ * caller's fallback (no linger, counted in n_fallbacks). */
 static bool queue_linger(const struct handoff *h)
 {
 	bool queued = false;
@@ -1042,9 +1181,13 @@ static bool queue_linger(const struct handoff *h)
 	/* Counted as queue_write() does: the wake-up's write is under it. */
 	__atomic_add_fetch(&queue_users, 1, __ATOMIC_SEQ_CST);
 	if (LOAD(&state) != FAILED && queue_ready()) {
-		queued = ring_push(&ring, h, sizeof *h);
-		if (queued)
+		if (LOAD(&ring.cells) && ring_push(&ring, h, sizeof *h)) {
+			queued = true;
 			wake_thread();
+		} else {
+			queued = raw_syscall(SYS_write, LOAD(&pipe_w), h, sizeof *h) ==
+				 (long)sizeof *h;
+		}
 	}
 	__atomic_sub_fetch(&queue_users, 1, __ATOMIC_SEQ_CST);
 	return queued;
@@ -1152,7 +1295,7 @@ static void after_fork_child(void)
 	/* The parent's records, copied with its memory, name its sockets. */
 	if (ring.cells)
 		munmap(ring.cells, ring_bytes(RING_CELLS));
-	ring = (struct ring){ 0 };
+	ring = (struct ring){ .mask = RING_CELLS - 1 };
 	sleeping = 0;
 	STORE(&lingering, 0);
 	STORE(&thread_wanted, 0);

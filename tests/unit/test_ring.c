@@ -1,4 +1,4 @@
-/* test_ring.c: the hand-off ring (ring.c): records come out in the order
+/* test_ring.c: the hand-off ring (ring.h, in reaper.c): records come out in the order
  * they went in across many laps of a small ring, a full ring refuses and
  * takes again once one is taken, zeroed memory is an empty ring, a claimed
  * cell not yet published hides what follows it until published, and with
