@@ -203,12 +203,13 @@ SC_EXPORT int dup(int fd)
 }
 
 /* dup2/dup3 onto a number the shim holds for itself: the program believes
- * it free (close() of it said EBADF), so the shim makes way. True when the
- * thread is held until made_way(). */
-static bool make_way(int newfd)
+ * it free (close() of it said EBADF), so the shim makes way (*yielded set).
+ * True when the thread is held until reaper_replace_end(). */
+static bool make_way(int newfd, bool *yielded)
 {
 	if (!selffd_owns(newfd))
 		return false;
+	*yielded = true;
 	bool held = reaper_yield_number(newfd);
 	readshut_yield_number(newfd);
 	own_yield_number(newfd);
@@ -217,27 +218,25 @@ static bool make_way(int newfd)
 	return held;
 }
 
-static void made_way(bool held)
-{
-	if (held)
-		reaper_number_yielded();
-}
-
 /* dup2/dup3 over newfd. A call the kernel refuses before it looks at any
  * descriptor (fs/file.c: dup3 with flags other than O_CLOEXEC, or onto
- * itself) goes straight through: it must act on nothing. */
+ * itself) goes straight through: it must act on nothing. Every other one
+ * is counted under way from before the shim acts to after the kernel has
+ * answered, acting or not (reaper.c's `replaces`: a hand-off then knows
+ * whether a number it just took could have been replaced). */
 static int replace_fd(int oldfd, int newfd, int flags, bool is_dup3)
 {
-	bool held = false, act = acting();
+	bool held = false, yielded = false, act = acting();
 
 	if (is_dup3 && ((flags & ~O_CLOEXEC) || oldfd == newfd))
 		return real.dup3(oldfd, newfd, flags);
+	reaper_replace_begin();
 	if (act) {
 		release_before_replace(oldfd, newfd);
-		held = make_way(newfd);
+		held = make_way(newfd, &yielded);
 	}
 	int fd = is_dup3 ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
-	made_way(held);
+	reaper_replace_end(yielded, held);
 	if (fd >= 0 && act)
 		own_track_dup(oldfd, fd);
 	return fd;

@@ -22,8 +22,10 @@
 /* Reads and throws away what is queued, without copying it (MSG_TRUNC on
  * TCP discards). One call takes the whole receive queue; when more arrives
  * the next wake-up comes for it. *eof is set when recv reported end of
- * stream: the peer's FIN, or a read side the application shut. */
-static uint64_t discard_input(int fd, bool *eof)
+ * stream: the peer's FIN, or a read side the application shut. *open is
+ * set when it said "nothing yet" (EAGAIN): tcp_recvmsg says that only
+ * while the read side is not shut (RCV_SHUTDOWN answers 0 first). */
+static uint64_t discard_input(int fd, bool *eof, bool *open)
 {
 	ssize_t n;
 
@@ -31,6 +33,7 @@ static uint64_t discard_input(int fd, bool *eof)
 		n = raw_syscall(SYS_recvfrom, fd, NULL, INT_MAX, MSG_TRUNC | MSG_DONTWAIT, NULL, NULL);
 	while (n < 0 && errno == EINTR);
 	*eof = n == 0;
+	*open = n < 0 && errno == EAGAIN;
 	return n > 0 ? (uint64_t)n : 0;
 }
 
@@ -93,13 +96,29 @@ static bool over_discard_budget(const struct sc_linger *l)
 	return l->discard_max && l->discarded >= l->discard_max && !l->output_waits;
 }
 
+/* Whether this step needs TCP_INFO. Not when recv says end of stream on a
+ * read side an earlier step found open: nobody shuts it once the socket is
+ * the shim's alone (the release cancels a real SHUT_RD still waiting, or
+ * waits for one under way: readshut.c), so this is the peer's FIN (or the
+ * connection's end), which the state would call done all the same
+ * (CLOSING, TIME_WAIT, CLOSE...). The linger ends there, peer done, and
+ * nothing else the probe tells (acknowledged bytes, output waiting) is
+ * used after the end: output still unacknowledged is delivered by the
+ * kernel after the close, since with nothing unread no RST is sent. */
+static bool needs_probe(const struct sc_linger *l, bool eof)
+{
+	return !(eof && l->read_open);
+}
+
 bool linger_step(struct sc_linger *l, uint64_t now_ms, struct linger_wait *wait)
 {
 	int saved_errno = errno;
-	bool eof;
-	uint64_t got = discard_input(l->fd, &eof);
+	bool eof, open;
+	uint64_t got = discard_input(l->fd, &eof, &open);
 	struct tcp_facts tcp;
-	bool known = probe_tcp(l->fd, &tcp);
+
+	l->read_open |= open;
+	bool known = needs_probe(l, eof) && probe_tcp(l->fd, &tcp);
 	bool peer_done = !known || tcp.peer_done;
 	bool progress = got > 0 || (known && tcp.bytes_acked > l->acked);
 
@@ -142,7 +161,7 @@ bool linger_step(struct sc_linger *l, uint64_t now_ms, struct linger_wait *wait)
 void linger_finish(struct sc_linger *l)
 {
 	int saved_errno = errno;
-	bool eof = l->at_eof && !l->read_shut; /* nothing follows the peer's FIN */
+	bool eof = l->at_eof && !l->read_shut, open; /* nothing follows the peer's FIN */
 	uint64_t got;
 
 	/* Until recv says end-of-file (after the peer's FIN nothing more can
@@ -151,7 +170,7 @@ void linger_finish(struct sc_linger *l)
 	 * the socket is queued only as that recv returns (the socket's
 	 * backlog), after it said "nothing". */
 	for (int round = 0; !eof && round < FINISH_ROUNDS; round++) {
-		while ((got = discard_input(l->fd, &eof)) > 0)
+		while ((got = discard_input(l->fd, &eof, &open)) > 0)
 			l->discarded += got;
 		if (probe_unread(l->fd) == 0)
 			break;

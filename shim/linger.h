@@ -23,6 +23,7 @@ struct sc_linger {
 	int fd;
 	bool read_shut;       /* the application shut the read side: no POLLIN to wait on */
 	bool at_eof;          /* the last read found the end of the stream */
+	bool read_open;       /* a read said EAGAIN: the read side is not shut */
 	enum linger_end end;
 	uint64_t start_ms, last_progress_ms;
 	uint64_t linger_ms, idle_ms;

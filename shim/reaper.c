@@ -4,9 +4,13 @@
  * and closes each socket at the machine's end.
  *
  * The hand-off from close() is async-signal-safe: a duplicate descriptor,
- * the FIN, and one write of a fixed-size record to a non-blocking pipe (the
- * queue, made on first use with pipe2); no lock is taken, and no thread is
- * ever started there. Kept alive by its duplicate, a queued socket is not
+ * the FIN, and a fixed-size record into a lock-free ring in memory of the
+ * shim's own (ring.c; mapped with the wake-up pipe on first use); no lock
+ * is taken, and no thread is ever started there. The pipe wakes the
+ * thread: a hand-off writes to it only when the thread has said it is
+ * going to sleep (`sleeping`), so a busy thread costs the hand-off no
+ * system call at all. (A burst the ring has no room for goes to the pipe
+ * as whole records, the way every hand-off went before the ring.) Kept alive by its duplicate, a queued socket is not
  * orphaned: late input is queued by the kernel, not answered with a reset.
  * The thread is started only at safe points, calls no signal handler may
  * make (reaper_safe_point), once work is queued: a program that never
@@ -28,6 +32,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -42,6 +47,7 @@
 #include "ownership.h"
 #include "readshut.h"
 #include "real.h"
+#include "ring.h"
 #include "selffd.h"
 #include "self.h"
 #include "shim.h"
@@ -50,7 +56,14 @@
 
 #define PIPE_TAG UINT64_MAX
 #define BATCH 64
+/* Ring cells: 40 KiB, charged in full when mapped (VmData, what
+ * vm.overcommit_memory=2 and RLIMIT_DATA count: tests/test_memory_commit.py
+ * bounds the shim's share). Many more than the thread leaves queued between
+ * two rounds; a burst beyond (while no thread runs) goes to the pipe. */
+#define RING_CELLS (1u << 10)
 
+/* Lingers travel in the ring (in the pipe when the ring is full or could
+ * not be mapped); wake-ups and a pause's quit in the pipe. */
 enum handoff_kind { HAND_LINGER, HAND_WAKE, HAND_QUIT };
 
 struct handoff {
@@ -59,8 +72,10 @@ struct handoff {
 	uint16_t arm; /* enum sc_arm, for the linger's counters */
 	uint64_t cookie;
 	uint64_t start_ms;
-	uint32_t yields; /* numbers_yielded when it was queued */
+	uint32_t replaces; /* `replaces` just before the duplicate was made */
+	bool quiet;        /* no dup2/dup3 under way just after (`yielding` 0) */
 };
+_Static_assert(sizeof(struct handoff) <= RING_RECORD, "a hand-off fits a ring cell");
 
 struct slot {
 	struct sc_linger l;
@@ -87,6 +102,11 @@ static int queue_state = QUEUE_NONE;
 static int thread_wanted; /* work was queued while no thread ran */
 static int queue_users;   /* hand-offs between their look at the queue and their write */
 static int pipe_r = -1, pipe_w = -1, epfd = -1;
+/* Cells mapped with the pipe, kept when it closes. */
+static struct ring ring = { .mask = RING_CELLS - 1 };
+/* Set by the thread just before it waits (and cleared when it wakes): a
+ * hand-off that takes it back to 0 writes the wake-up. */
+static int sleeping;
 static pthread_t thread;
 static int thread_tid;
 static int lingering;
@@ -99,6 +119,26 @@ static uint64_t n_handed, n_released, n_fallbacks;
  * is not noticed after the adoption: such programs are out of the shim's
  * reach, README's limits.) */
 static uint32_t numbers_yielded;
+/* Why adoption may trust a hand-off without asking the socket its cookie.
+ * Only a dup2/dup3 can put another file at the shim's number K (close()
+ * of K says EBADF, bulk closes go around it). Every one the program makes
+ * goes through replace_fd (interpose.c), which bumps `replaces` and
+ * `yielding` before the real call and bumps `replaces` again, then lowers
+ * `yielding`, after it (reaper_replace_begin/_end), whatever the number
+ * and whatever else happens. The hand-off reads `replaces` (R) before its
+ * fcntl makes K, and `yielding` (Y) after (seq_cst). Take a dup2 that
+ * lands on K after that fcntl: it began before the real call, and
+ * - began after R was read: `replaces` is past R at adoption;
+ * - began before, still under way when Y was read: Y > 0 (not quiet);
+ * - began before, ended before Y was read: its ending bump came after the
+ *   real call, so after the fcntl, so after R was read: past R again.
+ * So quiet and `replaces` still R at adoption mean that no dup2 landed on
+ * K since the hand-off made it, and the cookie need not be asked. (A
+ * dup2 that landed before the fcntl left K taken: the fcntl could not
+ * have returned it.) Any other way onto K (io_uring, a raw system call
+ * instruction) is beyond the shim, as for numbers_yielded. */
+static uint32_t replaces;
+static int yielding;
 
 /* The thread's own tables. */
 static struct slot *slots;
@@ -111,6 +151,115 @@ static uint32_t nheap, heap_cap;
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
+#define RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+
+/* ---- the ring (ring.h): the hand-off queue ------------------------------ */
+
+/* Here rather than in a file of its own: the release path's files call one
+ * another only through release.c (tests/test_shape.py), and the ring is
+ * reaper.c's queue. Positions are 64-bit and never wrap in practice; a
+ * cell at index i = pos & mask is free for the producer of position pos
+ * when its sequence is pos, holds that position's record when it is
+ * pos + 1, and is free for the next lap (pos + cells) once taken. The
+ * sequence is stored minus i (`turn`), so that zeroed memory starts as
+ * every cell free for lap 0. Acquire on the sequence before touching the
+ * record, release after: the record's bytes are never read and written at
+ * once. */
+
+size_t ring_bytes(uint64_t cells)
+{
+	return (size_t)cells * sizeof(struct ring_cell);
+}
+
+void ring_init(struct ring *r, struct ring_cell *zeroed, uint64_t cells)
+{
+	STORE(&r->head, 0);
+	STORE(&r->tail, 0);
+	STORE(&r->mask, cells - 1);
+	STORE(&r->cells, zeroed);
+}
+
+static uint64_t sequence(const struct ring *r, const struct ring_cell *c, uint64_t pos)
+{
+	return LOAD(&c->turn) + (pos & r->mask);
+}
+
+static void set_sequence(const struct ring *r, struct ring_cell *c, uint64_t pos, uint64_t seq)
+{
+	STORE(&c->turn, seq - (pos & r->mask));
+}
+
+bool ring_push(struct ring *r, const void *record, size_t size)
+{
+	uint64_t pos = RELAXED(&r->head);
+	struct ring_cell *c;
+
+	for (;;) {
+		c = &r->cells[pos & r->mask];
+		int64_t lag = (int64_t)(sequence(r, c, pos) - pos);
+		if (lag == 0) {
+			if (__atomic_compare_exchange_n(&r->head, &pos, pos + 1, true,
+							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+				break;
+		} else if (lag < 0) {
+			return false; /* the cell still holds last lap's record: full */
+		} else {
+			pos = RELAXED(&r->head); /* another producer took pos */
+		}
+	}
+	memcpy(c->record, record, size);
+	set_sequence(r, c, pos, pos + 1);
+	return true;
+}
+
+bool ring_pop(struct ring *r, void *record, size_t size)
+{
+	uint64_t pos = RELAXED(&r->tail);
+	struct ring_cell *c;
+
+	for (;;) {
+		c = &r->cells[pos & r->mask];
+		int64_t lag = (int64_t)(sequence(r, c, pos) - (pos + 1));
+		if (lag == 0) {
+			if (__atomic_compare_exchange_n(&r->tail, &pos, pos + 1, true,
+							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+				break;
+		} else if (lag < 0) {
+			return false; /* not published yet: empty from here */
+		} else {
+			pos = RELAXED(&r->tail); /* another consumer took pos */
+		}
+	}
+	memcpy(record, c->record, size);
+	set_sequence(r, c, pos, pos + r->mask + 1);
+	return true;
+}
+
+bool ring_ready(const struct ring *r)
+{
+	uint64_t pos = LOAD(&r->tail);
+
+	return sequence(r, &r->cells[pos & r->mask], pos) == pos + 1;
+}
+
+void reaper_replace_begin(void)
+{
+	__atomic_add_fetch(&yielding, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&replaces, 1, __ATOMIC_SEQ_CST);
+}
+
+void reaper_replace_end(bool yielded, bool holding)
+{
+	/* A number given up is counted again now that it has changed hands:
+	 * a slot whose check came between the count before and the dup2
+	 * itself looks again. */
+	if (yielded)
+		ADD(&numbers_yielded, 1);
+	__atomic_add_fetch(&replaces, 1, __ATOMIC_SEQ_CST);
+	__atomic_sub_fetch(&yielding, 1, __ATOMIC_SEQ_CST);
+	if (holding)
+		pthread_mutex_unlock(&lock);
+}
 
 bool reaper_yield_number(int fd)
 {
@@ -129,11 +278,6 @@ bool reaper_yield_number(int fd)
 	 * changes hands; afterwards its slot sees another file there. */
 	pthread_mutex_lock(&lock);
 	return true;
-}
-
-void reaper_number_yielded(void)
-{
-	pthread_mutex_unlock(&lock);
 }
 
 /* ---- timers: a binary heap of wake-ups ---------------------------------- */
@@ -377,14 +521,24 @@ static void shorten_idle_under_load(uint64_t now)
 	under_load = loaded;
 }
 
+/* Whether h's number still names its socket: provably so without asking
+ * when no dup2/dup3 came near it since the hand-off (see `replaces`);
+ * otherwise the socket is asked its cookie. A dup2 onto the very number
+ * the hand-off's dup was taking, before it was marked the shim's, counts
+ * in no yield: the count of yields alone cannot say. */
+static bool handoff_ours(const struct handoff *h)
+{
+	if (h->quiet && __atomic_load_n(&replaces, __ATOMIC_SEQ_CST) == h->replaces)
+		return true;
+	return probe_cookie(h->fd) == h->cookie;
+}
+
 static void adopt(const struct handoff *h, uint64_t now)
 {
-	if (h->kind == HAND_WAKE)
-		return; /* only to wake the thread: readshut_step() comes next */
-	/* Asked once, whatever the count of yields says: a dup2 onto the
-	 * very number the hand-off's dup was taking, before it was marked
-	 * the shim's, would not have counted. */
-	if (probe_cookie(h->fd) != h->cookie) {
+	/* Read before the check: a yield after it is then seen by the slot. */
+	uint32_t yields = LOAD(&numbers_yielded);
+
+	if (!handoff_ours(h)) {
 		/* The program took the number over (dup2) before the thread got
 		 * here: the socket went with it, and the file there is not ours. */
 		stats_count_cut_short((enum sc_arm)h->arm);
@@ -405,7 +559,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 	}
 	struct slot *s = &slots[i - 1];
 	s->cookie = h->cookie;
-	s->yields = h->yields;
+	s->yields = yields;
 	s->watched = false;
 	linger_resume(&s->l, h->fd, (uint64_t)sc_cfg.linger_ms, idle_bound_now(),
 		      h->start_ms); /* hand_off() sent the FIN */
@@ -429,22 +583,47 @@ static void adopt(const struct handoff *h, uint64_t now)
 	shorten_idle_under_load(now);
 }
 
-/* True when a quit message came (reaper_pause): the thread leaves its loop
- * after this batch; what follows it in the queue waits for the restart. */
-static bool take_handoffs(uint64_t now)
+/* The pipe's records: wake-ups (nothing to do: the ring and readshut_step()
+ * come next), lingers the ring had no room for, and a pause's quit. True
+ * when a quit came (reaper_pause): the thread leaves its loop after this
+ * batch; what follows in the pipe and the ring waits for the restart.
+ * Every record is written whole (less than PIPE_BUF), so a short read has
+ * emptied the pipe: no further read to be told EAGAIN. (Level-triggered:
+ * what a write adds later wakes the thread again.) */
+static bool take_pipe(uint64_t now)
 {
 	struct handoff batch[BATCH];
 	ssize_t n;
 	bool quit = false;
 
-	while (!quit && (n = raw_syscall(SYS_read, LOAD(&pipe_r), batch, sizeof batch)) > 0)
+	do {
+		n = raw_syscall(SYS_read, LOAD(&pipe_r), batch, sizeof batch);
 		for (ssize_t k = 0; k < n / (ssize_t)sizeof *batch; k++) {
 			if (batch[k].kind == HAND_QUIT)
 				quit = true;
-			else
+			else if (batch[k].kind == HAND_LINGER)
 				adopt(&batch[k], now);
 		}
+	} while (!quit && n == (ssize_t)sizeof batch);
 	return quit;
+}
+
+/* Hand-offs adopted per wake-up at most: a flood of closes does not keep
+ * the thread from its timers; the rest are taken the next round, at once
+ * (sleep_timeout() sees them). */
+#define RING_BATCH (4 * BATCH)
+
+/* The hand-offs published in the ring, adopted; how many. */
+static int take_ring(uint64_t now)
+{
+	struct handoff h;
+	int n = 0;
+
+	while (n < RING_BATCH && ring_pop(&ring, &h, sizeof h)) {
+		adopt(&h, now);
+		n++;
+	}
+	return n;
 }
 
 static void run_due_timers(uint64_t now)
@@ -473,35 +652,91 @@ static int next_timeout(void)
 	return tick >= 0 && tick < due ? tick : due;
 }
 
+/* The wait before the next round: the thread raises the flag, then looks
+ * at the ring once more. A hand-off publishes its record, then takes the
+ * flag down (wake_thread()). Every change of `sleeping` is an exchange, so
+ * they are totally ordered, each reading the one before: if the hand-off's
+ * comes first, the thread's exchange synchronizes with it and this look
+ * sees the record; if the thread's comes first, the hand-off's reads 1 (or
+ * a later exchange already took it down, and that one wrote) and writes
+ * the wake-up. No wake-up is lost, and none is written while the thread is
+ * busy. (Exchanges, not fences: TSan does not take fences.) 0 when there
+ * is work at once. */
+static int sleep_timeout(void)
+{
+	int timeout = next_timeout();
+
+	if (timeout == 0)
+		return 0;
+	__atomic_exchange_n(&sleeping, 1, __ATOMIC_SEQ_CST);
+	if (ring_ready(&ring)) {
+		__atomic_exchange_n(&sleeping, 0, __ATOMIC_SEQ_CST);
+		return 0;
+	}
+	return timeout;
+}
+
+/* The wait that gathers (see reaper_main): at most GATHER_MS, the flag
+ * down, so that hand-offs meanwhile write nothing. */
+#define GATHER_MS 1
+
+static int gather_timeout(void)
+{
+	int timeout = next_timeout();
+
+	return timeout >= 0 && timeout < GATHER_MS ? timeout : GATHER_MS;
+}
+
 static void *reaper_main(void *unused)
 {
 	struct epoll_event events[BATCH];
-	bool quit = false;
+	bool quit = false, gather = false;
 
 	(void)unused;
 	STORE(&thread_tid, (int)raw_syscall(SYS_gettid));
 	while (!quit) {
-		int n = epoll_wait(LOAD(&epfd), events, BATCH, next_timeout());
+		int n = epoll_wait(LOAD(&epfd), events, BATCH,
+				   gather ? gather_timeout() : sleep_timeout());
+		/* Awake: hand-offs from now on need not write. (One that took the
+		 * flag meanwhile wrote a wake-up: read at the next round.) */
+		__atomic_exchange_n(&sleeping, 0, __ATOMIC_SEQ_CST);
 		pthread_mutex_lock(&lock);
 		uint64_t now = sc_now_ms();
+		int stepped = 0;
 		for (int k = 0; k < n; k++) {
 			uint64_t data = events[k].data.u64;
 			uint32_t i = (uint32_t)data;
 
-			if (data == PIPE_TAG)
-				quit |= take_handoffs(now);
-			else if (i && i <= nslots && slots[i - 1].used &&
-				 slots[i - 1].gen == (uint32_t)(data >> 32))
+			if (data == PIPE_TAG) {
+				quit |= take_pipe(now);
+			} else if (i && i <= nslots && slots[i - 1].used &&
+				   slots[i - 1].gen == (uint32_t)(data >> 32)) {
 				slot_step(i, now);
+				stepped++;
+			}
 		}
+		int took = take_ring(now);
 		run_due_timers(now);
 		readshut_step(now);
 		pthread_mutex_unlock(&lock);
 		statsfile_due();
-		if (n > 0 && !quit) {
-			/* Gather what comes in the next moment into one wake-up. */
-			raw_sleep_ms(1);
-		}
+		/* Gather what comes in the next moment into one round: the flag
+		 * is down meanwhile, so those hand-offs write nothing, and a peer
+		 * that closes within it is released at its first step, never
+		 * watched (no epoll ADD/DEL). After lingering sockets' events, a
+		 * sleep, so that their events are gathered too (at most a round
+		 * a moment); after hand-offs alone, the next wait itself is the
+		 * gathering one (bounded to the moment, not to be woken by a
+		 * hand-off): one system call a round, not a sleep and a wait. */
+		gather = false;
+		if (quit)
+			break;
+		if (took == RING_BATCH)
+			continue; /* more in the ring: at once */
+		if (stepped > 0)
+			raw_sleep_ms(GATHER_MS);
+		else if (n > 0 || took > 0)
+			gather = true;
 	}
 	return NULL;
 }
@@ -516,7 +751,7 @@ static bool drain_take(const struct handoff *h, struct sc_linger *l)
 {
 	if (h->kind != HAND_LINGER)
 		return false; /* a wake-up (or a pause's quit): nothing held */
-	bool ours = probe_cookie(h->fd) == h->cookie;
+	bool ours = handoff_ours(h);
 
 	if (ours) {
 		linger_resume(l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
@@ -568,9 +803,31 @@ static void drain_batch(struct sc_linger *ls, int live, uint64_t until_ms)
 	}
 }
 
-/* No thread runs: every queued socket lingers here, a batch at a time, until
- * it ends or until_ms. Async-signal-safe (the batch is on the stack). */
-static void drain_in_place(uint64_t until_ms)
+/* The ring's part of drain_in_place(). A hand-off this very thread was
+ * interrupted in, between its claim of a cell and its publish, hides what
+ * follows it in the ring: those sockets are closed with the process, as a
+ * hand-off not yet queued would be. */
+static void drain_ring(uint64_t until_ms)
+{
+	struct sc_linger ls[DRAIN_BATCH];
+	struct handoff h;
+
+	if (!LOAD(&ring.cells))
+		return;
+	for (;;) {
+		int live = 0, taken = 0;
+		while (taken < DRAIN_BATCH && ring_pop(&ring, &h, sizeof h)) {
+			taken++;
+			live += drain_take(&h, &ls[live]);
+		}
+		if (!taken)
+			return;
+		drain_batch(ls, live, until_ms);
+	}
+}
+
+/* The pipe's part: the lingers the ring had no room for. */
+static void drain_pipe(uint64_t until_ms)
 {
 	struct handoff queued[DRAIN_BATCH];
 	struct sc_linger ls[DRAIN_BATCH];
@@ -586,6 +843,16 @@ static void drain_in_place(uint64_t until_ms)
 	}
 }
 
+/* No thread runs: every queued socket lingers here, a batch at a time, until
+ * it ends or until_ms. Async-signal-safe (the batch is on the stack; the
+ * ring takes no lock, and several callers at once each take their own
+ * records, as they do of the pipe). */
+static void drain_in_place(uint64_t until_ms)
+{
+	drain_ring(until_ms);
+	drain_pipe(until_ms);
+}
+
 /* ---- descriptor pressure: numbers given back to the program ------------- */
 
 /* Ends one linger, the worst first (worse()), with the no-wait fallback.
@@ -599,17 +866,20 @@ static int end_one_linger(void)
 
 	if (i)
 		return end_early(i, LINGER_NO_ROOM);
-	/* Queued and not yet taken up (the thread reads the queue under
-	 * `lock`, which is held here). A pause's quit message goes back. */
-	if (LOAD(&queue_state) != QUEUE_READY ||
-	    raw_syscall(SYS_read, LOAD(&pipe_r), &h, sizeof h) != (long)sizeof h)
-		return -1;
-	if (h.kind == HAND_QUIT) {
-		raw_syscall(SYS_write, LOAD(&pipe_w), &h, sizeof h);
-		return -1;
+	/* Queued and not yet taken up (the thread takes the queue under
+	 * `lock`, which is held here): the ring first, then the pipe, whose
+	 * quit message (a pause's) goes back. */
+	if (!LOAD(&ring.cells) || !ring_pop(&ring, &h, sizeof h)) {
+		if (LOAD(&queue_state) != QUEUE_READY ||
+		    raw_syscall(SYS_read, LOAD(&pipe_r), &h, sizeof h) != (long)sizeof h)
+			return -1;
+		if (h.kind == HAND_QUIT) {
+			raw_syscall(SYS_write, LOAD(&pipe_w), &h, sizeof h);
+			return -1;
+		}
 	}
-	bool ours = h.kind == HAND_LINGER && probe_cookie(h.fd) == h.cookie;
-	if (drain_take(&h, &l)) {
+	bool ours = drain_take(&h, &l); /* true: ours, and to end now */
+	if (ours) {
 		l.end = LINGER_NO_ROOM;
 		drain_end(&l);
 	}
@@ -696,10 +966,24 @@ int reaper_make_room(int need)
 
 /* ---- starting, handing off, fork, exit ---------------------------------- */
 
-/* The hand-off queue: a non-blocking pipe at two numbers of the shim's,
- * made on first use, from close() itself (pipe2 and fcntl are
- * async-signal-safe). False when it is not there (it could not be made, or
- * another thread is making it right now: that hand-off falls back). */
+/* The ring's cells: zeroed anonymous memory (an empty ring), mapped once
+ * and kept while the process lives (a child maps its own). Without them
+ * (RLIMIT_DATA), every linger goes through the pipe. */
+static void ring_mapped(void)
+{
+	if (LOAD(&ring.cells))
+		return;
+	struct ring_cell *cells = fdspace_map(RING_CELLS, sizeof *cells, MAP_PRIVATE);
+
+	if (cells)
+		STORE(&ring.cells, cells);
+}
+
+/* The hand-off queue: the ring, and the wake-up pipe (non-blocking, at two
+ * numbers of the shim's), made on first use, from close() itself (mmap,
+ * pipe2 and fcntl are async-signal-safe). False when it is not there (it
+ * could not be made, or another thread is making it right now: that
+ * hand-off falls back). */
 static bool queue_ready(void)
 {
 	int expected = QUEUE_NONE, p[2];
@@ -709,11 +993,12 @@ static bool queue_ready(void)
 	if (!__atomic_compare_exchange_n(&queue_state, &expected, QUEUE_MAKING, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return false;
+	ring_mapped();
 	bool made = raw_syscall(SYS_pipe2, p, O_CLOEXEC | O_NONBLOCK) == 0;
 	if (made) {
-		/* Room for a burst of hand-offs (64 KiB holds only 2730 of them);
-		 * the kernel caps this at fs.pipe-max-size, and a full pipe means
-		 * fallback. */
+		/* Room for a burst of hand-offs beyond the ring (64 KiB holds
+		 * only 2730 records); the kernel caps this at fs.pipe-max-size,
+		 * and a full pipe means fallback. */
 		raw_syscall(SYS_fcntl, p[1], F_SETPIPE_SZ, 1 << 20);
 		STORE(&pipe_r, selffd_move_high(p[0], true));
 		STORE(&pipe_w, selffd_move_high(p[1], true));
@@ -816,7 +1101,7 @@ bool reaper_pause(void)
 					 __ATOMIC_ACQUIRE))
 		return false;
 	int saved_errno = errno, cancel;
-	struct handoff quit = { -1, HAND_QUIT, 0, 0, 0, 0 };
+	struct handoff quit = { -1, HAND_QUIT, 0, 0, 0, 0, false };
 	bool sent = raw_syscall(SYS_write, LOAD(&pipe_w), &quit, sizeof quit) == (long)sizeof quit;
 	if (sent) {
 		/* pthread_join is a cancellation point: not in the shim's steps. */
@@ -858,7 +1143,7 @@ static void want_thread(void)
 		reaper_safe_point();
 }
 
-/* One record into the queue (made on first use); false when it cannot. */
+/* One record into the pipe (made on first use); false when it cannot. */
 static bool queue_write(const struct handoff *h)
 {
 	bool written = false;
@@ -870,6 +1155,42 @@ static bool queue_write(const struct handoff *h)
 		written = raw_syscall(SYS_write, LOAD(&pipe_w), h, sizeof *h) == (long)sizeof *h;
 	__atomic_sub_fetch(&queue_users, 1, __ATOMIC_SEQ_CST);
 	return written;
+}
+
+/* After a publish: the thread is woken only if it said it would sleep
+ * (sleep_timeout() has the argument). Taking the flag down makes this the
+ * one hand-off that writes. A full pipe means unread wake-ups: the thread
+ * wakes anyway. */
+static void wake_thread(void)
+{
+	struct handoff wake = { -1, HAND_WAKE, 0, 0, 0, 0, false };
+
+	if (__atomic_exchange_n(&sleeping, 0, __ATOMIC_SEQ_CST))
+		raw_syscall(SYS_write, LOAD(&pipe_w), &wake, sizeof wake);
+}
+
+/* A linger into the queue (made on first use); false when it cannot. The
+ * ring; when it is full (RING_CELLS queued that no thread has taken up: a
+ * burst while none runs) or unmapped, the pipe record path as before the
+ * ring, which wakes the thread by itself; and when that is full too, the
+ * caller's fallback (no linger, counted in n_fallbacks). */
+static bool queue_linger(const struct handoff *h)
+{
+	bool queued = false;
+
+	/* Counted as queue_write() does: the wake-up's write is under it. */
+	__atomic_add_fetch(&queue_users, 1, __ATOMIC_SEQ_CST);
+	if (LOAD(&state) != FAILED && queue_ready()) {
+		if (LOAD(&ring.cells) && ring_push(&ring, h, sizeof *h)) {
+			queued = true;
+			wake_thread();
+		} else {
+			queued = raw_syscall(SYS_write, LOAD(&pipe_w), h, sizeof *h) ==
+				 (long)sizeof *h;
+		}
+	}
+	__atomic_sub_fetch(&queue_users, 1, __ATOMIC_SEQ_CST);
+	return queued;
 }
 
 bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm)
@@ -884,15 +1205,18 @@ bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm)
 	/* The caller (release.c) has already taken fd out of every epoll set:
 	 * the rule for a socket kept alive lives there. */
 	if (sc_cfg.max_linger > 0 && ADD(&lingering, 1) <= quota) {
+		/* R before the duplicate is made, Y after: `replaces` says why. */
+		uint32_t before = __atomic_load_n(&replaces, __ATOMIC_SEQ_CST);
 		int keep = (int)raw_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
 		if (keep >= 0) {
+			bool quiet = __atomic_load_n(&yielding, __ATOMIC_SEQ_CST) == 0;
 			struct handoff h = { keep, HAND_LINGER, (uint16_t)arm, cookie,
-					     sc_now_ms(), LOAD(&numbers_yielded) };
+					     sc_now_ms(), before, quiet };
 			/* The FIN goes out now, as the kernel's own close would send
 			 * it, not when the thread next wakes. */
 			raw_syscall(SYS_shutdown, keep, SHUT_WR);
 			selffd_mark(keep);
-			handed = queue_write(&h);
+			handed = queue_linger(&h);
 			if (!handed)
 				selffd_close(keep);
 		}
@@ -911,7 +1235,7 @@ bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm)
 
 bool reaper_wake(void)
 {
-	struct handoff h = { -1, HAND_WAKE, 0, 0, 0, 0 };
+	struct handoff h = { -1, HAND_WAKE, 0, 0, 0, 0, false };
 	int saved_errno = errno;
 	bool woken = queue_write(&h);
 
@@ -968,6 +1292,11 @@ static void after_fork_child(void)
 	nslots = free_head = nheap = heap_cap = held = held_peak = 0;
 	under_load = false;
 	pipe_r = pipe_w = epfd = -1;
+	/* The parent's records, copied with its memory, name its sockets. */
+	if (ring.cells)
+		munmap(ring.cells, ring_bytes(RING_CELLS));
+	ring = (struct ring){ .mask = RING_CELLS - 1 };
+	sleeping = 0;
 	STORE(&lingering, 0);
 	STORE(&thread_wanted, 0);
 	STORE(&queue_state, QUEUE_NONE);

@@ -49,13 +49,20 @@ void reaper_resume(void);
  * errno is preserved. */
 int reaper_make_room(int need);
 
-/* The program is about to take number fd (one of the shim's) for a file of
- * its own: the thread's pipe or epoll set there moves elsewhere. A lingering
- * socket there is let go with it; then the thread is held (true returned)
- * until reaper_number_yielded(), so it never touches the program's file,
- * and its slot sees that the number changed hands. */
+/* Around every dup2/dup3 of the program's that the kernel may carry out:
+ * reaper_replace_begin() before anything else, reaper_replace_end() once
+ * the kernel has answered, in every path. Between them,
+ * reaper_yield_number(fd) when the number is one of the shim's: the program
+ * is about to take it for a file of its own, and the thread's pipe or epoll
+ * set there moves elsewhere. A lingering socket there is let go with it;
+ * then the thread is held (true returned) until reaper_replace_end(),
+ * `yielded` true (reaper_yield_number was called) and `holding` what it
+ * returned, so the thread never touches the program's file and its slot
+ * sees that the number changed hands. Async-signal-safe but for the hold,
+ * as before. */
+void reaper_replace_begin(void);
 bool reaper_yield_number(int fd);
-void reaper_number_yielded(void);
+void reaper_replace_end(bool yielded, bool holding);
 
 /* Waits until every socket handed off is done, or until the monotonic
  * clock (sc_now_ms) reaches until_ms; when no thread runs, the queued
