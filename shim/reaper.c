@@ -74,6 +74,7 @@ struct handoff {
 	uint64_t start_ms;
 	uint32_t replaces; /* `replaces` just before the duplicate was made */
 	bool quiet;        /* no dup2/dup3 under way just after (`yielding` 0) */
+	bool read_open;    /* the program never shut the read side (the books) */
 };
 _Static_assert(sizeof(struct handoff) <= RING_RECORD, "a hand-off fits a ring cell");
 
@@ -564,6 +565,7 @@ static void adopt(const struct handoff *h, uint64_t now)
 	linger_resume(&s->l, h->fd, (uint64_t)sc_cfg.linger_ms, idle_bound_now(),
 		      h->start_ms); /* hand_off() sent the FIN */
 	s->l.arm = (uint8_t)h->arm;
+	s->l.read_open = h->read_open;
 	/* A first step at once: often the peer has already finished (it read
 	 * the reply and closed), and the socket is released without ever being
 	 * watched. Otherwise input and the peer's FIN wake the slot. */
@@ -757,6 +759,7 @@ static bool drain_take(const struct handoff *h, struct sc_linger *l)
 		linger_resume(l, h->fd, (uint64_t)sc_cfg.linger_ms, (uint64_t)sc_cfg.idle_ms,
 			      h->start_ms);
 		l->arm = (uint8_t)h->arm;
+		l->read_open = h->read_open;
 		return true;
 	}
 	stats_count_cut_short((enum sc_arm)h->arm);
@@ -1101,7 +1104,7 @@ bool reaper_pause(void)
 					 __ATOMIC_ACQUIRE))
 		return false;
 	int saved_errno = errno, cancel;
-	struct handoff quit = { -1, HAND_QUIT, 0, 0, 0, 0, false };
+	struct handoff quit = { .fd = -1, .kind = HAND_QUIT };
 	bool sent = raw_syscall(SYS_write, LOAD(&pipe_w), &quit, sizeof quit) == (long)sizeof quit;
 	if (sent) {
 		/* pthread_join is a cancellation point: not in the shim's steps. */
@@ -1163,7 +1166,7 @@ static bool queue_write(const struct handoff *h)
  * wakes anyway. */
 static void wake_thread(void)
 {
-	struct handoff wake = { -1, HAND_WAKE, 0, 0, 0, 0, false };
+	struct handoff wake = { .fd = -1, .kind = HAND_WAKE };
 
 	if (__atomic_exchange_n(&sleeping, 0, __ATOMIC_SEQ_CST))
 		raw_syscall(SYS_write, LOAD(&pipe_w), &wake, sizeof wake);
@@ -1193,7 +1196,7 @@ static bool queue_linger(const struct handoff *h)
 	return queued;
 }
 
-bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm)
+bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm, bool read_open)
 {
 	int saved_errno = errno, quota;
 	bool handed = false;
@@ -1211,7 +1214,7 @@ bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm)
 		if (keep >= 0) {
 			bool quiet = __atomic_load_n(&yielding, __ATOMIC_SEQ_CST) == 0;
 			struct handoff h = { keep, HAND_LINGER, (uint16_t)arm, cookie,
-					     sc_now_ms(), before, quiet };
+					     sc_now_ms(), before, quiet, read_open };
 			/* The FIN goes out now, as the kernel's own close would send
 			 * it, not when the thread next wakes. */
 			raw_syscall(SYS_shutdown, keep, SHUT_WR);
@@ -1235,7 +1238,7 @@ bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm)
 
 bool reaper_wake(void)
 {
-	struct handoff h = { -1, HAND_WAKE, 0, 0, 0, 0, false };
+	struct handoff h = { .fd = -1, .kind = HAND_WAKE };
 	int saved_errno = errno;
 	bool woken = queue_write(&h);
 

@@ -15,9 +15,11 @@
  * descriptor, no queue, the thread could not start): the caller falls back.
  * Past SAFECLOSE_MAX_LINGER it still queues: the thread then ends the worst
  * older linger to make room. The linger's end is counted in `arm`
- * (enum sc_arm), which travels with it. Async-signal-safe; never starts a
- * thread; errno is preserved. */
-bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm);
+ * (enum sc_arm), which travels with it, as does `read_open`: the books
+ * say the program never shut its read side, so an end of stream the
+ * thread reads is the peer's FIN, with no TCP_INFO to ask (linger.h).
+ * Async-signal-safe; never starts a thread; errno is preserved. */
+bool reaper_hand_off(int fd, uint64_t cookie, unsigned arm, bool read_open);
 
 /* Wakes the thread (starting it if need be) for readshut_step(), which it
  * then calls every LINGER_TICK_MS while real SHUT_RDs wait. False when no

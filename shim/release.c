@@ -62,7 +62,7 @@ static bool let_go_of_epoll(int fd, bool to_keep_alive, enum own_verdict verdict
 }
 
 static void linger(int fd, uint64_t cookie, enum sc_arm arm, const struct release_how *how,
-		   bool keep_alive)
+		   bool keep_alive, bool read_shut)
 {
 	uint64_t bound = (uint64_t)sc_cfg.linger_ms, now = sc_now_ms();
 
@@ -79,7 +79,7 @@ static void linger(int fd, uint64_t cookie, enum sc_arm arm, const struct releas
 	if (sc_cfg.where == SC_LINGER_SYNC) {
 		stats_count_lingered(arm);
 		linger_run_in_place(fd, bound, (uint64_t)sc_cfg.idle_ms, arm);
-	} else if (reaper_hand_off(fd, cookie, arm)) {
+	} else if (reaper_hand_off(fd, cookie, arm, !read_shut)) {
 		stats_count_lingered(arm);
 	} else {
 		stats_count_fallback(arm);
@@ -123,7 +123,7 @@ static void release_tracked(int fd, const struct release_how *how)
 	bool keep_alive = let_go_of_epoll(fd, lingers, verdict);
 
 	if (lingers)
-		linger(fd, books.booked, arm, how, keep_alive);
+		linger(fd, books.booked, arm, how, keep_alive, books.read_shut);
 	else if (verdict == OWN_SHARED)
 		SC_LOG(SC_LOG_DEBUG, "fd %d: socket still held elsewhere, left alone", fd);
 }
@@ -328,7 +328,7 @@ static void linger_plan_here(const struct heir_plan *plan, bool from_exit)
 		bool read_shut;
 		if (heir_plan_takes(plan, fd, &read_shut)) /* decided by plan_exit */
 			linger(fd, probe_cookie(fd), SC_ARM_LINGER, &how,
-			       let_go_of_epoll(fd, true, OWN_LAST));
+			       let_go_of_epoll(fd, true, OWN_LAST), read_shut);
 	}
 	reaper_wait(how.until_ms);
 }
