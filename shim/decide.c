@@ -9,30 +9,6 @@
 #include "probe.h"
 #include "split.h"
 
-/* Under `pending`, a reset costs the program something only when it has sent
- * the peer something: output still on its way, or earlier output the peer's
- * kernel holds but its application may not have read yet (a RST makes the
- * peer's kernel drop that, and the peer sees ECONNRESET, not our FIN). Such
- * output is exposed by input unread at the close, and by input still to
- * come: a peer that has not finished may send again at any moment (the next
- * pipelined request, the rest of an upload a server refused, the request
- * that crosses our FIN), and the kernel answers it with a RST once the
- * socket is closed. An empty receive queue at the close proves nothing. A
- * connection that never carried a byte of ours and is closed with input
- * unread is an abort (an upload refused without a word, a peer cut off): the
- * reset is what tells the sender to stop. A read side the program shut
- * changes nothing here: the peer sends or it has finished, as for any
- * socket. (The probe asked SIOCINQ where TCP_INFO leaves it open: a peer
- * that has finished.) */
-static bool something_to_protect(const struct sock_facts *f)
-{
-	if (f->tcp_info.output_waits)
-		return true;
-	if (f->tcp_info.bytes_acked == 0)
-		return false;
-	return !f->tcp_info.peer_done || f->unread > 0;
-}
-
 /* Whether any socket of this process may carry an SO_LINGER with l_onoff:
  * set by the program (setsockopt, through the shim's wrapper), or brought
  * in from elsewhere (inherited at start, received over SCM_RIGHTS), where
@@ -51,8 +27,7 @@ void decide_note_linger_possible(void)
 /* What the decision asks the kernel: SIOCINQ when counting (the
  * classification) or when `pending` may need it, SO_LINGER once some socket
  * of this process may carry it. Uncounted, `pending` lets a socket whose
- * output was never exposed go without asking its identity (nothing to
- * protect: something_to_protect() is false for it). */
+ * output a reset would not cost go without asking its identity. */
 static unsigned asks(long mode)
 {
 	unsigned what = 0;
@@ -91,7 +66,8 @@ bool decide_release(long mode, int fd, uint64_t booked, enum sc_arm *arm)
 		stats_count_release(*arm, stats_classify(f.unread, f.tcp_info.output_waits));
 	if (*arm == SC_ARM_CONTROL)
 		return false;
-	if (mode == SC_MODE_PENDING && !something_to_protect(&f))
+	/* `pending`: only where a reset would cost output of ours (probe.c). */
+	if (mode == SC_MODE_PENDING && !f.exposed)
 		return false;
 	/* SO_LINGER {1, N}: the kernel's close blocks as the program asked (a
 	 * hand-off would return at once, and the shim's own final close would

@@ -127,17 +127,35 @@ static bool linger_chosen(int fd)
 	return chosen;
 }
 
-/* Our output is exposed to a reset: some still waits for the peer, or some
- * was acknowledged (the peer's kernel holds it, perhaps unread). */
-static bool output_exposed(const struct tcp_facts *tcp)
+/* Under `pending`, a reset costs the program something only when it has sent
+ * the peer something: output still on its way, or earlier output the peer's
+ * kernel holds but its application may not have read yet (a RST makes the
+ * peer's kernel drop that, and the peer sees ECONNRESET, not our FIN). Such
+ * output is exposed by input unread at the close, and by input still to
+ * come: a peer that has not finished may send again at any moment (the next
+ * pipelined request, the rest of an upload a server refused, the request
+ * that crosses our FIN), and the kernel answers it with a RST once the
+ * socket is closed. An empty receive queue at the close proves nothing. A
+ * connection that never carried a byte of ours and is closed with input
+ * unread is an abort (an upload refused without a word, a peer cut off): the
+ * reset is what tells the sender to stop. A read side the program shut
+ * changes nothing here: the peer sends or it has finished, as for any
+ * socket. (Unread is asked where TCP_INFO leaves it open: a peer that has
+ * finished; not asked, it counts as nothing unread.) */
+static bool output_exposed(const struct sock_facts *f)
 {
-	return tcp->output_waits || tcp->bytes_acked > 0;
+	if (f->tcp_info.output_waits)
+		return true;
+	if (f->tcp_info.bytes_acked == 0)
+		return false;
+	return !f->tcp_info.peer_done || f->unread > 0;
 }
 
-/* TCP_INFO first: it also says whether fd is a TCP socket at all, and a
- * socket that is not connected (or, under PROBE_IDENTITY_IF_EXPOSED, never
- * carried a byte of ours: the ordinary close) needs no identity, since
- * nothing will be done to it. */
+/* TCP_INFO first: it also says whether fd is a TCP socket at all. A socket
+ * that is not connected needs no identity, since nothing will be done to
+ * it; nor, under PROBE_IDENTITY_IF_EXPOSED, one whose output a reset would
+ * not cost (the ordinary close, and a peer that has finished with nothing
+ * unread: an idle keep-alive connection the client ended). */
 void probe_socket(int fd, unsigned asks, struct sock_facts *facts)
 {
 	const struct tcp_facts *tcp = &facts->tcp_info;
@@ -146,14 +164,14 @@ void probe_socket(int fd, unsigned asks, struct sock_facts *facts)
 	facts->tcp = probe_tcp(fd, &facts->tcp_info);
 	facts->unread = PROBE_NOT_ASKED;
 	facts->linger_chosen = false;
+	facts->exposed = false;
 	if (!facts->tcp || !tcp->connected)
-		return;
-	if (!(asks & PROBE_IDENTITY_IF_EXPOSED) || output_exposed(tcp))
-		facts->cookie = probe_cookie(fd);
-	if (!facts->cookie)
 		return;
 	if ((asks & PROBE_UNREAD) || ((asks & PROBE_UNREAD_IF_DONE) && tcp->peer_done))
 		facts->unread = probe_unread(fd);
-	if (asks & PROBE_LINGER)
+	facts->exposed = output_exposed(facts);
+	if (!(asks & PROBE_IDENTITY_IF_EXPOSED) || facts->exposed)
+		facts->cookie = probe_cookie(fd);
+	if (facts->cookie && (asks & PROBE_LINGER))
 		facts->linger_chosen = linger_chosen(fd);
 }

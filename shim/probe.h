@@ -33,6 +33,7 @@ struct sock_facts {
 	struct tcp_facts tcp_info;
 	int unread;          /* SIOCINQ; PROBE_NOT_ASKED unless asked */
 	bool linger_chosen;  /* SO_LINGER with l_onoff; false unless asked */
+	bool exposed;        /* a reset now would cost output of ours (probe.c) */
 };
 #define PROBE_NOT_ASKED (-1)
 #define PROBE_UNREAD 1u         /* SIOCINQ */
@@ -40,8 +41,8 @@ struct sock_facts {
  * still unread is then what TCP_INFO cannot tell. */
 #define PROBE_UNREAD_IF_DONE 2u
 #define PROBE_LINGER 4u         /* SO_LINGER */
-/* The identity (and what else is asked) only when our output is exposed to
- * a reset: for a decision that lets every other socket go as it is. */
+/* The identity (and SO_LINGER) only when `exposed`: for a decision that
+ * lets every other socket go as it is. */
 #define PROBE_IDENTITY_IF_EXPOSED 8u
 void probe_socket(int fd, unsigned asks, struct sock_facts *facts);
 

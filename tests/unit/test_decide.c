@@ -159,6 +159,34 @@ static void peer_finished_with_unread_input_lingers(void **state)
 	tcp_pair_close(&p);
 }
 
+/* The probe asks the identity only where the decision may act: under
+ * pending, not for a peer that has finished with nothing unread (an idle
+ * keep-alive connection the client ended), nor for a connection that never
+ * carried a byte of ours; always asks it of every connected socket. */
+static void identity_only_where_a_reset_would_cost(void **state)
+{
+	(void)state;
+	struct tcp_pair p;
+	struct sock_facts f;
+	unsigned pending = PROBE_UNREAD_IF_DONE | PROBE_IDENTITY_IF_EXPOSED;
+
+	assert_int_equal(tcp_pair_open(&p), 0);
+	probe_socket(p.server, pending, &f);
+	assert_true(f.tcp && !f.exposed && f.cookie == 0); /* nothing of ours sent */
+	replied(&p);
+	probe_socket(p.server, pending, &f);
+	assert_true(f.exposed && f.cookie == probe_cookie(p.server)); /* the peer may send */
+	shutdown(p.client, SHUT_WR);
+	assert_true(wait_state(p.server, TCP_CLOSE_WAIT));
+	probe_socket(p.server, pending, &f);
+	assert_true(f.unread == 0 && !f.exposed && f.cookie == 0);
+	assert_false(decide_should_linger(SC_MODE_PENDING, p.server));
+	probe_socket(p.server, 0, &f);
+	assert_true(f.cookie == probe_cookie(p.server));
+	assert_true(decide_should_linger(SC_MODE_ALWAYS, p.server));
+	tcp_pair_close(&p);
+}
+
 static void abortive_so_linger_is_respected(void **state)
 {
 	(void)state;
@@ -210,6 +238,7 @@ int main(void)
 		cmocka_unit_test(unacknowledged_output_lingers),
 		cmocka_unit_test(application_half_closed_still_lingers),
 		cmocka_unit_test(peer_finished_with_unread_input_lingers),
+		cmocka_unit_test(identity_only_where_a_reset_would_cost),
 		cmocka_unit_test(abortive_so_linger_is_respected),
 		cmocka_unit_test(blocking_so_linger_is_respected),
 		cmocka_unit_test(decision_keeps_errno),
