@@ -5,13 +5,14 @@
  *
  * The hand-off from close() is async-signal-safe: a duplicate descriptor,
  * the FIN, and a fixed-size record into a lock-free ring in memory of the
- * shim's own (ring.c; mapped with the wake-up pipe on first use); no lock
- * is taken, and no thread is ever started there. The pipe wakes the
- * thread: a hand-off writes to it only when the thread has said it is
- * going to sleep (`sleeping`), so a busy thread costs the hand-off no
- * system call at all. (A burst the ring has no room for goes to the pipe
- * as whole records, the way every hand-off went before the ring.) Kept alive by its duplicate, a queued socket is not
- * orphaned: late input is queued by the kernel, not answered with a reset.
+ * shim's own (ring.h, its code below; mapped with the wake-up pipe on
+ * first use); no lock is taken, and no thread is ever started there. The
+ * pipe wakes the thread: a hand-off writes to it only when the thread has
+ * said it is going to sleep (`sleeping`), so a busy thread costs the
+ * hand-off no system call at all. (A burst the ring has no room for goes
+ * to the pipe as whole records, the way every hand-off went before the
+ * ring.) Kept alive by its duplicate, a queued socket is not orphaned:
+ * late input is queued by the kernel, not answered with a reset.
  * The thread is started only at safe points, calls no signal handler may
  * make (reaper_safe_point), once work is queued: a program that never
  * lingers has no thread. When the process ends with work queued and no

@@ -1,8 +1,8 @@
 /* ring.h: a bounded lock-free queue of fixed-size records, any number of
  * producers and consumers (D. Vyukov's bounded queue: a sequence number per
  * cell), in memory the caller maps; the hand-off queue of reaper.c, which
- * holds its code (the release path's shape, tests/test_shape.py). No lock, no allocation, no system call:
- * async-signal-safe on both sides. A producer stopped (by a signal, or for
+ * holds its code (the release path's shape, tests/test_shape.py). No lock,
+ * no allocation, no system call: async-signal-safe on both sides. A producer stopped (by a signal, or for
  * good) between claiming a cell and publishing it makes the consumers see
  * the queue empty from that cell on until it publishes. */
 #ifndef SAFECLOSE_RING_H

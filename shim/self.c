@@ -37,8 +37,9 @@ static pid_t raw_getpid(void)
 	return (pid_t)raw_syscall(SYS_getpid);
 }
 
-/* Set before the constructor runs, and on kernels without MADV_WIPEONFORK
- * (before 4.14), the page stays NULL and every question asks the kernel. */
+/* Made by the constructor. Until then, and for good on kernels without
+ * MADV_WIPEONFORK (before 4.14), the page is NULL and every question asks
+ * the kernel. */
 static void make_pid_page(void)
 {
 #ifdef SC_PID_CACHE
